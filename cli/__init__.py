@@ -1,0 +1,1 @@
+"""The ``quantpipe`` command line (click + rich)."""

@@ -1,0 +1,247 @@
+"""``quantpipe up | worker | beat | flower``: run the pipeline's processes.
+
+``up`` is a small supervisor: it migrates, starts the four pools, beat and Flower
+as child processes with prefixed logs, and on Ctrl+C / SIGTERM stops them
+gracefully (warm shutdown first, then SIGKILL of whatever is left in each child's
+process group), and stops the embedded servers it started. Nothing is orphaned:
+children also get PR_SET_PDEATHSIG so a SIGKILLed supervisor takes them along.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+from rich.markup import escape
+
+from workers.routing import POOLS
+
+from .console import console, fail, pass_settings
+
+COLORS = {"ingest": "cyan", "patterns": "magenta", "discovery": "yellow", "shadow": "green",
+          "beat": "blue", "flower": "bright_black"}
+GRACE_SECONDS = 30.0
+
+
+def celery_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "workers.app", *args]
+
+
+def worker_argv(pool: str, concurrency: int, loglevel: str = "INFO") -> list[str]:
+    return celery_argv("worker", "-Q", pool, "-n", f"{pool}@%h", "--concurrency", str(concurrency),
+                       "--loglevel", loglevel, "-E", "--without-mingle", "--without-gossip")
+
+
+def beat_argv(home: Path, loglevel: str = "INFO") -> list[str]:
+    home.mkdir(parents=True, exist_ok=True)
+    return celery_argv("beat", "--schedule", str(home / "celerybeat-schedule"),
+                       "--pidfile", str(home / "celerybeat.pid"), "--loglevel", loglevel)
+
+
+def flower_auth(settings) -> str:
+    """FLOWER_BASIC_AUTH, or credentials generated once under QUANTPIPE_HOME (mode 0600)."""
+    if settings.flower_basic_auth:
+        if ":" not in settings.flower_basic_auth:
+            fail("FLOWER_BASIC_AUTH must be user:password")
+        return settings.flower_basic_auth
+    path = settings.home / "flower_auth"
+    if not path.exists():
+        settings.home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"admin:{secrets.token_urlsafe(18)}")
+    return path.read_text().strip()
+
+
+def flower_argv(settings) -> list[str]:
+    return celery_argv("flower", f"--port={settings.flower_port}", "--address=127.0.0.1",
+                       f"--db={settings.home / 'flower.db'}", "--persistent=False")
+
+
+def child_env(settings, database_url: str, redis_url: str) -> dict[str, str]:
+    """Children get the resolved URLs so they attach to the same servers."""
+    env = dict(os.environ)
+    env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, FLOWER_BASIC_AUTH=flower_auth(settings),
+               PYTHONUNBUFFERED="1")
+    return env
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    proc: subprocess.Popen | None = None
+    pump: threading.Thread | None = field(default=None, repr=False)
+
+    def start(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(self.argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, text=True, bufsize=1, start_new_session=True,
+                                     preexec_fn=_die_with_parent)
+        self.pump = threading.Thread(target=self._pump, daemon=True)
+        self.pump.start()
+
+    def _pump(self) -> None:
+        color = COLORS.get(self.name, "white")
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            console.print(f"[{color}]{self.name:>9} |[/] {escape(line.rstrip())}", soft_wrap=True)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def terminate(self) -> None:
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+
+    def reap(self, deadline: float) -> None:
+        """Wait for a warm shutdown until ``deadline``, then kill the whole process group."""
+        assert self.proc is not None
+        try:
+            self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            console.print(f"[red]{self.name} did not stop in time: killing it[/]")
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # sweep pool children left in the group
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+
+
+class Supervisor:
+    def __init__(self, children: list[Child], env: dict[str, str]):
+        self.children, self.env = children, env
+        self.stopping = threading.Event()
+        self.exit_code = 0
+
+    def _on_signal(self, signum, _frame) -> None:
+        if not self.stopping.is_set():
+            console.print(f"[bold]received {signal.Signals(signum).name}: shutting down[/]")
+        self.stopping.set()
+
+    def run(self) -> int:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        try:
+            for child in self.children:
+                child.start(self.env)
+            while not self.stopping.wait(0.5):
+                dead = [c for c in self.children if not c.alive()]
+                if dead:
+                    for c in dead:
+                        console.print(f"[bold red]{c.name} exited with code {c.proc.returncode}[/]")  # type: ignore[union-attr]
+                    self.exit_code = 1
+                    break
+        finally:
+            self.shutdown()
+        return self.exit_code
+
+    def shutdown(self) -> None:
+        # beat first (no new work), then workers (finish current tasks), Flower last
+        order = sorted(self.children, key=lambda c: {"beat": 0, "flower": 2}.get(c.name, 1))
+        for child in order:
+            child.terminate()
+        deadline = time.monotonic() + GRACE_SECONDS
+        for child in order:
+            if child.proc is not None:
+                child.reap(deadline)
+
+
+@click.command()
+@click.option("--concurrency", "-c", type=click.IntRange(1, 64), default=None,
+              help="Processes per pool (default: QUANTPIPE_CONCURRENCY).")
+@click.option("--pools", default=",".join(POOLS), show_default=True, help="Comma-separated pools to run.")
+@click.option("--no-beat", is_flag=True, help="Do not start celery beat.")
+@click.option("--no-flower", is_flag=True, help="Do not start Flower.")
+@click.option("--loglevel", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@pass_settings
+def up(settings, concurrency, pools, no_beat, no_flower, loglevel) -> None:
+    """Migrate, then run every worker pool, beat and Flower until Ctrl+C / SIGTERM."""
+    from shared_models import embedded, migrate
+    from shared_models.db import service_urls
+
+    wanted = [p.strip() for p in pools.split(",") if p.strip()]
+    unknown = set(wanted) - set(POOLS)
+    if unknown:
+        fail(f"--pools: unknown pool(s) {', '.join(sorted(unknown))}; choose from {', '.join(POOLS)}")
+    before = embedded.read_state(settings.home.resolve())
+    had_pg, had_redis = embedded._alive(before.postgres_pid), embedded._alive(before.redis_pid)
+    with console.status("starting servers and migrating…"):
+        db_url, redis_url = service_urls()
+        migrate.upgrade(db_url)
+    started_pg = settings.database_url is None and not had_pg
+    started_redis = settings.redis_url is None and not had_redis
+    where = "embedded" if settings.embedded else "configured"
+    console.print(f"[bold]database[/] and [bold]redis[/] ready ({where}); schema at "
+                  f"{migrate.current_revision(db_url)}")
+    n = concurrency or settings.worker_concurrency
+    children = [Child(pool, worker_argv(pool, n, loglevel)) for pool in wanted]
+    if not no_beat:
+        children.append(Child("beat", beat_argv(settings.home.resolve(), loglevel)))
+    if not no_flower:
+        children.append(Child("flower", flower_argv(settings)))
+        user = flower_auth(settings).split(":", 1)[0]
+        source = "FLOWER_BASIC_AUTH" if settings.flower_basic_auth else str(settings.home / "flower_auth")
+        console.print(f"Flower: http://127.0.0.1:{settings.flower_port}  (user [bold]{user}[/], "
+                      f"password in {source})")
+    code = Supervisor(children, child_env(settings, db_url, redis_url)).run()
+    if started_pg or started_redis:
+        state = embedded.read_state(settings.home.resolve())
+        if started_redis:
+            embedded.stop_pid(state.redis_pid)
+        if started_pg:
+            embedded.stop_postgres(state.pgdata, state.postgres_pid)
+        (settings.home.resolve() / embedded.STATE_FILE).unlink(missing_ok=True)
+        console.print("stopped the embedded servers this run started")
+    console.print("[bold]all processes stopped[/]")
+    raise SystemExit(code)
+
+
+def _exec(settings, argv: list[str]) -> None:
+    from shared_models.db import service_urls
+
+    db_url, redis_url = service_urls()
+    os.execve(argv[0], argv, child_env(settings, db_url, redis_url))
+
+
+@click.command()
+@click.argument("pool", type=click.Choice(POOLS))
+@click.option("--concurrency", "-c", type=click.IntRange(1, 256), default=None,
+              help="Worker processes (default: QUANTPIPE_CONCURRENCY).")
+@click.option("--loglevel", default="INFO", show_default=True)
+@pass_settings
+def worker(settings, pool, concurrency, loglevel) -> None:
+    """Run one worker of POOL consuming only its queue (scale by running more)."""
+    _exec(settings, worker_argv(pool, concurrency or settings.worker_concurrency, loglevel))
+
+
+@click.command()
+@click.option("--loglevel", default="INFO", show_default=True)
+@pass_settings
+def beat(settings, loglevel) -> None:
+    """Run celery beat. Run exactly one per deployment."""
+    _exec(settings, beat_argv(settings.home.resolve(), loglevel))
+
+
+@click.command()
+@pass_settings
+def flower(settings) -> None:
+    """Run Flower behind basic auth on FLOWER_PORT."""
+    console.print(f"Flower: http://127.0.0.1:{settings.flower_port}")
+    _exec(settings, flower_argv(settings))

@@ -1,0 +1,48 @@
+"""Tables shared by several pools: market bars (patterns + discovery) and dead letters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Float, Index, String, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..base import Base
+
+
+class MarketBar(Base):
+    """One OHLCV bar. ``adjusted`` is true when OHLC were split-adjusted on load."""
+
+    __tablename__ = "market_bars"
+
+    symbol: Mapped[str] = mapped_column(String(16), primary_key=True)
+    timeframe: Mapped[str] = mapped_column(String(8), primary_key=True)  # '1d', '1min'
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    open: Mapped[float] = mapped_column(Float)
+    high: Mapped[float] = mapped_column(Float)
+    low: Mapped[float] = mapped_column(Float)
+    close: Mapped[float] = mapped_column(Float)
+    volume: Mapped[float] = mapped_column(Float)
+    adjusted: Mapped[bool] = mapped_column(default=False, server_default="false")
+
+    __table_args__ = (
+        CheckConstraint("high >= low", name="high_ge_low"),
+        CheckConstraint("volume >= 0", name="volume_nonneg"),
+        Index("ix_market_bars_timeframe_ts", "timeframe", "ts"),
+    )
+
+
+class DeadLetter(Base):
+    """Input a pool could not process, kept with the reason and the offending field."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    pool: Mapped[str] = mapped_column(String(16), index=True)
+    source: Mapped[str] = mapped_column(String(100))  # task name or loader
+    field: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[Any] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

