@@ -1,0 +1,15 @@
+# One image for every service (workers, beat, flower, migrate); the command picks the role.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+RUN useradd --create-home --uid 1000 quantpipe && mkdir -p /var/lib/quantpipe && chown quantpipe /var/lib/quantpipe
+WORKDIR /app
+COPY pyproject.toml README.md alembic.ini celeryconfig.py ./
+COPY shared_models ./shared_models
+COPY workers ./workers
+COPY cli ./cli
+COPY migrations ./migrations
+RUN pip install .
+COPY data ./data
+USER quantpipe
+CMD ["quantpipe", "--help"]

@@ -1,0 +1,95 @@
+"""`quantpipe up` on its own embedded servers: every pool online, Flower behind auth,
+and SIGTERM leaves no process it started."""
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import psutil
+import pytest
+
+from shared_models.embedded import free_port, read_state
+from tests.support import ROOT, run_cli
+from workers.routing import POOLS
+
+
+def _get(url: str, auth: str | None = None) -> tuple[int, bytes]:
+    req = urllib.request.Request(url)
+    if auth:
+        req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+
+
+def _descendants(pid: int) -> set[int]:
+    try:
+        return {p.pid for p in psutil.Process(pid).children(recursive=True)}
+    except psutil.NoSuchProcess:
+        return set()
+
+
+@pytest.fixture()
+def up_env(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    home = tmp_path / "home"
+    env.update(QUANTPIPE_HOME=str(home), FLOWER_PORT=str(free_port()), FLOWER_BASIC_AUTH="ops:s3cret-test-only")
+    os.chmod(tmp_path, 0o755)
+    return env
+
+
+def test_up_runs_every_pool_and_sigterm_leaves_nothing(up_env):
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "up", "--loglevel", "WARNING"], cwd=ROOT, env=up_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen: set[int] = set()
+    try:
+        deadline = time.monotonic() + 150
+        facts = None
+        while time.monotonic() < deadline:
+            seen |= _descendants(proc.pid)
+            assert proc.poll() is None, proc.stdout.read()
+            status = run_cli("status", "--timeout", "1", env=up_env, check=False)
+            if status.returncode == 0:
+                facts = status.stdout
+                break
+            time.sleep(1)
+        assert facts is not None, f"pools never all online:\n{status.stdout}\n{status.stderr}"
+        for pool in POOLS:
+            assert f"{pool}@" in facts
+
+        port = up_env["FLOWER_PORT"]
+        assert _get(f"http://127.0.0.1:{port}/api/workers")[0] == 401
+        assert _get(f"http://127.0.0.1:{port}/api/workers", "ops:wrong")[0] == 401
+        workers = {}
+        for _ in range(30):
+            code, body = _get(f"http://127.0.0.1:{port}/api/workers?refresh=1", up_env["FLOWER_BASIC_AUTH"])
+            workers = json.loads(body or b"{}") if code == 200 else {}
+            if len(workers) >= len(POOLS):
+                break
+            time.sleep(1)
+        assert sorted(name.split("@")[0] for name in workers) == sorted(POOLS)
+
+        state = read_state(ROOT / up_env["QUANTPIPE_HOME"])
+        servers = {state.postgres_pid, state.redis_pid}
+        assert all(servers)
+        seen |= _descendants(proc.pid)
+        assert len(seen) >= len(POOLS) + 2  # workers (+ pool children), beat, flower
+
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=90)
+        assert proc.returncode == 0, out
+        assert "all processes stopped" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(0.5)
+    leftovers = [p for p in seen | servers if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+    assert leftovers == [], [psutil.Process(p).cmdline() for p in leftovers]
