@@ -124,15 +124,39 @@ class Child:
 
 
 class Supervisor:
+    """Runs the children; a child that dies is restarted with backoff, one that keeps
+    dying (MAX_RESTARTS within RESTART_WINDOW seconds) stops the whole run."""
+
+    MAX_RESTARTS = 5
+    RESTART_WINDOW = 120.0
+
     def __init__(self, children: list[Child], env: dict[str, str]):
         self.children, self.env = children, env
         self.stopping = threading.Event()
         self.exit_code = 0
+        self.restarts: dict[str, list[float]] = {c.name: [] for c in children}
 
     def _on_signal(self, signum, _frame) -> None:
         if not self.stopping.is_set():
             console.print(f"[bold]received {signal.Signals(signum).name}: shutting down[/]")
         self.stopping.set()
+
+    def _restart(self, child: Child) -> bool:
+        now = time.monotonic()
+        recent = [t for t in self.restarts[child.name] if now - t < self.RESTART_WINDOW]
+        code = child.proc.returncode  # type: ignore[union-attr]
+        if len(recent) >= self.MAX_RESTARTS:
+            console.print(f"[bold red]{child.name} exited with code {code} {len(recent)} times in "
+                          f"{self.RESTART_WINDOW:.0f}s: giving up[/]")
+            return False
+        delay = min(2 ** len(recent) * 0.5, 10.0)
+        console.print(f"[bold red]{child.name} exited with code {code}: restarting in {delay:.1f}s[/]")
+        child.reap(time.monotonic())  # sweep any pool children it left behind
+        if self.stopping.wait(delay):
+            return True
+        self.restarts[child.name] = recent + [time.monotonic()]
+        child.start(self.env)
+        return True
 
     def run(self) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -141,12 +165,11 @@ class Supervisor:
             for child in self.children:
                 child.start(self.env)
             while not self.stopping.wait(0.5):
-                dead = [c for c in self.children if not c.alive()]
-                if dead:
-                    for c in dead:
-                        console.print(f"[bold red]{c.name} exited with code {c.proc.returncode}[/]")  # type: ignore[union-attr]
-                    self.exit_code = 1
-                    break
+                for child in self.children:
+                    if not child.alive() and not self.stopping.is_set() and not self._restart(child):
+                        self.exit_code = 1
+                        self.stopping.set()
+                        break
         finally:
             self.shutdown()
         return self.exit_code

@@ -77,6 +77,19 @@ def test_up_runs_every_pool_and_sigterm_leaves_nothing(up_env):
             time.sleep(1)
         assert sorted(name.split("@")[0] for name in workers) == sorted(POOLS)
 
+        # a crashed pool is restarted by the supervisor and comes back online
+        ingest = [c for c in psutil.Process(proc.pid).children() if "ingest" in c.cmdline()]
+        assert len(ingest) == 1
+        seen |= _descendants(proc.pid)
+        os.killpg(ingest[0].pid, signal.SIGKILL)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            status = run_cli("status", "--timeout", "1", env=up_env, check=False)
+            if status.returncode == 0:
+                break
+            time.sleep(1)
+        assert status.returncode == 0, status.stdout
+
         state = read_state(ROOT / up_env["QUANTPIPE_HOME"])
         servers = {state.postgres_pid, state.redis_pid}
         assert all(servers)
@@ -87,6 +100,7 @@ def test_up_runs_every_pool_and_sigterm_leaves_nothing(up_env):
         out, _ = proc.communicate(timeout=90)
         assert proc.returncode == 0, out
         assert "all processes stopped" in out
+        assert "ingest exited with code -9: restarting" in out
     finally:
         if proc.poll() is None:
             proc.kill()
