@@ -105,8 +105,8 @@ class IngestSettings:
                               check=_positive[0], check_msg=_positive[1])
     max_metadata_bytes: int = env("INGEST_MAX_METADATA_BYTES", 4096, help="Bound on track() metadata JSON",
                                   check=_positive[0], check_msg=_positive[1])
-    dev_event_limit: int = env("INGEST_DEV_EVENT_LIMIT", 1_000_000,
-                               help="Event limit without a licence key (local dev mode)",
+    dev_event_limit: int = env("INGEST_DEV_EVENT_LIMIT", 100_000,
+                               help="Events per 24 h without a licence key (local dev mode)",
                                check=_positive[0], check_msg=_positive[1])
     ip_hmac_key: str | None = env("QUANTPIPE_IP_HMAC_KEY", None, secret=True,
                                   help="Key for hashing IP addresses (generated under QUANTPIPE_HOME if unset)")
@@ -114,6 +114,14 @@ class IngestSettings:
                                          help="Ed25519 public key (PEM path or base64) for licence checks")
     license_private_key: str | None = env("QUANTPIPE_LICENSE_PRIVATE_KEY", None, secret=True,
                                           help="Ed25519 private key (PEM path) for issuing licences")
+    license_key: str | None = env("INGEST_LICENSE_KEY", None, secret=True,
+                                  help="Licence key used by ShadowWatch when none is passed (unset = dev mode)")
+    reclaim_idle_seconds: float = env("INGEST_RECLAIM_IDLE_SECONDS", 30.0,
+                                      help="Stream entries pending this long (dead consumer) are reclaimed",
+                                      check=_positive[0], check_msg=_positive[1])
+    drain_seconds: float = env("INGEST_DRAIN_SECONDS", 10.0,
+                               help="Time budget of one ingest.drain task before it re-enqueues itself",
+                               check=_positive[0], check_msg=_positive[1])
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,12 @@ class PatternsSettings:
     scan_interval_seconds: float = env("PATTERNS_SCAN_INTERVAL_SECONDS", 300.0,
                                        help="Beat period of the incremental pattern scan",
                                        check=_positive[0], check_msg=_positive[1])
+    relay_interval_seconds: float = env("PATTERNS_RELAY_INTERVAL_SECONDS", 2.0,
+                                        help="Beat period of the outbox relay (catches events a Redis outage held)",
+                                        check=_positive[0], check_msg=_positive[1])
+    alive_seconds: float = env("PATTERNS_ALIVE_SECONDS", 60.0,
+                               help="Period of the PRODUCER_ALIVE row in integration_events",
+                               check=_positive[0], check_msg=_positive[1])
 
 
 @dataclass(frozen=True)
@@ -154,6 +168,20 @@ class ShadowSettings:
     max_trades: int = env("SHADOW_MAX_TRADES", 5000, help="Horizon of the sequential test (alpha spent by then)",
                           check=_positive[0], check_msg=_positive[1])
     auto_promote: bool = env("SHADOW_AUTO_PROMOTE", True, help="Promote automatically when APPROVED")
+    spending: str = env("SHADOW_SPENDING", "obf", help="Alpha-spending function of the sequential test: obf|pocock",
+                        check=lambda v: v in ("obf", "pocock"), check_msg="must be obf or pocock")
+    rollback_window: int = env("SHADOW_ROLLBACK_WINDOW", 500,
+                               help="New champion's trades watched by the rollback monitor",
+                               check=_positive[0], check_msg=_positive[1])
+    rollback_check: int = env("SHADOW_ROLLBACK_CHECK", 25, help="Rollback monitor looks every N champion trades",
+                              check=_positive[0], check_msg=_positive[1])
+    rollback_alpha: float = env("SHADOW_ROLLBACK_ALPHA", 0.05, help="False-rollback rate of the monitor",
+                                check=_unit[0], check_msg=_unit[1])
+    monitor_seconds: float = env("SHADOW_MONITOR_SECONDS", 60.0, help="Beat period of the rollback monitor",
+                                 check=_positive[0], check_msg=_positive[1])
+    alert_channel: str = env("SHADOW_ALERT_CHANNEL", "quantpipe.shadow.alerts", help="Redis pub/sub channel of alerts")
+    checkpoint_path: Path = env("SHADOW_CHECKPOINT_PATH", Path("data/shadow_models_checkpoint.json"),
+                                help="Default checkpoint file (relative to the working directory)")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,103 @@
-"""Tables of the ingest pool (migration: migrations/versions/*_ingest.py)."""
+"""Tables of the ingest pool (migration: migrations/versions/0002_ingest.py).
+
+Privacy by construction: no column can hold a raw IP address or a raw user agent.
+Networks are truncated prefixes (/24, /48), addresses and device ids are keyed
+HMACs, user agents are reduced to family/OS.
+"""
 
 from __future__ import annotations
 
-from ..base import Base  # noqa: F401
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, Index, Integer, SmallInteger, String, Uuid, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..base import Base
+
+
+class IngestEvent(Base):
+    """One raw activity event; ``event_id`` is the idempotency key (ON CONFLICT DO NOTHING)."""
+
+    __tablename__ = "ingest_events"
+
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    entity_id: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32))
+    weight: Mapped[float] = mapped_column(Float)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event_metadata: Mapped[Any] = mapped_column("metadata", JSONB)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        Index("ix_ingest_events_user_id_ts", "user_id", "ts"),
+        Index("ix_ingest_events_ts", "ts"),
+    )
+
+
+class Interest(Base):
+    """Decayed interest of a user in an entity: ``score`` is its value at ``score_at``.
+
+    Lazy decay: score(t) = score · 2^(−(t − score_at)/half_life); no cap, so heavy users
+    keep a meaningful ranking.
+    """
+
+    __tablename__ = "ingest_interests"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    entity_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+    score_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event_count: Mapped[int] = mapped_column(BigInteger)
+    action_counts: Mapped[Any] = mapped_column(JSONB)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Holding(Base):
+    """An entity held in the user's portfolio: pinned at the top of the library."""
+
+    __tablename__ = "ingest_holdings"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    entity_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LoginAttempt(Base):
+    """A verify_login call and, once the application reports it, its outcome."""
+
+    __tablename__ = "ingest_login_attempts"
+
+    attempt_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    ip_hmac: Mapped[str | None] = mapped_column(String(64))
+    network: Mapped[str | None] = mapped_column(String(64))  # truncated prefix, e.g. 203.0.113.0/24
+    device_hash: Mapped[str | None] = mapped_column(String(64))
+    ua_family: Mapped[str | None] = mapped_column(String(32))
+    ua_os: Mapped[str | None] = mapped_column(String(32))
+    hour: Mapped[int] = mapped_column(SmallInteger)
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    trust_score: Mapped[float] = mapped_column(Float)
+    action: Mapped[str] = mapped_column(String(16))
+    success: Mapped[bool | None] = mapped_column(Boolean)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_ingest_login_attempts_user_id_created_at", "user_id", "created_at"),)
+
+
+class KnownSignal(Base):
+    """What a user's confirmed logins looked like: kind ∈ device, network, ua, hour, fingerprint."""
+
+    __tablename__ = "ingest_known_signals"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,179 @@
+"""Event validation and the action registry.
+
+The same validator runs in ``track()`` (the caller gets the error at once) and in
+the ingest worker (events written to the stream by anything else are checked
+again and dead-lettered with the reason), so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+# Default weights: a trade says much more about interest than a page view. Negative
+# weights (watchlist_remove) lower the interest.
+DEFAULT_ACTIONS: dict[str, float] = {
+    "view": 1.0,
+    "search": 2.0,
+    "analyze": 3.0,
+    "alert": 4.0,
+    "watchlist_add": 5.0,
+    "watchlist_remove": -3.0,
+    "trade": 10.0,
+}
+ACTIONS: dict[str, float] = dict(DEFAULT_ACTIONS)
+MAX_ABS_WEIGHT = 1000.0
+
+ACTION_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+ENTITY_RE = re.compile(r"^[A-Z0-9][A-Z0-9._:/^=\-]{0,31}$")
+MAX_USER_ID = 2**63 - 1
+FUTURE_SKEW_SECONDS = 300.0
+_IP_CHARS = re.compile(r"^[0-9a-fA-F:.]{7,45}$")
+
+
+class EventValidationError(ValueError):
+    """An event is invalid; ``field`` names the offending field."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+
+def register_action(name: str, weight: float) -> None:
+    """Add (or re-weight) an action. Workers accept it because the weight travels with the event."""
+    if not isinstance(name, str) or not ACTION_RE.match(name):
+        raise EventValidationError("action", f"name must match {ACTION_RE.pattern}")
+    _check_weight(weight)
+    ACTIONS[name] = float(weight)
+
+
+def _check_weight(weight: Any) -> float:
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+        raise EventValidationError("weight", f"must be a finite number, got {weight!r}")
+    if abs(weight) > MAX_ABS_WEIGHT:
+        raise EventValidationError("weight", f"|weight| must be <= {MAX_ABS_WEIGHT}")
+    return float(weight)
+
+
+def check_user_id(user_id: Any) -> int:
+    if isinstance(user_id, bool) or not isinstance(user_id, int):
+        raise EventValidationError("user_id", f"must be an integer, got {type(user_id).__name__}")
+    if not 0 < user_id <= MAX_USER_ID:
+        raise EventValidationError("user_id", "must be a positive 64-bit integer")
+    return user_id
+
+
+def check_entity_id(entity_id: Any) -> str:
+    if not isinstance(entity_id, str):
+        raise EventValidationError("entity_id", f"must be a string, got {type(entity_id).__name__}")
+    norm = entity_id.strip().upper()
+    if not ENTITY_RE.match(norm):
+        raise EventValidationError("entity_id", f"{entity_id[:40]!r} is not a ticker-like id "
+                                                "(1-32 of A-Z 0-9 . _ : / ^ = -)")
+    return norm
+
+
+def _scrub(value: Any, hash_ip) -> Any:
+    """Replace IP-address strings anywhere in metadata by their keyed hash (no raw IP stored)."""
+    if isinstance(value, str):
+        if _IP_CHARS.match(value):
+            import ipaddress
+
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                return value
+            return "iphash:" + hash_ip(value)
+        return value
+    if isinstance(value, dict):
+        return {k: _scrub(v, hash_ip) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, hash_ip) for v in value]
+    return value
+
+
+def check_metadata(metadata: Any, max_bytes: int, hash_ip) -> dict:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise EventValidationError("metadata", f"must be a JSON object, got {type(metadata).__name__}")
+    try:
+        encoded = json.dumps(metadata, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise EventValidationError("metadata", f"not JSON-serialisable: {exc}") from None
+    if len(encoded.encode()) > max_bytes:
+        raise EventValidationError("metadata", f"{len(encoded.encode())} bytes exceeds the bound of {max_bytes}")
+    if "\\u0000" in encoded:
+        raise EventValidationError("metadata", "NUL characters are not allowed")
+    return _scrub(json.loads(encoded), hash_ip)
+
+
+def check_ts(ts: Any, now: float) -> float:
+    if ts is None:
+        return now
+    if isinstance(ts, datetime):
+        if ts.tzinfo is None:
+            raise EventValidationError("ts", "datetime must be timezone-aware")
+        ts = ts.timestamp()
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not math.isfinite(ts):
+        raise EventValidationError("ts", f"must be epoch seconds or an aware datetime, got {ts!r}")
+    if ts > now + FUTURE_SKEW_SECONDS:
+        raise EventValidationError("ts", "is in the future")
+    if ts < 946684800:  # 2000-01-01
+        raise EventValidationError("ts", "is before 2000-01-01")
+    return float(ts)
+
+
+def check_event_id(event_id: Any) -> str:
+    if event_id is None:
+        return str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(str(event_id)))
+    except (ValueError, TypeError, AttributeError):
+        raise EventValidationError("event_id", f"{str(event_id)[:40]!r} is not a UUID") from None
+
+
+def build_event(*, user_id: Any, entity_id: Any, action: Any, metadata: Any = None, event_id: Any = None,
+                ts: Any = None, max_metadata_bytes: int, hash_ip, now: float | None = None) -> dict:
+    """A validated, normalised event ready for the stream (plain JSON values only)."""
+    if not isinstance(action, str) or action not in ACTIONS:
+        raise EventValidationError("action", f"unknown action {str(action)[:40]!r}; known: {', '.join(sorted(ACTIONS))}")
+    return {
+        "event_id": check_event_id(event_id),
+        "user_id": check_user_id(user_id),
+        "entity_id": check_entity_id(entity_id),
+        "action": action,
+        "weight": ACTIONS[action],
+        "ts": check_ts(ts, time.time() if now is None else now),
+        "metadata": check_metadata(metadata, max_metadata_bytes, hash_ip),
+    }
+
+
+def revalidate(raw: Any, *, max_metadata_bytes: int, hash_ip, now: float | None = None) -> dict:
+    """Worker-side check of an event decoded from the stream (it may not come from track())."""
+    if not isinstance(raw, dict):
+        raise EventValidationError("event", f"must be a JSON object, got {type(raw).__name__}")
+    for name in ("event_id", "user_id", "entity_id", "action", "weight", "ts"):
+        if name not in raw:
+            raise EventValidationError(name, "is missing")
+    action = raw["action"]
+    if not isinstance(action, str) or not ACTION_RE.match(action):
+        raise EventValidationError("action", f"{str(action)[:40]!r} is not a valid action name")
+    return {
+        "event_id": check_event_id(raw["event_id"]),
+        "user_id": check_user_id(raw["user_id"]),
+        "entity_id": check_entity_id(raw["entity_id"]),
+        "action": action,
+        "weight": _check_weight(raw["weight"]),
+        "ts": check_ts(raw["ts"], time.time() if now is None else now),
+        "metadata": check_metadata(raw.get("metadata"), max_metadata_bytes, hash_ip),
+    }
+
+
+def epoch_to_dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)

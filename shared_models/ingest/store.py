@@ -1,0 +1,147 @@
+"""Batched writes of the ingest pool: one statement inserts a batch of events and
+folds the *newly inserted* ones into interests with lazy exponential decay.
+
+Decay model (order-independent, so concurrent and out-of-order batches commute):
+an interest stores ``score`` valid at ``score_at``; a contribution ``w`` at time ``t``
+merges as  T' = max(T, t),  S' = S·2^(−(T'−T)/h) + w·2^(−(T'−t)/h).
+For events in time order this is exactly DESIGN's ``score = score·2^(−Δt/h) + weight``.
+Only rows returned by ``INSERT … ON CONFLICT (event_id) DO NOTHING RETURNING`` are
+counted, so a redelivered batch changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import Connection, text
+
+DECAY_SQL = "ingest_decay"
+
+_BATCH_SQL = """
+WITH src AS (
+    SELECT * FROM unnest(%(ids)s::uuid[], %(users)s::bigint[], %(entities)s::text[], %(actions)s::text[],
+                         %(weights)s::float8[], %(ts)s::float8[], %(metas)s::text[])
+        AS s(event_id, user_id, entity_id, action, weight, ts_epoch, meta)
+), ins AS (
+    INSERT INTO ingest_events (event_id, user_id, entity_id, action, weight, ts, metadata)
+    SELECT event_id, user_id, entity_id, action, weight, to_timestamp(ts_epoch), meta::jsonb FROM src
+    ORDER BY event_id
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING user_id, entity_id, action, weight, ts
+), ins_t AS (
+    SELECT i.*, max(i.ts) OVER (PARTITION BY i.user_id, i.entity_id) AS t_max FROM ins i
+), agg AS (
+    SELECT user_id, entity_id, t_max, min(ts) AS t_min, count(*) AS n,
+           sum(ingest_decay(weight, extract(epoch FROM t_max - ts)::float8, %(half_life)s)) AS contrib
+    FROM ins_t GROUP BY user_id, entity_id, t_max
+), per_action AS (
+    SELECT user_id, entity_id, jsonb_object_agg(action, n) AS counts
+    FROM (SELECT user_id, entity_id, action, count(*) AS n FROM ins GROUP BY 1, 2, 3) x
+    GROUP BY user_id, entity_id
+), up AS (
+    INSERT INTO ingest_interests AS cur
+        (user_id, entity_id, score, score_at, event_count, action_counts, first_seen, last_seen)
+    SELECT a.user_id, a.entity_id, a.contrib, a.t_max, a.n, p.counts, a.t_min, a.t_max
+    FROM agg a JOIN per_action p USING (user_id, entity_id)
+    ORDER BY a.user_id, a.entity_id
+    ON CONFLICT (user_id, entity_id) DO UPDATE SET
+        score = ingest_decay(cur.score, extract(epoch FROM excluded.score_at - cur.score_at)::float8, %(half_life)s)
+              + ingest_decay(excluded.score, extract(epoch FROM cur.score_at - excluded.score_at)::float8,
+                             %(half_life)s),
+        score_at = greatest(cur.score_at, excluded.score_at),
+        event_count = cur.event_count + excluded.event_count,
+        action_counts = ingest_merge_counts(cur.action_counts, excluded.action_counts),
+        first_seen = least(cur.first_seen, excluded.first_seen),
+        last_seen = greatest(cur.last_seen, excluded.last_seen)
+    RETURNING user_id
+)
+SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT array_agg(DISTINCT user_id) FROM up) AS users
+"""
+
+
+@dataclass
+class BatchResult:
+    inserted: int
+    duplicates: int
+    dead_lettered: int
+    users: list[int]
+
+
+def _columns(events: Sequence[dict]) -> dict[str, list]:
+    return {
+        "ids": [e["event_id"] for e in events],
+        "users": [e["user_id"] for e in events],
+        "entities": [e["entity_id"] for e in events],
+        "actions": [e["action"] for e in events],
+        "weights": [e["weight"] for e in events],
+        "ts": [e["ts"] for e in events],
+        "metas": [json.dumps(e["metadata"], separators=(",", ":")) for e in events],
+    }
+
+
+def write_events(conn: Connection, events: Sequence[dict], half_life_seconds: float) -> tuple[int, list[int]]:
+    """Insert validated events and update interests in one statement; (inserted, touched users)."""
+    if not events:
+        return 0, []
+    params = _columns(events)
+    params["half_life"] = float(half_life_seconds)
+    row = conn.exec_driver_sql(_BATCH_SQL, params).one()
+    return int(row.inserted), list(row.users or [])
+
+
+def dead_letter(conn: Connection, rejects: Iterable[tuple[Any, str | None, str]], source: str) -> int:
+    """Keep rejected input with the reason and the offending field (pool 'ingest')."""
+    rows = [{"field": field, "reason": reason[:2000], "payload": json.dumps(_jsonable(payload))}
+            for payload, field, reason in rejects]
+    if rows:
+        conn.execute(text("INSERT INTO dead_letters (pool, source, field, reason, payload) "
+                          "VALUES ('ingest', :source, :field, :reason, CAST(:payload AS jsonb))"),
+                     [dict(r, source=source) for r in rows])
+    return len(rows)
+
+
+def _jsonable(payload: Any) -> Any:
+    try:
+        json.dumps(payload, allow_nan=False)
+        return payload if isinstance(payload, dict) else {"raw": payload}
+    except (TypeError, ValueError):
+        return {"raw": repr(payload)[:4000]}
+
+
+USER_TABLES = ("ingest_events", "ingest_interests", "ingest_holdings", "ingest_login_attempts",
+               "ingest_known_signals")
+
+
+def delete_user_rows(conn: Connection, user_id: int) -> dict[str, int]:
+    """Right to erasure: every row of the user, dead letters carrying their id included."""
+    counts = {t: conn.execute(text(f"DELETE FROM {t} WHERE user_id = :u"), {"u": user_id}).rowcount
+              for t in USER_TABLES}
+    counts["dead_letters"] = conn.execute(
+        text("DELETE FROM dead_letters WHERE pool = 'ingest' AND payload ->> 'user_id' = :u"),
+        {"u": str(user_id)}).rowcount
+    return counts
+
+
+def purge_old_events(conn: Connection, retention_days: int, chunk: int = 50_000) -> int:
+    """Drop raw events (and login attempts) older than the retention window; interests stay."""
+    total = 0
+    while True:
+        n = conn.execute(text(
+            "DELETE FROM ingest_events WHERE event_id IN (SELECT event_id FROM ingest_events "
+            "WHERE ts < now() - make_interval(days => :d) LIMIT :n)"), {"d": retention_days, "n": chunk}).rowcount
+        total += n
+        if n < chunk:
+            break
+    conn.execute(text("DELETE FROM ingest_login_attempts WHERE created_at < now() - make_interval(days => :d)"),
+                 {"d": retention_days})
+    return total
+
+
+def set_holdings(conn: Connection, user_id: int, entity_ids: Sequence[str]) -> None:
+    """Replace the user's portfolio holdings (pinned library entries)."""
+    conn.execute(text("DELETE FROM ingest_holdings WHERE user_id = :u"), {"u": user_id})
+    if entity_ids:
+        conn.execute(text("INSERT INTO ingest_holdings (user_id, entity_id) VALUES (:u, :e) ON CONFLICT DO NOTHING"),
+                     [{"u": user_id, "e": e} for e in entity_ids])

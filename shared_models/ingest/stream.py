@@ -1,0 +1,214 @@
+"""The transport: one Redis Stream with a consumer group.
+
+Producer side: a Lua script checks the shared licence counter and XADDs the events
+in one round trip (atomic: an event over the limit is never half-accepted).
+Consumer side (``drain``): XAUTOCLAIM entries a dead consumer left pending, else
+XREADGROUP new ones; write the batch in one transaction; only after COMMIT
+invalidate caches, XACK and XDEL. A crash anywhere before the XACK leaves the
+entries pending, to be reclaimed and rewritten idempotently (ON CONFLICT).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import redis
+import sqlalchemy.exc
+from sqlalchemy import Engine
+
+from . import events as ev
+from . import store
+
+log = logging.getLogger(__name__)
+
+STREAM = "shadowwatch:events"
+GROUP = "ingest"
+USAGE_PREFIX = "shadowwatch:usage:"
+STALE_CONSUMER_MS = 3600_000
+
+# KEYS[1] stream, KEYS[2] usage counter; ARGV[1] limit (0 = none), ARGV[2] counter ttl (0 = none),
+# ARGV[3..] event JSON. Returns the counter after adding, or -1 (over the limit, nothing added).
+ENQUEUE_LUA = """
+local n = #ARGV - 2
+local limit = tonumber(ARGV[1])
+local used = redis.call('INCRBY', KEYS[2], n)
+if limit > 0 and used > limit then
+  redis.call('DECRBY', KEYS[2], n)
+  return -1
+end
+if tonumber(ARGV[2]) > 0 and redis.call('TTL', KEYS[2]) < 0 then
+  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2]))
+end
+for i = 3, #ARGV do
+  redis.call('XADD', KEYS[1], '*', 'e', ARGV[i])
+end
+return used
+"""
+
+
+def ensure_group(r: redis.Redis) -> None:
+    """Create the consumer group from id 0, so entries added before it are not skipped."""
+    try:
+        r.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def encode(event: dict) -> str:
+    return json.dumps(event, separators=(",", ":"))
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def lag(r: redis.Redis) -> dict[str, int]:
+    """Entries waiting in the stream and entries delivered but not yet acknowledged."""
+    try:
+        pending = r.xpending(STREAM, GROUP)["pending"]
+    except redis.ResponseError:
+        pending = 0
+    return {"queued": int(r.xlen(STREAM)), "pending": int(pending)}
+
+
+@dataclass
+class DrainStats:
+    batches: int = 0
+    read: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    reclaimed: int = 0
+    users: set[int] = field(default_factory=set)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"batches": self.batches, "read": self.read, "inserted": self.inserted,
+                "duplicates": self.duplicates, "dead_lettered": self.dead_lettered, "reclaimed": self.reclaimed,
+                "users": len(self.users)}
+
+
+def _decode(fields: dict) -> Any:
+    raw = fields.get(b"e", fields.get("e"))
+    if raw is None:
+        raise ev.EventValidationError("event", f"stream entry has no 'e' field (fields: {sorted(map(str, fields))})")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ev.EventValidationError("event", f"not valid JSON: {exc}") from None
+
+
+def _split(entries: list, *, max_metadata_bytes: int, hash_ip) -> tuple[list[dict], list[tuple], int]:
+    valid: list[dict] = []
+    rejects: list[tuple] = []
+    seen: set[str] = set()
+    dups = 0
+    for entry_id, fields in entries:
+        raw: Any = None
+        try:
+            raw = _decode(fields)
+            event = ev.revalidate(raw, max_metadata_bytes=max_metadata_bytes, hash_ip=hash_ip)
+        except ev.EventValidationError as exc:
+            payload = raw if raw is not None else {k.decode() if isinstance(k, bytes) else k:
+                                                   v.decode(errors="replace") if isinstance(v, bytes) else v
+                                                   for k, v in (fields or {}).items()}
+            rejects.append((payload, exc.field, exc.reason))
+            continue
+        if event["event_id"] in seen:
+            dups += 1
+            continue
+        seen.add(event["event_id"])
+        valid.append(event)
+    return valid, rejects, dups
+
+
+_PERMANENT_DB_ERRORS = (sqlalchemy.exc.DataError, sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError)
+
+
+def write_batch(engine: Engine, valid: list[dict], rejects: list[tuple], half_life_seconds: float,
+                source: str = "ingest.drain") -> tuple[int, list[int], int]:
+    """One transaction for the batch; if PostgreSQL refuses it for a data reason, retry event by
+    event so the culprit is dead-lettered instead of blocking the stream forever."""
+    try:
+        with engine.begin() as conn:
+            inserted, users = store.write_events(conn, valid, half_life_seconds)
+            dead = store.dead_letter(conn, rejects, source)
+        return inserted, users, dead
+    except _PERMANENT_DB_ERRORS:
+        log.warning("batch of %d refused by PostgreSQL; writing event by event", len(valid))
+    inserted, users, dead = 0, set(), 0
+    for event in valid:
+        try:
+            with engine.begin() as conn:
+                n, u = store.write_events(conn, [event], half_life_seconds)
+            inserted += n
+            users.update(u)
+        except _PERMANENT_DB_ERRORS as exc:
+            rejects = rejects + [(event, None, f"refused by PostgreSQL: {str(exc.orig)[:500]}")]
+    with engine.begin() as conn:
+        dead = store.dead_letter(conn, rejects, source)
+    return inserted, sorted(users), dead
+
+
+def _reclaim(r: redis.Redis, consumer: str, min_idle_ms: int, count: int) -> list:
+    try:
+        _, entries, _deleted = r.xautoclaim(STREAM, GROUP, consumer, min_idle_time=min_idle_ms,
+                                            start_id="0-0", count=count)
+    except redis.ResponseError as exc:
+        if "NOGROUP" in str(exc):
+            ensure_group(r)
+            return []
+        raise
+    return [(eid, f) for eid, f in entries if f is not None]
+
+
+def forget_idle_consumers(r: redis.Redis) -> None:
+    """Dead consumers with nothing pending would otherwise accumulate forever."""
+    try:
+        for c in r.xinfo_consumers(STREAM, GROUP):
+            if c["pending"] == 0 and c["idle"] > STALE_CONSUMER_MS:
+                r.xgroup_delconsumer(STREAM, GROUP, c["name"])
+    except redis.ResponseError:
+        pass
+
+
+def drain(r: redis.Redis, engine: Engine, *, batch_size: int, half_life_seconds: float, max_metadata_bytes: int,
+          hash_ip: Callable[[str], str], reclaim_idle_seconds: float, time_budget: float,
+          consumer: str | None = None, on_committed: Callable[[list[int]], None] | None = None,
+          max_batches: int | None = None) -> DrainStats:
+    """Drain the stream until it is empty, the time budget is spent, or max_batches are done."""
+    consumer = consumer or consumer_name()
+    ensure_group(r)
+    stats = DrainStats()
+    deadline = time.monotonic() + time_budget
+    while time.monotonic() < deadline and (max_batches is None or stats.batches < max_batches):
+        entries = _reclaim(r, consumer, int(reclaim_idle_seconds * 1000), batch_size)
+        stats.reclaimed += len(entries)
+        if not entries:
+            reply = r.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=batch_size)
+            entries = reply[0][1] if reply else []
+        if not entries:
+            break
+        valid, rejects, dups = _split(entries, max_metadata_bytes=max_metadata_bytes, hash_ip=hash_ip)
+        inserted, users, dead = write_batch(engine, valid, rejects, half_life_seconds)
+        # committed: from here on a crash only causes an idempotent rewrite
+        if on_committed is not None and users:
+            on_committed(users)
+        ids = [eid for eid, _ in entries]
+        pipe = r.pipeline(transaction=False)
+        pipe.xack(STREAM, GROUP, *ids)
+        pipe.xdel(STREAM, *ids)
+        pipe.execute()
+        stats.batches += 1
+        stats.read += len(entries)
+        stats.inserted += inserted
+        stats.duplicates += dups + (len(valid) - inserted)
+        stats.dead_lettered += dead
+        stats.users.update(users)
+    return stats
