@@ -1,14 +1,125 @@
-"""Celery tasks of the patterns pool: thin bodies that call the pool's pure logic."""
+"""Celery tasks of the patterns pool: thin bodies that call the pool's pure logic.
+
+All tasks take ids and plain JSON values and are idempotent (detection key, outbox
+``sent_at``, upserted bars), so acks_late redelivery and retries are safe.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
+from datetime import datetime
 
 from workers.app import app
+
+
+@functools.lru_cache(maxsize=1)
+def _redis():
+    import redis
+
+    from shared_models.db import redis_url
+
+    return redis.Redis.from_url(redis_url(), socket_timeout=5, socket_connect_timeout=5)
+
+
+def _engine():
+    from shared_models.db import get_engine
+
+    return get_engine()
+
+
+def _settings():
+    from shared_models.settings import get_settings
+
+    return get_settings().patterns
+
+
+def _since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    import pandas as pd
+
+    ts = pd.Timestamp(value)
+    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
+
+
+def _dead_letter(source: str, field: str, reason: str, payload: dict) -> None:
+    from shared_models.db import unit_of_work
+    from shared_models.models import DeadLetter
+
+    with unit_of_work() as s:
+        s.add(DeadLetter(pool="patterns", source=source, field=field, reason=reason, payload=payload))
 
 
 @app.task(name="patterns.ping", ignore_result=False, acks_late=False)
 def ping() -> dict:
     """Liveness probe: proves a worker of this queue picked the task up."""
     return {"pool": "patterns", "hostname": ping.request.hostname or socket.gethostname(), "pid": os.getpid()}
+
+
+@app.task(name="patterns.scan", ignore_result=False)
+def scan(symbols: list[str] | None = None, tier: str = "daily", since: str | None = None,
+         incremental: bool = True) -> dict:
+    """Fan out one ``patterns.scan_symbol`` per symbol (all stored symbols of the tier by default)."""
+    from sqlalchemy import text
+
+    from .detection import TIERS, TIMEFRAME_OF_TIER
+
+    if tier not in TIERS:
+        raise ValueError(f"tier: {tier!r} is not one of {', '.join(TIERS)}")
+    if not symbols:
+        tf = TIMEFRAME_OF_TIER.get(tier, "1d")
+        with _engine().connect() as conn:
+            symbols = list(conn.execute(text("SELECT DISTINCT symbol FROM market_bars WHERE timeframe = :tf "
+                                             "ORDER BY symbol"), {"tf": tf}).scalars())
+    for symbol in symbols:
+        scan_symbol.delay(symbol, tier, since, incremental)
+    return {"tier": tier, "symbols": len(symbols)}
+
+
+@app.task(name="patterns.scan_symbol", ignore_result=False)
+def scan_symbol(symbol: str, tier: str = "daily", since: str | None = None, incremental: bool = True) -> dict:
+    """Detect, persist and publish one symbol's patterns (one transaction)."""
+    from .scanning import scan_symbol as run
+
+    return run(_engine(), _redis(), symbol.upper(), tier, _since(since), incremental,
+               _settings().pattern_ttl_hours).as_dict()
+
+
+@app.task(name="patterns.on_bar", ignore_result=False)
+def on_bar(symbol: str, timeframe: str, bar: dict) -> dict:
+    """Live path: one new bar in, the patterns it completes published. A bad bar is dead-lettered."""
+    from .scanning import ingest_bar
+
+    try:
+        return ingest_bar(_engine(), _redis(), symbol.upper(), timeframe, bar,
+                          _settings().pattern_ttl_hours).as_dict()
+    except ValueError as exc:
+        field = str(exc).split(":", 1)[0]
+        _dead_letter("patterns.on_bar", field, str(exc), {"symbol": symbol, "timeframe": timeframe, "bar": bar})
+        return {"symbol": symbol, "rejected": str(exc)}
+
+
+@app.task(name="patterns.relay_outbox", ignore_result=False)
+def relay_outbox(limit: int = 1000) -> dict:
+    """Publish events a Redis outage held back; a Redis error retries (autoretry, backoff)."""
+    from .publisher import relay_outbox as relay
+
+    return {"published": relay(_engine(), _redis(), limit=limit).published}
+
+
+@app.task(name="patterns.heartbeat", ignore_result=True, acks_late=False)
+def heartbeat() -> dict:
+    """Heartbeat key + health status, PRODUCER_ALIVE at most once per PATTERNS_ALIVE_SECONDS."""
+    from .liveness import beat
+
+    return beat(_engine(), _redis(), _settings().alive_seconds)
+
+
+@app.task(name="patterns.backtest", ignore_result=False)
+def backtest(job_id: str) -> dict:
+    """Run a stored backtest job over stored bars, publishing progress and results."""
+    from .backtest import run_job
+
+    return run_job(_engine(), _redis(), job_id)

@@ -1,0 +1,139 @@
+"""Run every detector over a bar frame and turn hits into ``Detection`` records (pure, no I/O).
+
+Tiers: ``daily`` runs on 1d bars, ``intraday`` on 1min bars, ``combo`` is a daily
+pattern confirmed by an intraday Volume_Spike or Price_Breakout of the same symbol
+within ``COMBO_WINDOW`` after the daily bar (see ``combine``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from . import candlesticks, custom
+
+TIERS = ("daily", "intraday", "combo")
+TIMEFRAME_OF_TIER = {"daily": "1d", "intraday": "1min"}
+# A daily bar is stamped at 00:00 UTC of its session; the session's intraday bars follow within a day.
+COMBO_WINDOW = timedelta(days=1)
+COMBO_CONFIRMERS = ("Volume_Spike", "Price_Breakout")
+ALL_PATTERNS: tuple[str, ...] = tuple(candlesticks.NAMES.values()) + tuple(custom.DETECTORS)
+
+
+@dataclass(frozen=True)
+class Detection:
+    symbol: str
+    pattern: str
+    tier: str
+    bar_ts: datetime
+    confidence: float
+    current_price: float
+    price_change: float  # % change of close against the previous close
+    volume: float
+    direction: int  # +1 bullish, -1 bearish, 0 neutral
+    indicators: dict = field(default_factory=dict)
+
+
+def bars_from_frame(frame: pd.DataFrame) -> custom.Bars:
+    return custom.Bars(*(frame[c].to_numpy(dtype=float) for c in ("open", "high", "low", "close", "volume")))
+
+
+def scan_hits(bars: custom.Bars, start: int = 0, patterns: Iterable[str] | None = None,
+              valid_from: np.ndarray | None = None) -> list[tuple[str, int, np.ndarray, np.ndarray, dict]]:
+    """(pattern, direction, index, confidence, indicators) for every detector, hits at index >= start.
+
+    The vectorised core shared by scans, the live path, backtests and the backfill benchmark.
+    ``valid_from`` (bars since the series began) masks warm-up bars of concatenated series.
+    """
+    wanted = set(patterns) if patterns else None
+    out: list[tuple[str, int, np.ndarray, np.ndarray, dict]] = []
+    for ch in candlesticks.detect_candles(bars.open, bars.high, bars.low, bars.close, bars.volume, start,
+                                          valid_from):
+        if wanted is None or ch.name in wanted:
+            out.append((ch.name, 0, ch.index, ch.confidence,
+                        {"talib_value": ch.value.astype(float), "relative_volume":
+                         np.round(np.nan_to_num(bars.rel_volume[ch.index], nan=0.0), 4)}))
+    for name, (fn, direction) in custom.DETECTORS.items():
+        if wanted is not None and name not in wanted:
+            continue
+        h = fn(bars)
+        keep = h.index >= start
+        if valid_from is not None:
+            keep &= valid_from[h.index] >= RESISTANCE_WARMUP
+        out.append((name, direction, h.index[keep], h.confidence[keep],
+                    {k: v[keep] for k, v in h.indicators.items()}))
+    return out
+
+
+# Custom detectors look back at most RESISTANCE_WINDOW (+1) bars; 200 for the SMA cross.
+RESISTANCE_WARMUP = 200
+
+
+def detect_frame(symbol: str, frame: pd.DataFrame, tier: str, since: datetime | None = None,
+                 patterns: Iterable[str] | None = None) -> list[Detection]:
+    """Detections of one symbol's bars (columns ts, open, high, low, close, volume; oldest first).
+
+    Only bars with ``ts > since`` produce detections; earlier bars are history for lookbacks.
+    """
+    if frame.empty:
+        return []
+    ts = pd.to_datetime(frame["ts"], utc=True)
+    start = 0 if since is None else int(np.searchsorted(ts.dt.tz_convert(None).to_numpy(), np.datetime64(_naive_utc(since)), "right"))
+    if start >= len(frame):
+        return []
+    bars = bars_from_frame(frame)
+    prev_close = np.concatenate([[np.nan], bars.close[:-1]])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        change = np.nan_to_num(100 * (bars.close / prev_close - 1), nan=0.0)
+    stamps = list(ts)  # pandas Timestamps are datetimes
+    out: list[Detection] = []
+    for name, direction, idx, conf, ind in scan_hits(bars, start, patterns):
+        for j, i in enumerate(idx):
+            d = int(np.sign(ind["talib_value"][j])) if "talib_value" in ind else direction
+            out.append(Detection(
+                symbol, name, tier, stamps[i], float(conf[j]), round(float(bars.close[i]), 4),
+                round(float(change[i]), 4), float(bars.volume[i]), d,
+                {k: _json_number(v[j]) for k, v in ind.items()}))
+    out.sort(key=lambda d: (d.bar_ts, d.pattern))
+    return out
+
+
+def combine(daily: list[Detection], intraday: list[Detection], window: timedelta = COMBO_WINDOW) -> list[Detection]:
+    """Combo tier: a daily detection confirmed by an intraday Volume_Spike/Price_Breakout
+    of the same symbol within ``window`` after the daily bar.
+
+    confidence = min(1, 0.6 * daily + 0.4 * best intraday confirmation + 0.1): agreement of
+    two timeframes is stronger evidence than either alone. The combo is stamped at the daily
+    bar, so it stays one event however many confirmations follow (idempotency key).
+    """
+    confirm: dict[str, list[Detection]] = {}
+    for d in intraday:
+        if d.pattern in COMBO_CONFIRMERS:
+            confirm.setdefault(d.symbol, []).append(d)
+    out: list[Detection] = []
+    for d in daily:
+        hits = [c for c in confirm.get(d.symbol, ()) if d.bar_ts <= c.bar_ts < d.bar_ts + window]
+        if not hits:
+            continue
+        best = max(hits, key=lambda c: c.confidence)
+        conf = round(min(1.0, 0.6 * d.confidence + 0.4 * best.confidence + 0.1), 2)
+        out.append(Detection(d.symbol, d.pattern, "combo", d.bar_ts, conf, best.current_price,
+                             d.price_change, d.volume, d.direction,
+                             {**d.indicators, "confirmed_by": best.pattern,
+                              "confirmed_at": best.bar_ts.timestamp()}))
+    return out
+
+
+def _naive_utc(t: datetime) -> datetime:
+    if t.tzinfo is None:
+        return t
+    return t.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _json_number(x) -> float:
+    x = float(x)
+    return 0.0 if not np.isfinite(x) else x

@@ -1,0 +1,94 @@
+"""Listener for the consumer's job channels: ``tickstock.jobs.backtest`` and ``tickstock.jobs.cancel``.
+
+Redis pub/sub keeps no backlog, so a beat-driven poll would miss messages: the
+listener is its own long-running process (``quantpipe patterns listen``, one per
+deployment). It only validates, records the job in ``backtest_jobs`` (the job_id is
+the idempotency key: a repeated request does nothing) and enqueues
+``patterns.backtest``; the work runs on the patterns workers. A malformed request
+is dead-lettered and answered with a ``failed`` result naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Callable
+
+import redis.exceptions
+from sqlalchemy import Engine, text
+
+from .backtest import RESULTS_CHANNEL, validate_job
+
+JOB_CHANNEL = "tickstock.jobs.backtest"
+CANCEL_CHANNEL = "tickstock.jobs.cancel"
+
+
+def handle(engine: Engine, redis_client, channel: str, raw: str | bytes,
+           enqueue: Callable[[str], None]) -> str:
+    """Process one message; returns what was done (for logs and tests)."""
+    try:
+        msg = json.loads(raw)
+        if not isinstance(msg, dict):
+            raise ValueError("message: not a JSON object")
+    except ValueError as exc:
+        _reject(engine, redis_client, channel, str(raw)[:2000], f"message: {exc}", None)
+        return "rejected"
+    if channel == CANCEL_CHANNEL:
+        job_id = str(msg.get("job_id") or "")
+        with engine.begin() as conn:
+            n = conn.execute(text("UPDATE backtest_jobs SET status = 'cancelled', updated_at = now() "
+                                  "WHERE job_id = :j AND status IN ('queued', 'running')"), {"j": job_id}).rowcount
+        return "cancelled" if n else "cancel-ignored"
+    if msg.get("type", "backtest_job") != "backtest_job":
+        _reject(engine, redis_client, channel, msg, f"type: expected 'backtest_job', got {msg.get('type')!r}",
+                msg.get("job_id"))
+        return "rejected"
+    try:
+        job = validate_job(msg)
+    except ValueError as exc:
+        _reject(engine, redis_client, channel, msg, str(exc), msg.get("job_id"))
+        return "rejected"
+    with engine.begin() as conn:
+        new = conn.execute(text(
+            "INSERT INTO backtest_jobs (job_id, user_id, request) VALUES (:j, :u, CAST(:r AS jsonb)) "
+            "ON CONFLICT (job_id) DO NOTHING"),
+            {"j": job["job_id"], "u": None if job["user_id"] is None else str(job["user_id"]),
+             "r": json.dumps(job)}).rowcount
+    if not new:
+        return "duplicate"
+    enqueue(job["job_id"])
+    return "queued"
+
+
+def _reject(engine: Engine, redis_client, channel: str, payload, reason: str, job_id) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO dead_letters (pool, source, field, reason, payload) "
+                          "VALUES ('patterns', :src, :f, :r, CAST(:p AS jsonb))"),
+                     {"src": f"listener:{channel}", "f": reason.split(":", 1)[0], "r": reason,
+                      "p": json.dumps(payload if isinstance(payload, dict) else {"raw": payload})})
+    if job_id:
+        redis_client.publish(RESULTS_CHANNEL, json.dumps({"job_id": str(job_id), "status": "failed",
+                                                          "results": {}, "error": reason, "timestamp": time.time()}))
+
+
+def listen(engine: Engine, redis_client, enqueue: Callable[[str], None], should_stop: Callable[[], bool],
+           on_action: Callable[[str, str], None] | None = None) -> None:
+    """Subscribe and handle messages until ``should_stop()``; reconnects after a Redis outage."""
+    while not should_stop():
+        pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(JOB_CHANNEL, CANCEL_CHANNEL)
+            while not should_stop():
+                m = pubsub.get_message(timeout=0.5)
+                if m is None or m["type"] != "message":
+                    continue
+                ch = m["channel"].decode() if isinstance(m["channel"], bytes) else m["channel"]
+                action = handle(engine, redis_client, ch, m["data"], enqueue)
+                if on_action:
+                    on_action(ch, action)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            if on_action:
+                on_action("redis", f"reconnecting: {exc}")
+            time.sleep(1)
+        finally:
+            pubsub.close()

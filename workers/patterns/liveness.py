@@ -1,0 +1,60 @@
+"""Producer liveness for the consumer: heartbeat key, PRODUCER_ALIVE rows, health status.
+
+The consumer treats the producer as offline when ``tickstock:producer:heartbeat``
+is older than 30 s, so beat refreshes it every PATTERNS_HEARTBEAT_SECONDS (<= 15).
+The PRODUCER_ALIVE row is throttled with ``SET NX EX`` on a Redis key, so however
+many heartbeat tasks run (several workers, retries) at most one row per period is written.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from sqlalchemy import Engine, text
+
+HEARTBEAT_KEY = "tickstock:producer:heartbeat"
+ALIVE_LOCK_KEY = "quantpipe:patterns:alive-lock"
+STARTED_KEY = "quantpipe:patterns:started-at"
+HEALTH_CHANNEL = "tickstock.health.status"
+
+
+def producer_metrics(engine: Engine) -> dict:
+    """Counts the consumer's health view and PRODUCER_ALIVE details show."""
+    with engine.connect() as conn:
+        detected, last, unsent, per_min = conn.execute(text(
+            "SELECT (SELECT count(*) FROM pattern_detections), "
+            "(SELECT extract(epoch FROM max(detected_at)) FROM pattern_detections), "
+            "(SELECT count(*) FROM pattern_outbox WHERE sent_at IS NULL), "
+            "(SELECT count(*) FROM pattern_outbox WHERE sent_at > now() - interval '1 minute')")).one()
+    return {"patterns_detected": int(detected), "last_pattern_time": float(last) if last is not None else None,
+            "outbox_unsent": int(unsent), "events_last_minute": int(per_min)}
+
+
+def beat(engine: Engine, redis_client, alive_seconds: float = 60.0, now: float | None = None) -> dict:
+    """Set the heartbeat key, publish health, and log PRODUCER_ALIVE when the period has passed."""
+    now = time.time() if now is None else now
+    redis_client.set(HEARTBEAT_KEY, f"{now:.3f}")
+    redis_client.set(STARTED_KEY, f"{now:.3f}", nx=True)
+    started = float(redis_client.get(STARTED_KEY) or now)
+    metrics = producer_metrics(engine)
+    metrics["uptime_seconds"] = round(now - started, 1)
+    status = "healthy" if metrics["outbox_unsent"] < 1000 else "degraded"
+    redis_client.publish(HEALTH_CHANNEL, json.dumps({"status": status, "metrics": metrics, "timestamp": now}))
+    alive = bool(redis_client.set(ALIVE_LOCK_KEY, "1", nx=True, ex=max(1, int(alive_seconds))))
+    if alive:
+        with engine.begin() as conn:
+            conn.execute(text(
+                "SELECT log_integration_event(gen_random_uuid(), 'heartbeat', 'TickStockPL', 'PRODUCER_ALIVE', "
+                "NULL, NULL, NULL, NULL, NULL, CAST(:d AS jsonb))"),
+                {"d": json.dumps({"patterns_detected": metrics["patterns_detected"],
+                                  "uptime_seconds": metrics["uptime_seconds"],
+                                  "last_pattern_time": metrics["last_pattern_time"], "status": status})})
+    return {"status": status, "alive_logged": alive, **metrics}
+
+
+def heartbeat_age(redis_client, now: float | None = None) -> float | None:
+    raw = redis_client.get(HEARTBEAT_KEY)
+    if raw is None:
+        return None
+    return (time.time() if now is None else now) - float(raw)

@@ -1,0 +1,155 @@
+"""Scans over stored bars and the live bar path: read bars, detect, persist, relay (no Celery here).
+
+One symbol and tier is one unit of work: its detections, outbox rows, checkpoints
+and the scan watermark commit together, so a killed scan is simply redone and,
+thanks to the idempotency key, adds nothing the first run already added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import pandas as pd
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from .detection import TIMEFRAME_OF_TIER, Detection, combine, detect_frame
+from .publisher import Persisted, persist_detections, relay_outbox
+
+HISTORY_BARS = 260  # lookback kept before ``since``: enough for SMA200 and every candle rule
+
+
+@dataclass
+class ScanResult:
+    symbol: str
+    tier: str
+    bars: int
+    detected: int
+    new: int
+    published: int
+    relay_error: str | None = None
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def read_symbol_bars(conn, symbol: str, timeframe: str, since: datetime | None) -> pd.DataFrame:
+    """Bars of one symbol, oldest first; with ``since``, only HISTORY_BARS before it plus what follows."""
+    params: dict = {"s": symbol, "tf": timeframe}
+    floor = ""
+    if since is not None:
+        floor = ("AND ts >= COALESCE((SELECT ts FROM market_bars WHERE symbol = :s AND timeframe = :tf "
+                 "AND ts <= :since ORDER BY ts DESC OFFSET :hist LIMIT 1), '-infinity')")
+        params.update(since=since, hist=HISTORY_BARS)
+    sql = (f"SELECT ts, open, high, low, close, volume FROM market_bars WHERE symbol = :s AND timeframe = :tf "
+           f"{floor} ORDER BY ts")
+    return pd.read_sql(text(sql), conn, params=params)
+
+
+def _watermark(session: Session, symbol: str, tier: str) -> datetime | None:
+    return session.execute(text("SELECT last_bar_ts FROM pattern_scan_state WHERE symbol = :s AND tier = :t"),
+                           {"s": symbol, "t": tier}).scalar()
+
+
+def _set_watermark(session: Session, symbol: str, tier: str, ts: datetime) -> None:
+    session.execute(text(
+        "INSERT INTO pattern_scan_state (symbol, tier, last_bar_ts, updated_at) VALUES (:s, :t, :ts, now()) "
+        "ON CONFLICT (symbol, tier) DO UPDATE SET last_bar_ts = GREATEST(pattern_scan_state.last_bar_ts, "
+        "EXCLUDED.last_bar_ts), updated_at = now()"), {"s": symbol, "t": tier, "ts": ts})
+
+
+def detect_in_session(session: Session, symbol: str, tier: str, since: datetime | None,
+                      incremental: bool) -> tuple[int, list[Detection]]:
+    """(bars read, detections) for one symbol and tier, reading inside ``session``."""
+    if incremental and since is None:
+        since = _watermark(session, symbol, tier)
+    if tier == "combo":
+        daily = _stored(session, symbol, "daily", since)
+        intraday = _stored(session, symbol, "intraday", since)
+        return 0, combine(daily, intraday)
+    frame = read_symbol_bars(session.connection(), symbol, TIMEFRAME_OF_TIER[tier], since)
+    if not frame.empty:
+        _set_watermark(session, symbol, tier, frame["ts"].iloc[-1].to_pydatetime())
+    return len(frame), detect_frame(symbol, frame, tier, since)
+
+
+def _stored(session: Session, symbol: str, tier: str, since: datetime | None) -> list[Detection]:
+    rows = session.execute(text(
+        "SELECT pattern, bar_ts, confidence, current_price, price_change, volume, indicators "
+        "FROM pattern_detections WHERE symbol = :s AND tier = :t AND (CAST(:since AS timestamptz) IS NULL "
+        "OR bar_ts > CAST(:since AS timestamptz) - interval '1 day') ORDER BY bar_ts"),
+        {"s": symbol, "t": tier, "since": since}).all()
+    return [Detection(symbol, p, tier, ts, c, price, chg, vol, int((ind or {}).get("direction", 0)), ind or {})
+            for p, ts, c, price, chg, vol, ind in rows]
+
+
+def scan_symbol(engine: Engine, redis_client, symbol: str, tier: str = "daily", since: datetime | None = None,
+                incremental: bool = True, ttl_hours: float = 24.0) -> ScanResult:
+    """Detect, persist (one transaction) and publish one symbol's patterns."""
+    with Session(engine) as session, session.begin():
+        n_bars, found = detect_in_session(session, symbol, tier, since, incremental)
+        new = persist_detections(session, found, ttl_hours)
+    return _publish(engine, redis_client, ScanResult(symbol, tier, n_bars, len(found), len(new), 0), new)
+
+
+def ingest_bar(engine: Engine, redis_client, symbol: str, timeframe: str, bar: dict,
+               ttl_hours: float = 24.0) -> ScanResult:
+    """The live path: store one new bar and publish the patterns it completes.
+
+    ``bar``: {"ts": epoch seconds or ISO string, "open", "high", "low", "close", "volume"}.
+    Raises ValueError naming the field for a malformed bar (the task dead-letters it).
+    """
+    validated = validate_bar(bar)
+    tier = {"1d": "daily", "1min": "intraday"}.get(timeframe)
+    if tier is None:
+        raise ValueError(f"timeframe: {timeframe!r} is not one of 1d, 1min")
+    with Session(engine) as session, session.begin():
+        session.execute(text(
+            "INSERT INTO market_bars (symbol, timeframe, ts, open, high, low, close, volume, adjusted) "
+            "VALUES (:symbol, :tf, :ts, :open, :high, :low, :close, :volume, :adj) "
+            "ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET open = EXCLUDED.open, high = EXCLUDED.high, "
+            "low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume"),
+            {**validated, "symbol": symbol, "tf": timeframe, "adj": timeframe == "1d"})
+        ts = validated["ts"]
+        frame = read_symbol_bars(session.connection(), symbol, timeframe, ts)
+        found = [d for d in detect_frame(symbol, frame, tier) if d.bar_ts == ts]
+        new = persist_detections(session, found, ttl_hours)
+        _set_watermark(session, symbol, tier, ts)
+    return _publish(engine, redis_client, ScanResult(symbol, tier, len(frame), len(found), len(new), 0), new)
+
+
+def validate_bar(bar: dict) -> dict:
+    """Typed bar or ValueError naming the offending field."""
+    out: dict = {}
+    raw_ts = bar.get("ts")
+    try:
+        if isinstance(raw_ts, (int, float)):
+            out["ts"] = datetime.fromtimestamp(float(raw_ts), timezone.utc)
+        else:
+            out["ts"] = pd.Timestamp(raw_ts).tz_localize("UTC").to_pydatetime() if pd.Timestamp(raw_ts).tzinfo \
+                is None else pd.Timestamp(raw_ts).tz_convert("UTC").to_pydatetime()
+    except (TypeError, ValueError):
+        raise ValueError(f"ts: cannot parse {raw_ts!r} as a time") from None
+    for f in ("open", "high", "low", "close", "volume"):
+        try:
+            out[f] = float(bar[f])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{f}: missing or not a number ({bar.get(f)!r})") from None
+        if out[f] != out[f]:
+            raise ValueError(f"{f}: NaN")
+    if min(out["open"], out["high"], out["low"], out["close"]) <= 0:
+        raise ValueError("open/high/low/close: prices must be positive")
+    if out["high"] < out["low"]:
+        raise ValueError(f"high: {out['high']} is below low {out['low']}")
+    if out["volume"] < 0:
+        raise ValueError(f"volume: negative ({out['volume']})")
+    return out
+
+
+def _publish(engine: Engine, redis_client, result: ScanResult, new: list[Persisted]) -> ScanResult:
+    """Publish this unit's events now (low latency); a Redis failure leaves them to the beat relay."""
+    if new and redis_client is not None:
+        report = relay_outbox(engine, redis_client, ids=[p.detection_id for p in new], raise_on_error=False)
+        result.published, result.relay_error = report.published, report.remaining_error
+    return result
