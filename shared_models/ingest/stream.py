@@ -158,13 +158,16 @@ def write_batch(engine: Engine, valid: list[dict], rejects: list[tuple], half_li
 
 def _reclaim(r: redis.Redis, consumer: str, min_idle_ms: int, count: int) -> list:
     try:
-        _, entries, _deleted = r.xautoclaim(STREAM, GROUP, consumer, min_idle_time=min_idle_ms,
-                                            start_id="0-0", count=count)
+        reply = r.xautoclaim(STREAM, GROUP, consumer, min_idle_time=min_idle_ms, start_id="0-0", count=count)
+        entries = reply[1]  # Redis 7 adds a third element (deleted ids), 6.2 does not
     except redis.ResponseError as exc:
         if "NOGROUP" in str(exc):
             ensure_group(r)
             return []
         raise
+    gone = [eid for eid, f in entries if f is None]  # deleted while pending (Redis 6.2 reports them as nil)
+    if gone:
+        r.xack(STREAM, GROUP, *gone)
     return [(eid, f) for eid, f in entries if f is not None]
 
 

@@ -6,7 +6,8 @@ then the network prefix (0.20, users do travel), the browser family/OS (0.15),
 the usual hour (0.10), behavioural continuity (0.10), and two negative signals that
 only take trust away: recent failures (0.10) and velocity (0.05).
 No history scores like "new": a first login lands in require_mfa. Hard rules
-(a burst of failures, a flood of attempts) block whatever the sum says.
+(a burst of failures, a flood of attempts) block whatever the sum says. A known device
+id presented by another browser/OS counts only half: device ids are bound to a browser.
 """
 
 from __future__ import annotations
@@ -101,8 +102,12 @@ def score_login(ctx: LoginContext, h: LoginHistory) -> dict[str, Any]:
     vel_sig = _signal("normal" if vel_score == 1.0 else "high", vel_score,
                       None if vel_score == 1.0 else f"{a} attempts in {VELOCITY_WINDOW_MIN} min / "
                       f"{len(h.recent_networks)} networks in 1 h")
+    device_sig = _membership(ctx.device_hash, h.devices, "device")
+    if device_sig["code"] == "known" and ua_sig["code"] in ("partial", "mismatch"):
+        # a device id is bound to one browser: the same id in another browser/OS suggests a copied cookie
+        device_sig = _signal("known_ua_mismatch", 0.5, "known device id presented by a different browser/OS")
     signals = {
-        "device": _membership(ctx.device_hash, h.devices, "device"),
+        "device": device_sig,
         "network": _membership(ctx.network, h.networks, "network"),
         "user_agent": ua_sig,
         "hour": _hour_signal(ctx.hour, h.hours),

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 
-def test_license_key(days: float = 30, events: int = 10_000_000, tier: str = "prod") -> str:
+def make_license_key(days: float = 30, events: int = 10_000_000, tier: str = "prod") -> str:
     """A licence signed by a key pair generated for this test session (never the repo's)."""
     from shared_models.ingest import licenses
     from shared_models.settings import get_settings

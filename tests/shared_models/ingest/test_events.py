@@ -1,0 +1,85 @@
+"""Validation of events: every rejection names its field."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from shared_models.ingest import events as ev
+
+H = lambda ip: "h" * 8  # noqa: E731  (a stand-in keyed hash; privacy has its own tests)
+
+
+def build(**kw):
+    base = dict(user_id=1, entity_id="AAPL", action="view", max_metadata_bytes=256, hash_ip=H)
+    base.update(kw)
+    return ev.build_event(**base)
+
+
+def test_valid_event_is_normalised():
+    e = build(entity_id=" brk.b ", metadata={"page": "chart"})
+    assert e["entity_id"] == "BRK.B" and e["weight"] == ev.ACTIONS["view"]
+    assert uuid.UUID(e["event_id"]) and abs(e["ts"] - time.time()) < 5 and e["metadata"] == {"page": "chart"}
+
+
+def test_caller_event_id_is_kept():
+    eid = uuid.uuid4()
+    assert build(event_id=eid)["event_id"] == str(eid)
+
+
+@pytest.mark.parametrize("kw, field", [
+    ({"user_id": "42"}, "user_id"), ({"user_id": 0}, "user_id"), ({"user_id": True}, "user_id"),
+    ({"user_id": 2**64}, "user_id"), ({"entity_id": ""}, "entity_id"), ({"entity_id": "A" * 40}, "entity_id"),
+    ({"entity_id": "DROP TABLE"}, "entity_id"), ({"entity_id": 7}, "entity_id"),
+    ({"action": "hack"}, "action"), ({"action": None}, "action"),
+    ({"metadata": [1, 2]}, "metadata"), ({"metadata": {"x": "y" * 400}}, "metadata"),
+    ({"metadata": {"x": float("nan")}}, "metadata"), ({"metadata": {"x": object()}}, "metadata"),
+    ({"metadata": {"x": "a\x00b"}}, "metadata"),
+    ({"event_id": "not-a-uuid"}, "event_id"), ({"ts": time.time() + 86400}, "ts"), ({"ts": "yesterday"}, "ts"),
+    ({"ts": datetime(2024, 1, 1)}, "ts"), ({"ts": 12.0}, "ts"),
+])
+def test_invalid_input_names_the_field(kw, field):
+    with pytest.raises(ev.EventValidationError) as info:
+        build(**kw)
+    assert info.value.field == field
+    assert str(info.value).startswith(field + ":")
+
+
+def test_aware_datetime_ts_accepted():
+    when = datetime(2025, 6, 1, tzinfo=timezone.utc)
+    assert build(ts=when)["ts"] == when.timestamp()
+
+
+def test_ip_addresses_in_metadata_are_hashed():
+    e = build(metadata={"client": {"ip": "203.0.113.9", "hops": ["2001:db8::1", "n/a"]}, "v": "1.2.3"})
+    assert e["metadata"] == {"client": {"ip": "iphash:hhhhhhhh", "hops": ["iphash:hhhhhhhh", "n/a"]}, "v": "1.2.3"}
+
+
+def test_registry_is_extensible_and_weight_travels():
+    ev.register_action("share", 2.5)
+    try:
+        assert build(action="share")["weight"] == 2.5
+        with pytest.raises(ev.EventValidationError):
+            ev.register_action("Bad Name", 1)
+        with pytest.raises(ev.EventValidationError):
+            ev.register_action("huge", 1e9)
+    finally:
+        ev.ACTIONS.pop("share", None)
+
+
+def test_worker_revalidation_checks_what_the_client_did():
+    good = build()
+    assert ev.revalidate(dict(good), max_metadata_bytes=256, hash_ip=H)["event_id"] == good["event_id"]
+    for missing in ("event_id", "weight", "ts"):
+        bad = {k: v for k, v in good.items() if k != missing}
+        with pytest.raises(ev.EventValidationError) as info:
+            ev.revalidate(bad, max_metadata_bytes=256, hash_ip=H)
+        assert info.value.field == missing
+    with pytest.raises(ev.EventValidationError) as info:
+        ev.revalidate(dict(good, weight="heavy"), max_metadata_bytes=256, hash_ip=H)
+    assert info.value.field == "weight"
+    with pytest.raises(ev.EventValidationError):
+        ev.revalidate([1], max_metadata_bytes=256, hash_ip=H)
