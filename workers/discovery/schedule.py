@@ -1,9 +1,13 @@
-"""Beat entries of the discovery pool."""
+"""Beat entries of the discovery pool: the daily full scan."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from celery.schedules import crontab
+
 
 def entries(settings) -> dict[str, dict[str, Any]]:
-    return {}
+    return {"daily-scan": {"task": "discovery.scan_all",
+                           "schedule": crontab(hour=settings.discovery.scan_hour_utc, minute=15),
+                           "options": {"expires": 6 * 3600}}}

@@ -1,14 +1,81 @@
-"""Celery tasks of the discovery pool: thin bodies that call the pool's pure logic."""
+"""Celery tasks of the discovery pool: thin bodies that call the pool's pure logic.
+
+A full scan is a chord: ``group(discovery.scan_politician(id) for each politician)``
+then ``discovery.scan_network`` once all are done (cross-member network and the
+copy-trading experiments). Every task upserts on natural keys, so redelivery
+after a crash, or running the scan again, changes nothing.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
 
+from celery import chord, group
+from sqlalchemy import text
+
+from shared_models.db import unit_of_work
+from shared_models.models.core import DeadLetter
+from shared_models.settings import get_settings
 from workers.app import app
+
+from . import scan
 
 
 @app.task(name="discovery.ping", ignore_result=False, acks_late=False)
 def ping() -> dict:
     """Liveness probe: proves a worker of this queue picked the task up."""
     return {"pool": "discovery", "hostname": ping.request.hostname or socket.gethostname(), "pid": os.getpid()}
+
+
+def _dead_letter(task: str, field: str, reason: str, payload: dict) -> None:
+    with unit_of_work() as s:
+        s.add(DeadLetter(pool="discovery", source=task, field=field, reason=reason, payload=payload))
+
+
+@app.task(name="discovery.scan_politician", ignore_result=False)
+def scan_politician(politician_id) -> dict:
+    """All per-person analyses of one politician, in one transaction."""
+    try:
+        pid = int(politician_id)
+    except (TypeError, ValueError):
+        reason = f"politician_id: expected an integer id, got {politician_id!r}"
+        _dead_letter("discovery.scan_politician", "politician_id", reason, {"politician_id": repr(politician_id)})
+        return {"politician_id": politician_id, "error": reason}
+    try:
+        with unit_of_work() as s:
+            return scan.scan_politician(s, pid, get_settings().discovery).as_dict()
+    except scan.UnknownPolitician as exc:
+        _dead_letter("discovery.scan_politician", "politician_id", str(exc), {"politician_id": pid})
+        return {"politician_id": pid, "error": str(exc)}
+
+
+@app.task(name="discovery.scan_network", ignore_result=False)
+def scan_network(results: list | None = None) -> dict:
+    """Chord callback: the co-trading network and the experiments, after every member is scanned."""
+    with unit_of_work() as s:
+        out = scan.scan_network(s, get_settings().discovery)
+    done = [r for r in (results or []) if isinstance(r, dict)]
+    out.update(politicians=len(done), errors=sum(1 for r in done if "error" in r),
+               findings_written=sum(r.get("written", 0) for r in done) + out["written"])
+    return out
+
+
+def politician_ids() -> list[int]:
+    with unit_of_work() as s:
+        return [r[0] for r in s.execute(text("SELECT id FROM politicians ORDER BY id"))]
+
+
+def scan_chord(ids: list[int]):
+    """The chord of a full scan (not yet applied): ``scan_chord(ids).apply_async()``."""
+    return chord(group(scan_politician.s(i) for i in ids), scan_network.s())
+
+
+@app.task(name="discovery.scan_all", ignore_result=False)
+def scan_all() -> dict:
+    """Beat entry point: fan out one task per politician, then the network chord callback."""
+    ids = politician_ids()
+    if not ids:
+        return {"politicians": 0}
+    result = scan_chord(ids).apply_async()
+    return {"politicians": len(ids), "chord_id": result.id, "group_id": result.parent.id if result.parent else None}

@@ -1,0 +1,75 @@
+"""Per-person anomalies: late disclosure (STOCK Act) and trade sizes unusual for that person."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .findings import Finding, unit
+
+LATE_SCALE_DAYS = 120.0  # severity 1 - e^(-excess/120): 60 d late -> 0.12, 6 months late -> 0.72
+
+
+def late_severity(lag_days: float, deadline_days: int) -> float:
+    return unit(-np.expm1(-(lag_days - deadline_days) / LATE_SCALE_DAYS)) if lag_days > deadline_days else 0.0
+
+
+def late_disclosures(trades: pd.DataFrame, *, deadline_days: int = 45) -> list[Finding]:
+    """One finding per filing disclosed after the deadline (the STOCK Act allows 45 days)."""
+    df = trades.dropna(subset=["disclosure_lag_days"])
+    df = df[df["disclosure_lag_days"] > deadline_days]
+    out: list[Finding] = []
+    if df.empty:
+        return out
+    filing = df["ptr_link"].fillna("disclosed:" + df["disclosure_date"].dt.strftime("%Y-%m-%d"))
+    for link, g in df.groupby(filing, sort=True):
+        lag = int(g["disclosure_lag_days"].max())
+        disclosed = g["disclosure_date"].max()
+        out.append(Finding(
+            kind="late_disclosure", subject=str(link)[-200:], score=late_severity(lag, deadline_days),
+            confidence=1.0,
+            description=(f"{len(g)} trade(s) disclosed {lag} days after the transaction on "
+                         f"{disclosed:%Y-%m-%d}, {lag - deadline_days} days past the {deadline_days}-day "
+                         "STOCK Act deadline."),
+            parameters={"deadline_days": deadline_days, "severity_scale_days": LATE_SCALE_DAYS},
+            evidence={"max_lag_days": lag, "disclosure_date": disclosed, "n_trades": int(len(g)),
+                      "tickers": sorted({t for t in g["ticker"].dropna()})[:50], "trade_ids": g["id"].tolist()},
+        ))
+    return out
+
+
+def unusual_sizes(trades: pd.DataFrame, *, min_trades: int = 10, z_threshold: float = 3.0) -> list[Finding]:
+    """Trades whose size (log10 of the bracket's lower bound) is far above the person's usual size.
+
+    Brackets are log-spaced, so distance is measured in orders of magnitude above the
+    person's median; the scale is the MAD, or the standard deviation when most trades
+    share one bracket (MAD = 0). Severity: 1 order of magnitude -> 0.33, 3 or more -> 1.
+    """
+    df = trades.dropna(subset=["amount_min"])
+    df = df[df["amount_min"] > 0]
+    n = len(df)
+    if n < min_trades:
+        return []
+    x = np.log10(df["amount_min"].to_numpy(float))
+    median = float(np.median(x))
+    scale = 1.4826 * float(np.median(np.abs(x - median))) or float(x.std())
+    if scale == 0:
+        return []
+    z = (x - median) / scale
+    out: list[Finding] = []
+    for i in np.flatnonzero(z >= z_threshold):
+        row = df.iloc[i]
+        rarer = float((x >= x[i]).mean())
+        out.append(Finding(
+            kind="unusual_size", subject=str(row["row_hash"]), score=unit((x[i] - median) / 3.0),
+            confidence=unit(1 - rarer),
+            description=(f"{row['type'].replace('_', ' ')} of {row['ticker'] or 'a non-stock asset'} for "
+                         f"{row['amount_raw'] or format(row['amount_min'], ',.0f')} on "
+                         f"{row['transaction_date']:%Y-%m-%d} is {10 ** (x[i] - median):.0f}x this member's "
+                         f"median trade size ({z[i]:.1f} robust SDs; {rarer:.1%} of their trades are this large)."),
+            parameters={"min_trades": min_trades, "z_threshold": z_threshold},
+            evidence={"trade_id": int(row["id"]), "amount_min": float(row["amount_min"]),
+                      "amount_max": None if pd.isna(row["amount_max"]) else float(row["amount_max"]),
+                      "median_amount": 10 ** median, "robust_z": float(z[i]), "n_trades": n},
+        ))
+    return out

@@ -1,0 +1,108 @@
+"""Copy-trading experiment: a calendar-time portfolio of disclosed congressional purchases.
+
+Each disclosed purchase is bought at the close of the first trading day after its
+disclosure date (when the public could know it) and held ``hold_days`` trading
+days; every day the portfolio earns the equal-weighted mean return of its open
+positions. Its daily return is regressed on the S&P 500's (CAPM-style market
+model with Newey–West errors): the intercept x 252 is the annualised abnormal
+return. Ziobrowski et al. (2004) found about 12 %/yr for Senate purchases in
+1993–98; Belmont et al. (2022) found no outperformance for 2012–2020.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+
+TRADING_DAYS = 252
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    name: str
+    parameters: dict
+    metrics: dict
+    deployment_ready: bool
+    description: str
+
+    @property
+    def params_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.parameters, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def portfolio_returns(purchases: pd.DataFrame, closes: dict[str, pd.Series], calendar: pd.DatetimeIndex,
+                      hold_days: int) -> tuple[pd.Series, pd.Series, int]:
+    """(daily portfolio return, open positions per day, positions taken) on ``calendar``."""
+    n = len(calendar)
+    ret_sum = np.zeros(n)
+    open_count = np.zeros(n)
+    taken = 0
+    for ticker, g in purchases.groupby("ticker", sort=True):
+        close = closes.get(ticker)
+        if close is None or close.empty:
+            continue
+        close = close.reindex(calendar).ffill(limit=5)
+        r = close.pct_change().to_numpy()
+        entry = calendar.searchsorted(pd.to_datetime(g["disclosure_date"]).to_numpy(), side="right")
+        entry = entry[entry < n - 1]
+        diff = np.zeros(n + 1)
+        np.add.at(diff, entry + 1, 1)
+        np.add.at(diff, np.minimum(entry + 1 + hold_days, n), -1)
+        active = np.cumsum(diff[:n])
+        valid = ~np.isnan(r)
+        active = np.where(valid, active, 0)
+        ret_sum += active * np.nan_to_num(r)
+        open_count += active
+        taken += len(entry)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        port = np.where(open_count > 0, ret_sum / np.maximum(open_count, 1), np.nan)
+    return pd.Series(port, calendar), pd.Series(open_count, calendar), taken
+
+
+def copy_purchases(purchases: pd.DataFrame, closes: dict[str, pd.Series], market: pd.Series, *, label: str,
+                   hold_days: int = 126, min_positions: int = 5) -> ExperimentResult | None:
+    """Run the experiment for the purchases given (ticker, disclosure_date)."""
+    market = market.sort_index()
+    last_price_day = max((c.index.max() for c in closes.values() if len(c)), default=None)
+    if last_price_day is None or purchases.empty:
+        return None
+    calendar = market.index[market.index <= last_price_day]
+    port, open_count, taken = portfolio_returns(purchases, closes, calendar, hold_days)
+    rm = market.reindex(calendar).pct_change()
+    frame = pd.DataFrame({"p": port, "m": rm, "k": open_count}).dropna()
+    frame = frame[frame["k"] >= min_positions]
+    if len(frame) < TRADING_DAYS:
+        return None
+    fit = sm.OLS(frame["p"], sm.add_constant(frame["m"])).fit(cov_type="HAC", cov_kwds={"maxlags": 5})
+    alpha_d, beta = float(fit.params["const"]), float(fit.params["m"])
+    t_alpha = float(fit.tvalues["const"])
+    ann_alpha = alpha_d * TRADING_DAYS
+    excess = frame["p"] - frame["m"]
+    metrics = {
+        "annualised_alpha": ann_alpha, "alpha_t_stat": t_alpha, "alpha_p_value": float(fit.pvalues["const"]),
+        "beta": beta, "annualised_excess_return": float(excess.mean() * TRADING_DAYS),
+        "portfolio_annual_return": float(frame["p"].mean() * TRADING_DAYS),
+        "market_annual_return": float(frame["m"].mean() * TRADING_DAYS),
+        "tracking_error": float(excess.std() * np.sqrt(TRADING_DAYS)),
+        "information_ratio": float(excess.mean() / excess.std() * np.sqrt(TRADING_DAYS)) if excess.std() else None,
+        "days": int(len(frame)), "positions": int(taken), "mean_open_positions": float(frame["k"].mean()),
+        "first_day": str(frame.index.min().date()), "last_day": str(frame.index.max().date()),
+    }
+    ready = bool(ann_alpha > 0 and t_alpha >= 2.0 and len(frame) >= TRADING_DAYS)
+    verdict = ("significant positive alpha: deployable after cost and capacity review" if ready
+               else "not deployment-ready: no significant abnormal return")
+    description = (
+        f"Copying {label} purchases from the day after disclosure, held {hold_days} trading days, earned an "
+        f"annualised alpha of {ann_alpha:+.1%} against the S&P 500 (t={t_alpha:.2f}, beta {beta:.2f}) over "
+        f"{metrics['first_day']} to {metrics['last_day']} ({taken} positions). Ziobrowski et al. (2004) "
+        f"reported about +12 %/yr for Senate purchases in 1993-98; Belmont et al. (2022) found no "
+        f"outperformance for 2012-2020. Verdict: {verdict}.")
+    params = {"label": label, "hold_days": hold_days, "min_positions": min_positions,
+              "entry": "close of first trading day after disclosure", "weighting": "equal",
+              "benchmark": "GSPC", "errors": "Newey-West (5 lags)"}
+    return ExperimentResult("copy_congress_purchases", params, metrics, ready, description)

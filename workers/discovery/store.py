@@ -1,0 +1,59 @@
+"""Upserts of findings on their natural keys. A row is rewritten only when a value changed,
+so re-running a scan leaves ``updated_at`` (and everything else) untouched. The main app's
+``investigated`` flag is never overwritten by a scan."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from sqlalchemy import func, or_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from shared_models.models.discovery import AnomalyDetection, ModelExperiment, NetworkDiscovery, PatternDiscovery
+
+from .experiment import ExperimentResult
+from .findings import Finding, clean_json
+
+
+def _upsert(session: Session, model, rows: list[dict], key: list[str], compare: list[str]) -> int:
+    if not rows:
+        return 0
+    table = model.__table__
+    stmt = insert(table).values(rows)
+    changed = or_(*[table.c[c].is_distinct_from(stmt.excluded[c]) for c in compare])
+    stmt = stmt.on_conflict_do_update(
+        index_elements=key, set_={**{c: stmt.excluded[c] for c in compare}, "updated_at": func.now()},
+        where=changed)
+    return session.execute(stmt).rowcount
+
+
+def _common(f: Finding) -> dict:
+    return {"kind": f.kind, "subject": f.subject, "confidence": f.confidence, "description": f.description,
+            "parameters": clean_json(f.parameters), "evidence": clean_json(f.evidence)}
+
+
+COMPARED = ["confidence", "description", "parameters", "evidence"]
+
+
+def save_patterns(session: Session, politician_id: int, findings: Iterable[Finding]) -> int:
+    rows = [{**_common(f), "politician_id": politician_id, "strength": f.score} for f in findings]
+    return _upsert(session, PatternDiscovery, rows, ["politician_id", "kind", "subject"], ["strength", *COMPARED])
+
+
+def save_anomalies(session: Session, politician_id: int, findings: Iterable[Finding]) -> int:
+    rows = [{**_common(f), "politician_id": politician_id, "severity": f.score} for f in findings]
+    return _upsert(session, AnomalyDetection, rows, ["politician_id", "kind", "subject"], ["severity", *COMPARED])
+
+
+def save_network(session: Session, findings: Iterable[Finding]) -> int:
+    rows = [{**_common(f), "members": list(f.members), "strength": f.score} for f in findings]
+    return _upsert(session, NetworkDiscovery, rows, ["kind", "subject"], ["members", "strength", *COMPARED])
+
+
+def save_experiments(session: Session, results: Iterable[ExperimentResult]) -> int:
+    rows = [{"name": r.name, "params_hash": r.params_hash, "parameters": clean_json(r.parameters),
+             "metrics": clean_json(r.metrics), "deployment_ready": r.deployment_ready,
+             "description": r.description} for r in results]
+    return _upsert(session, ModelExperiment, rows, ["name", "params_hash"],
+                   ["parameters", "metrics", "deployment_ready", "description"])
