@@ -150,6 +150,21 @@ class DiscoverySettings:
                               check=lambda v: 0 <= v <= 1, check_msg="must be in [0, 1]")
     scan_hour_utc: int = env("DISCOVERY_SCAN_HOUR_UTC", 6, help="Hour of the daily beat scan",
                              check=lambda v: 0 <= v <= 23, check_msg="must be in 0..23")
+    critical_severity: float = env("DISCOVERY_CRITICAL_SEVERITY", 0.8,
+                                   help="Default threshold of 'critical uninvestigated anomalies'",
+                                   check=lambda v: 0 <= v <= 1, check_msg="must be in [0, 1]")
+    cycle_fap: float = env("DISCOVERY_CYCLE_FAP", 0.01, help="Max false-alarm probability of a reported cycle",
+                           check=_unit[0], check_msg=_unit[1])
+    event_alpha: float = env("DISCOVERY_EVENT_ALPHA", 0.01, help="Significance of an abnormal-return anomaly",
+                             check=_unit[0], check_msg=_unit[1])
+    network_window_days: int = env("DISCOVERY_NETWORK_WINDOW_DAYS", 7,
+                                   help="Co-trading window (same ticker, same direction)",
+                                   check=_positive[0], check_msg=_positive[1])
+    network_shuffles: int = env("DISCOVERY_NETWORK_SHUFFLES", 200, help="Shuffled-dates null replicates",
+                                check=_positive[0], check_msg=_positive[1])
+    copy_hold_days: int = env("DISCOVERY_COPY_HOLD_DAYS", 126,
+                              help="Holding period (trading days) of the copy-trading experiment",
+                              check=_positive[0], check_msg=_positive[1])
 
 
 @dataclass(frozen=True)
