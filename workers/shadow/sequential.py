@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 from scipy import optimize, stats
 
-_GRID = 801          # grid points of the sub-density
+_GRID = 301          # grid points of the sub-density
 _SPAN = 9.0          # grid reaches this many standard deviations below the boundary
 
 

@@ -1,14 +1,150 @@
-"""Celery tasks of the shadow pool: thin bodies that call the pool's pure logic."""
+"""Celery tasks of the shadow pool: thin bodies that call the pool's pure logic.
+
+Every task takes names/ids and plain JSON values, runs one unit of work (one
+transaction) and sends its alerts only after the commit. All are idempotent:
+trades are unique per (model, trade id), an evaluation is unique per (challenger,
+champion, look), promotion/rollback re-check roles under row locks.
+With ENABLE_SHADOW_MODELS=false every task returns at once with a log line.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 
+from celery.signals import worker_process_init
+
+from shared_models.settings import get_settings
 from workers.app import app
+
+log = logging.getLogger(__name__)
+
+
+@worker_process_init.connect
+def _warm_boundaries(**_: object) -> None:
+    """Compute the sequential boundaries once per worker process, not inside the first promotion."""
+    try:
+        from .evaluation import EvalConfig
+        from .rollback import RollbackConfig
+
+        s = get_settings()
+        if s.shadow.enabled:
+            EvalConfig.from_settings(s).bounds()
+            RollbackConfig.from_settings(s).bounds()
+    except Exception:  # noqa: BLE001 - a bad setting surfaces in the task with its own message
+        log.exception("shadow: could not precompute sequential boundaries")
 
 
 @app.task(name="shadow.ping", ignore_result=False, acks_late=False)
 def ping() -> dict:
     """Liveness probe: proves a worker of this queue picked the task up."""
     return {"pool": "shadow", "hostname": ping.request.hostname or socket.gethostname(), "pid": os.getpid()}
+
+
+def _disabled(task: str) -> dict | None:
+    if get_settings().shadow.enabled:
+        return None
+    from .alerts import log_info
+
+    msg = f"{task}: shadow pool disabled (ENABLE_SHADOW_MODELS=false); nothing done"
+    log.info(msg)
+    log_info(msg)
+    return {"disabled": True, "message": msg}
+
+
+def _send(alerts, dedupe: str | None = None) -> None:
+    from .alerts import emit
+
+    if not alerts:
+        return
+    if dedupe:
+        import redis
+
+        from shared_models.db import redis_url
+
+        client = redis.Redis.from_url(redis_url())
+        if not client.set(f"shadow:alerted:{dedupe}", 1, nx=True, ex=7 * 86400):
+            return
+    emit(alerts)
+
+
+@app.task(name="shadow.record_trades", ignore_result=False)
+def record_trades(model: str, trades: list[dict]) -> dict:
+    """Store a batch of closed trades; enqueue ``shadow.evaluate`` at each planned look crossed."""
+    if (off := _disabled("shadow.record_trades")) is not None:
+        return off
+    from shared_models.db import unit_of_work
+
+    from . import registry
+
+    s = get_settings()
+    with unit_of_work() as session:
+        m = registry.get_model(session, model)
+        res = registry.record_trades(session, m, trades, source="shadow.record_trades",
+                                     min_trades=s.shadow.min_trades, interval=s.shadow.check_interval,
+                                     horizon=s.shadow.max_trades)
+        role = m.role
+    if res.looks_reached and role == "challenger":
+        evaluate.delay(model)
+    return {**res.as_dict(), "evaluation_enqueued": bool(res.looks_reached and role == "challenger")}
+
+
+@app.task(name="shadow.evaluate", ignore_result=False)
+def evaluate(challenger: str) -> dict:
+    """Evaluate a challenger at its latest planned look; promote/reject per the decision."""
+    if (off := _disabled("shadow.evaluate")) is not None:
+        return off
+    from shared_models.db import unit_of_work
+
+    from .decisions import evaluate_challenger
+    from .registry import ShadowError
+
+    try:
+        with unit_of_work() as session:
+            out = evaluate_challenger(session, challenger, get_settings())
+    except ShadowError as exc:  # the champion changed under us: a later look re-evaluates
+        return {"decision": "REFUSED", "message": str(exc)}
+    _send(out.alerts)
+    return out.as_dict()
+
+
+@app.task(name="shadow.evaluate_all", ignore_result=True)
+def evaluate_all() -> dict:
+    """Beat safety net: enqueue an evaluation for every challenger (a look missed by a lost
+    enqueue is picked up here; evaluations already stored are no-ops)."""
+    if (off := _disabled("shadow.evaluate_all")) is not None:
+        return off
+    from sqlalchemy import select
+
+    from shared_models.db import unit_of_work
+    from shared_models.models.shadow import ShadowModel
+
+    with unit_of_work() as session:
+        names = list(session.scalars(select(ShadowModel.name).where(ShadowModel.role == "challenger")))
+    for name in names:
+        evaluate.delay(name)
+    return {"enqueued": len(names)}
+
+
+@app.task(name="shadow.monitor", ignore_result=False)
+def monitor() -> dict:
+    """The rollback monitor of a freshly promoted champion (run by beat)."""
+    if (off := _disabled("shadow.monitor")) is not None:
+        return off
+    from shared_models.db import unit_of_work
+
+    from .decisions import monitor_champion
+    from .registry import ShadowError
+
+    try:
+        with unit_of_work() as session:
+            out = monitor_champion(session, get_settings())
+    except ShadowError as exc:
+        return {"decision": "REFUSED", "message": str(exc)}
+    dedupe = None
+    if out.decision == "DEGRADED":
+        mon = (out.evaluation or {}).get("monitor", {})
+        dedupe = f"degradation:{out.alerts[0].model}:{mon.get('looks_done')}"
+    _send(out.alerts, dedupe)
+    return out.as_dict()

@@ -1,0 +1,188 @@
+"""Registry, promotion and rollback against the real PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import sqlalchemy.exc
+from sqlalchemy import func, select, text
+
+from shared_models.db import unit_of_work
+from shared_models.models.core import DeadLetter
+from shared_models.models.shadow import PromotionEvent, ShadowEvaluation, ShadowModel
+from shared_models.settings import get_settings
+from workers.shadow import decisions, registry
+from workers.shadow.registry import ShadowError
+
+from .conftest import T0, make_trades, returns
+
+
+def _record(name, rows):
+    s = get_settings().shadow
+    with unit_of_work() as session:
+        return registry.record_trades(session, registry.get_model(session, name), rows, source="test",
+                                      min_trades=s.min_trades, interval=s.check_interval, horizon=s.max_trades)
+
+
+def _deploy(name, champion=False):
+    with unit_of_work() as session:
+        return registry.deploy(session, name, "momentum", "test model", {"lookback": 20}, champion=champion)[0].id
+
+
+def _champions(engine):
+    with engine.connect() as c:
+        return list(c.execute(text("SELECT name FROM shadow_models WHERE role = 'champion'")).scalars())
+
+
+def test_deploy_rules(registry_db):
+    _deploy("champ", champion=True)
+    _deploy("chal")
+    with pytest.raises(ShadowError, match="champion"):
+        _deploy("other", champion=True)
+    assert _deploy("chal") == _deploy("chal")                      # idempotent
+    with pytest.raises(ShadowError, match="name"):
+        _deploy("bad name!")
+    with unit_of_work() as session, pytest.raises(ShadowError, match="type"):
+        registry.deploy(session, "chal", "mean_reversion")
+    assert _champions(registry_db) == ["champ"]
+
+
+def test_database_enforces_exactly_one_champion(registry_db):
+    _deploy("champ", champion=True)
+    _deploy("chal")
+    with pytest.raises(sqlalchemy.exc.IntegrityError, match="one_champion"):
+        with registry_db.begin() as c:
+            c.execute(text("UPDATE shadow_models SET role = 'champion', allocation = 1 WHERE name = 'chal'"))
+    with pytest.raises(sqlalchemy.exc.IntegrityError, match="exactly one champion"):
+        with registry_db.begin() as c:  # demote without a successor: refused at COMMIT
+            c.execute(text("UPDATE shadow_models SET role = 'archived' WHERE name = 'champ'"))
+    with pytest.raises(sqlalchemy.exc.IntegrityError, match="shadow_zero_alloc"):
+        with registry_db.begin() as c:  # shadow challengers stay at 0 %
+            c.execute(text("UPDATE shadow_models SET allocation = 0.2 WHERE name = 'chal'"))
+    assert _champions(registry_db) == ["champ"]
+
+
+def test_record_trades_is_idempotent_and_dead_letters_bad_rows(registry_db, session):
+    _deploy("champ", champion=True)
+    rows = make_trades(returns(np.random.default_rng(0), 520))
+    bad = [{"trade_id": "x1", "opened_at": "yesterday", "closed_at": T0.isoformat(), "return": 0.1},
+           {"trade_id": "x2", "opened_at": T0.isoformat(), "closed_at": T0.isoformat(), "return": -1.5},
+           {"trade_id": "", "opened_at": T0.isoformat(), "closed_at": T0.isoformat(), "return": 0.1}]
+    res = _record("champ", rows[:300] + bad)
+    assert (res.inserted, res.rejected, res.looks_reached) == (300, 3, [])
+    res = _record("champ", rows)
+    assert (res.inserted, res.duplicates, res.total, res.looks_reached) == (220, 300, 520, [500])
+    letters = session.scalars(select(DeadLetter).where(DeadLetter.pool == "shadow")).all()
+    assert sorted(d.field for d in letters) == ["opened_at", "return", "trade_id"]
+    assert all(d.payload["model"] == "champ" and d.reason for d in letters)
+    with unit_of_work() as s:
+        r = registry.returns(s, registry.get_model(s, "champ").id)
+    assert np.allclose(r, [x["return"] for x in rows])
+    with pytest.raises(ShadowError, match="model"):
+        _record("nobody", rows[:1])
+
+
+def _setup_pair(rng, ch_mean, n_ch=700, n_champ=2000):
+    _deploy("champ", champion=True)
+    _deploy("chal")
+    _record("champ", make_trades(returns(rng, n_champ), prefix="c", minutes=1))
+    _record("chal", make_trades(returns(rng, n_ch, mean=ch_mean), prefix="s"))
+
+
+def test_better_challenger_is_promoted_once_and_recorded(registry_db, session):
+    _setup_pair(np.random.default_rng(1), ch_mean=0.008)
+    with unit_of_work() as s:
+        out = decisions.evaluate_challenger(s, "chal", get_settings(), auto_promote=True)
+    assert out.decision == "APPROVED" and out.event_id and out.alerts[0].level == "HIGH"
+    assert _champions(registry_db) == ["chal"]
+    ev = session.scalars(select(PromotionEvent)).one()
+    assert (ev.event, ev.actor) == ("promote", "auto") and ev.elapsed_ms > 0 and ev.metrics["decision"] == "APPROVED"
+    assert session.scalar(select(ShadowModel.role).where(ShadowModel.name == "champ")) == "archived"
+    with unit_of_work() as s:  # the task running twice changes nothing
+        assert decisions.evaluate_challenger(s, "chal", get_settings()).decision == "SKIPPED"
+    assert session.scalar(select(func.count()).select_from(ShadowEvaluation)) == 1
+
+
+def test_pending_look_is_evaluated_once(registry_db, session):
+    _setup_pair(np.random.default_rng(2), ch_mean=0.0005)
+    with unit_of_work() as s:
+        first = decisions.evaluate_challenger(s, "chal", get_settings())
+    with unit_of_work() as s:
+        again = decisions.evaluate_challenger(s, "chal", get_settings())
+    assert first.decision in ("PENDING", "REJECTED") and again.decision in ("DUPLICATE", "SKIPPED")
+    assert first.evaluation["n_trades"] == 700 and len(first.evaluation["criteria"]) == 8
+    assert session.scalar(select(func.count()).select_from(ShadowEvaluation)) == 1
+
+
+def test_forced_promotion_needs_a_reason_and_is_recorded_as_manual(registry_db, session):
+    _deploy("champ", champion=True)
+    _deploy("chal")
+    with unit_of_work() as s, pytest.raises(ShadowError, match="reason"):
+        decisions.promote(s, "chal", actor="alice", reason=" ", force=True)
+    with unit_of_work() as s:
+        decisions.promote(s, "chal", actor="alice", reason="regime change", force=True)
+    ev = session.scalars(select(PromotionEvent)).one()
+    assert (ev.event, ev.actor, ev.reason) == ("manual", "alice", "regime change")
+    with unit_of_work() as s, pytest.raises(ShadowError, match="not a challenger"):
+        decisions.promote(s, "chal", actor="alice", reason="again", force=True)
+
+
+def test_two_concurrent_promotions_one_wins_the_other_is_refused(registry_db):
+    _deploy("champ", champion=True)
+    _deploy("a")
+    _deploy("b")
+    with unit_of_work() as s:
+        champ_id = registry.get_champion(s).id
+    first_done, errors, results = threading.Event(), [], {}
+
+    def promote(name, hold):
+        try:
+            with unit_of_work() as s:
+                decisions.promote(s, name, actor=name, reason="race", expected_champion_id=champ_id)
+                if hold:
+                    first_done.set()
+                    time.sleep(1.0)   # keep the row locks while the other one tries
+            results[name] = "won"
+        except ShadowError as exc:
+            errors.append((name, str(exc)))
+
+    t1 = threading.Thread(target=promote, args=("a", True))
+    t1.start()
+    assert first_done.wait(10)
+    t0 = time.monotonic()
+    promote("b", False)
+    t1.join()
+    assert time.monotonic() - t0 > 0.5        # b really waited for a's locks
+    assert results == {"a": "won"} and errors[0][0] == "b" and "refused" in errors[0][1]
+    assert _champions(registry_db) == ["a"]
+
+
+def test_manual_and_automatic_rollback(registry_db, session):
+    rng = np.random.default_rng(3)
+    _deploy("champ", champion=True)
+    _deploy("chal")
+    _record("champ", make_trades(np.where(rng.random(1500) < 0.55, 0.01, -0.01), prefix="c", minutes=1))
+    with unit_of_work() as s:
+        with pytest.raises(ShadowError, match="never promoted"):
+            decisions.rollback(s, actor="bob", reason="test")
+    with unit_of_work() as s:
+        decisions.promote(s, "chal", actor="bob", reason="try it", force=True)
+    # the new champion's live trades collapse to a 25 % win rate after its promotion
+    with unit_of_work() as s:
+        promoted_at = registry.get_champion(s).promoted_at
+    live = make_trades(np.where(rng.random(150) < 0.25, 0.01, -0.01), start=promoted_at, prefix="L", shadow=False)
+    _record("chal", live[:10])
+    with unit_of_work() as s:
+        assert decisions.monitor_champion(s, get_settings()).decision == "OK"   # no look yet
+    _record("chal", live)
+    with unit_of_work() as s:
+        out = decisions.monitor_champion(s, get_settings())
+    assert out.decision == "ROLLED_BACK" and out.alerts[0].level == "CRITICAL"
+    assert _champions(registry_db) == ["champ"]
+    ev = session.scalars(select(PromotionEvent).order_by(PromotionEvent.id.desc())).first()
+    assert (ev.event, ev.actor) == ("rollback", "monitor") and ev.elapsed_ms > 0
+    with unit_of_work() as s:   # the restored champion is not "fresh": nothing more to monitor
+        assert decisions.monitor_champion(s, get_settings()).decision == "IDLE"

@@ -1,0 +1,198 @@
+"""Registry reads and writes: deploy models, record trades, fetch return series.
+
+Every function takes a Session inside the caller's transaction (one unit of
+work); user errors raise ``ShadowError`` naming the offending field.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from shared_models.models.core import DeadLetter
+from shared_models.models.shadow import PromotionEvent, ShadowModel, ShadowTrade
+
+from .sequential import schedule
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+
+
+class ShadowError(ValueError):
+    """A user error: unknown model, bad field, refused promotion. The message names the field."""
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    model: str
+    inserted: int
+    duplicates: int
+    rejected: int
+    total: int
+    looks_reached: list[int]   # planned evaluation looks crossed by this batch
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def deploy(session: Session, name: str, model_type: str, description: str = "",
+           parameters: dict | None = None, champion: bool = False) -> tuple[ShadowModel, bool]:
+    """Register a model; (model, created). Re-deploying the same name and type is a no-op."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ShadowError(f"name: {name!r} must be 1-100 characters of letters, digits, _ . : -")
+    if not model_type or len(model_type) > 50:
+        raise ShadowError("type: required, at most 50 characters")
+    existing = session.scalar(select(ShadowModel).where(ShadowModel.name == name))
+    if existing is not None:
+        if existing.model_type != model_type:
+            raise ShadowError(f"name: {name!r} already deployed with type {existing.model_type!r}")
+        return existing, False
+    if champion:
+        current = session.scalar(select(ShadowModel).where(ShadowModel.role == "champion").with_for_update())
+        if current is not None:
+            raise ShadowError(f"champion: {current.name!r} is the champion; deploy as a challenger and promote it")
+    model = ShadowModel(name=name, model_type=model_type, description=description or "",
+                        parameters=parameters or {}, role="champion" if champion else "challenger",
+                        allocation=1.0 if champion else 0.0,
+                        promoted_at=datetime.now(timezone.utc) if champion else None)
+    session.add(model)
+    session.flush()
+    return model, True
+
+
+def get_model(session: Session, name: str, lock: bool = False) -> ShadowModel:
+    q = select(ShadowModel).where(ShadowModel.name == name)
+    model = session.scalar(q.with_for_update() if lock else q)
+    if model is None:
+        raise ShadowError(f"model: no model named {name!r} (see `quantpipe shadow status`)")
+    return model
+
+
+def get_champion(session: Session) -> ShadowModel | None:
+    return session.scalar(select(ShadowModel).where(ShadowModel.role == "champion"))
+
+
+def trade_count(session: Session, model_id: int) -> int:
+    return int(session.scalar(select(func.count()).where(ShadowTrade.model_id == model_id)) or 0)
+
+
+def _parse_time(value: Any, field: str) -> datetime:
+    if isinstance(value, datetime):
+        ts = value
+    else:
+        try:
+            ts = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ShadowError(f"{field}: {value!r} is not an ISO-8601 timestamp") from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+
+
+def _parse_float(value: Any, field: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ShadowError(f"{field}: {value!r} is not a number") from None
+    if not math.isfinite(v):
+        raise ShadowError(f"{field}: {value!r} is not finite")
+    return v
+
+
+def validate_trade(row: dict, default_shadow: bool) -> dict:
+    """One trade row → column values, or ShadowError naming the bad field."""
+    trade_id = str(row.get("trade_id") or "").strip()
+    if not trade_id or len(trade_id) > 100:
+        raise ShadowError("trade_id: required, at most 100 characters")
+    opened = _parse_time(row.get("opened_at"), "opened_at")
+    closed = _parse_time(row.get("closed_at"), "closed_at")
+    if closed < opened:
+        raise ShadowError(f"closed_at: {closed.isoformat()} is before opened_at {opened.isoformat()}")
+    ret = _parse_float(row.get("return"), "return")
+    if ret <= -1:
+        raise ShadowError(f"return: {ret} would lose more than everything (must be > -1)")
+    pnl = _parse_float(row.get("pnl", 0.0), "pnl")
+    shadow = row.get("shadow", default_shadow)
+    if isinstance(shadow, str):
+        low = shadow.strip().lower()
+        if low not in ("true", "false", "1", "0", "yes", "no", ""):
+            raise ShadowError(f"shadow: {shadow!r} is not true/false")
+        shadow = default_shadow if low == "" else low in ("true", "1", "yes")
+    return {"trade_id": trade_id, "opened_at": opened, "closed_at": closed, "ret": ret, "pnl": pnl,
+            "shadow": bool(shadow)}
+
+
+def record_trades(session: Session, model: ShadowModel, rows: Iterable[dict], *, source: str,
+                  min_trades: int, interval: int, horizon: int) -> RecordResult:
+    """Insert trades idempotently (unique per model and trade id); bad rows are dead-lettered."""
+    good: list[dict] = []
+    bad = 0
+    default_shadow = model.role != "champion"
+    for row in rows:
+        try:
+            values = validate_trade(row, default_shadow)
+        except ShadowError as exc:
+            bad += 1
+            field = str(exc).split(":", 1)[0]
+            session.add(DeadLetter(pool="shadow", source=source, field=field, reason=str(exc),
+                                   payload={"model": model.name, "row": {k: str(v) for k, v in row.items()}}))
+            continue
+        values["model_id"] = model.id
+        good.append(values)
+    inserted = 0
+    if good:
+        table = ShadowTrade.__table__
+        rows_db = [{"model_id": g["model_id"], "trade_id": g["trade_id"], "opened_at": g["opened_at"],
+                    "closed_at": g["closed_at"], "return": g["ret"], "pnl": g["pnl"], "shadow": g["shadow"]}
+                   for g in good]
+        for start in range(0, len(rows_db), 5000):
+            stmt = insert(table).values(rows_db[start:start + 5000]).on_conflict_do_nothing(
+                index_elements=["model_id", "trade_id"]).returning(table.c.id)
+            inserted += len(session.execute(stmt).all())
+    total = trade_count(session, model.id)
+    looks = schedule(min_trades, interval, horizon)
+    reached = [int(n) for n in looks if total - inserted < n <= total]
+    return RecordResult(model.name, inserted, len(good) - inserted, bad, total, reached)
+
+
+def returns(session: Session, model_id: int, *, after: datetime | None = None, until: datetime | None = None,
+            limit: int | None = None, newest: bool = False) -> np.ndarray:
+    """Per-trade returns in closing order (``newest``: the last ``limit`` ones, still in order)."""
+    t = ShadowTrade
+    q = select(t.ret).where(t.model_id == model_id)
+    if after is not None:
+        q = q.where(t.closed_at > after)
+    if until is not None:
+        q = q.where(t.closed_at <= until)
+    order = (t.closed_at.desc(), t.id.desc()) if newest else (t.closed_at, t.id)
+    q = q.order_by(*order)
+    if limit is not None:
+        q = q.limit(limit)
+    out = np.fromiter(session.scalars(q), dtype=float)
+    return out[::-1].copy() if newest else out
+
+
+def nth_close(session: Session, model_id: int, n: int) -> datetime | None:
+    """Closing time of the model's n-th trade (1-based) in closing order."""
+    t = ShadowTrade
+    return session.scalar(select(t.closed_at).where(t.model_id == model_id).order_by(t.closed_at, t.id)
+                          .offset(n - 1).limit(1))
+
+
+def history(session: Session, limit: int = 50) -> list[dict]:
+    """Promotion history, newest first, with model names."""
+    from sqlalchemy.orm import aliased
+
+    frm, to = aliased(ShadowModel), aliased(ShadowModel)
+    q = (select(PromotionEvent, frm.name, to.name)
+         .outerjoin(frm, frm.id == PromotionEvent.from_model_id)
+         .outerjoin(to, to.id == PromotionEvent.to_model_id)
+         .order_by(PromotionEvent.id.desc()).limit(limit))
+    return [{"id": e.id, "event": e.event, "from": f, "to": t_, "reason": e.reason, "actor": e.actor,
+             "elapsed_ms": e.elapsed_ms, "created_at": e.created_at, "metrics": e.metrics}
+            for e, f, t_ in session.execute(q)]
