@@ -1,0 +1,188 @@
+"""Each analysis on hand-built cases whose answer is known."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.signal import lombscargle
+
+from workers.discovery import anomalies, cycles, event_study, experiment, habits, network
+from workers.discovery.findings import trade_frame
+
+
+def _trades(dates, **cols):
+    n = len(dates)
+    base = {"id": list(range(1, n + 1)), "row_hash": [f"h{i}" for i in range(n)], "ticker": ["AAPL"] * n,
+            "asset_type": [None] * n, "transaction_date": list(dates), "disclosure_date": list(dates),
+            "disclosure_lag_days": [10] * n, "type": ["purchase"] * n, "owner": ["self"] * n,
+            "amount_min": [1001.0] * n, "amount_max": [15000.0] * n, "amount_raw": ["$1,001 - $15,000"] * n,
+            "ptr_link": [f"link{i}" for i in range(n)]}
+    base.update(cols)
+    return trade_frame(pd.DataFrame(base))
+
+
+# --- cycles ---------------------------------------------------------------------------------------
+
+def test_closed_form_periodogram_equals_scipy():
+    rng = np.random.default_rng(3)
+    offsets = np.sort(rng.choice(400, 35, replace=False)).astype(float)
+    t = np.arange(400.0)
+    y = np.isin(t, offsets).astype(float)
+    omega = 2 * np.pi * np.linspace(1 / 130, 1 / 7, 257)
+    np.testing.assert_allclose(cycles.lomb_scargle_binary(offsets, 400, omega),
+                               lombscargle(t, y - y.mean(), omega), rtol=1e-9, atol=1e-12)
+
+
+def test_perfect_30_day_cycle_is_found():
+    f = cycles.fourier_cycle(pd.date_range("2019-01-01", periods=25, freq="30D"))
+    assert f is not None and f.kind == "fourier_cycle"
+    assert f.evidence["period_days"] == pytest.approx(30, abs=0.5)
+    assert f.evidence["false_alarm_probability"] < 1e-6 and f.confidence > 0.99
+    assert f.score > 0.95  # every trade on the cycle
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_trade_days_have_no_cycle(seed):
+    rng = np.random.default_rng(seed)
+    days = pd.Timestamp("2019-01-01") + pd.to_timedelta(np.sort(rng.choice(720, 25, replace=False)), "D")
+    assert cycles.fourier_cycle(days) is None
+
+
+def test_false_alarm_probability_grows_with_frequencies_searched():
+    assert cycles.false_alarm_probability(10, 1) == pytest.approx(np.exp(-10))
+    assert cycles.false_alarm_probability(10, 100) > cycles.false_alarm_probability(10, 1)
+    assert cycles.false_alarm_probability(0, 100) == 1.0
+
+
+# --- habits ---------------------------------------------------------------------------------------
+
+def test_concentration_flags_a_rare_ticker_not_a_popular_one():
+    dates = pd.date_range("2020-01-01", periods=20, freq="7D")
+    tickers = ["ZZZ"] * 12 + ["AAPL", "MSFT", "T", "DIS", "BAC", "NFLX", "F", "GE"]
+    t = _trades(dates, ticker=tickers)
+    f = habits.ticker_concentration(t, {"ZZZ": 0.001, "AAPL": 0.05})
+    assert f is not None and f.subject == "ZZZ" and f.score == pytest.approx(0.6)
+    # the same share in a ticker half of Congress trades is not remarkable
+    assert habits.ticker_concentration(t, {"ZZZ": 0.5}) is None
+
+
+def test_weekday_habit_found_only_when_days_cluster():
+    mondays = pd.date_range("2020-01-06", periods=30, freq="7D")  # all Mondays
+    f = habits.weekday_habit(_trades(mondays))
+    assert f is not None and f.subject == "weekday:Monday" and f.confidence > 0.99
+    spread = pd.bdate_range("2020-01-06", periods=30)  # six of each weekday
+    assert habits.weekday_habit(_trades(spread)) is None
+
+
+# --- anomalies ------------------------------------------------------------------------------------
+
+def test_60_day_lag_is_late_and_10_day_is_not():
+    d = pd.to_datetime(["2020-01-01", "2020-02-01"])
+    t = _trades(d, disclosure_lag_days=[60, 10], disclosure_date=d + pd.to_timedelta([60, 10], "D"))
+    found = anomalies.late_disclosures(t, deadline_days=45)
+    assert [f.subject for f in found] == ["link0"]
+    assert found[0].evidence["max_lag_days"] == 60 and 0 < found[0].score < 0.2
+
+
+def test_late_severity_grows_with_lag():
+    sev = [anomalies.late_severity(lag, 45) for lag in (45, 46, 60, 120, 365, 1000)]
+    assert sev[0] == 0 and all(a < b for a, b in zip(sev, sev[1:]))
+    assert sev[-1] <= 1
+
+
+def test_unusual_size_flags_the_one_big_trade():
+    d = pd.date_range("2020-01-01", periods=20, freq="5D")
+    amounts = [1001.0] * 15 + [15001.0] * 4 + [1_000_001.0]
+    t = _trades(d, amount_min=amounts, amount_max=[None] * 20)
+    found = anomalies.unusual_sizes(t)
+    assert [f.evidence["amount_min"] for f in found] == [1_000_001.0]
+    assert found[0].score == pytest.approx(np.log10(1_000_001 / 1001) / 3)  # ~3 orders of magnitude -> ~1
+
+
+# --- event study ----------------------------------------------------------------------------------
+
+def test_car_matches_a_hand_computation():
+    rng = np.random.default_rng(7)
+    idx = pd.bdate_range("2018-01-01", periods=400)
+    rm = rng.normal(0.0005, 0.01, len(idx))
+    noise = rng.normal(0, 0.004, len(idx))
+    rs = 0.0002 + 1.3 * rm + noise
+    event = 300
+    bump = np.zeros(len(idx))
+    bump[event + 1:event + 6] = 0.01  # +1 % a day for 5 days after the event
+    rs = rs + bump
+    market = pd.Series(100 * np.cumprod(1 + rm), idx)
+    stock = pd.Series(50 * np.cumprod(1 + rs), idx)
+    rets = event_study.returns_frame(stock, market)
+    res = event_study.event_car(rets, idx[event])
+    # by hand: OLS on days [-250, -30] of the returns frame, then sum residuals after day 0
+    r, m = rets["r"].to_numpy(), rets["m"].to_numpy()
+    d0 = rets.index.get_loc(idx[event])
+    er, em = r[d0 - 250:d0 - 29], m[d0 - 250:d0 - 29]
+    beta, alpha = np.polyfit(em, er, 1)
+    resid = er - alpha - beta * em
+    sigma = np.sqrt((resid ** 2).sum() / (len(er) - 2))
+    for h in (5, 20, 60):
+        car = (r[d0 + 1:d0 + h + 1] - alpha - beta * m[d0 + 1:d0 + h + 1]).sum()
+        assert res.car[h] == pytest.approx(car, rel=1e-9)
+        assert res.t_stat[h] == pytest.approx(car / (sigma * np.sqrt(h)), rel=1e-9)
+    assert res.beta == pytest.approx(beta) and res.car[5] == pytest.approx(0.05, abs=0.02)
+    assert res.t_stat[5] > 5
+
+
+def test_informed_purchase_is_an_anomaly_and_a_plain_one_is_not():
+    rng = np.random.default_rng(11)
+    idx = pd.bdate_range("2018-01-01", periods=400)
+    rm = rng.normal(0.0004, 0.01, len(idx))
+    market = pd.Series(100 * np.cumprod(1 + rm), idx)
+    plain = 1.0 * rm + rng.normal(0, 0.005, len(idx))
+    jump = plain.copy()
+    jump[301:321] += 0.01
+    closes = {"JMP": pd.Series(np.cumprod(1 + jump), idx), "PLN": pd.Series(np.cumprod(1 + plain), idx)}
+    t = _trades([idx[300], idx[300]], ticker=["JMP", "PLN"])
+    found, summary = event_study.abnormal_returns(t, closes, market)
+    assert summary["events_studied"] == 2
+    assert [f.evidence["ticker"] for f in found] == ["JMP"]
+
+
+# --- network --------------------------------------------------------------------------------------
+
+def test_pair_counts_by_hand():
+    # group 0: member 0 day 0, member 1 day 3, member 2 day 20 -> only (0, 1) within 7 days
+    counts = network.pair_counts(np.array([0, 0, 0, 1, 1]), np.array([0, 1, 2, 0, 2]), np.array([0, 3, 20, 5, 9]),
+                                 7, 3).reshape(3, 3)
+    assert counts[0, 1] == 1 and counts[0, 2] == 1 and counts[1, 2] == 0
+
+
+def test_copy_traders_are_linked_and_independent_traders_are_not():
+    rng = np.random.default_rng(5)
+    rows = []
+    tickers = [f"T{i}" for i in range(40)]
+    leader_days = rng.choice(1000, 40, replace=False)
+    for k, (tk, day) in enumerate(zip(tickers, leader_days)):
+        rows.append((1, tk, 1, day))
+        rows.append((2, tk, 1, day + 2))   # member 2 copies member 1 two days later
+        rows.append((3, tk, 1, rng.integers(0, 1000)))  # member 3 trades the same names at random times
+    df = pd.DataFrame(rows, columns=["politician_id", "ticker", "direction", "day"])
+    df["transaction_date"] = pd.Timestamp("2018-01-01") + pd.to_timedelta(df["day"], "D")
+    found = network.co_trading(df, n_shuffles=100)
+    pairs = {f.subject for f in found if f.kind == "co_trading_pair"}
+    assert pairs == {"1-2"}
+
+
+# --- experiment -----------------------------------------------------------------------------------
+
+def test_copy_portfolio_return_by_hand_and_alpha_sign():
+    idx = pd.bdate_range("2018-01-01", periods=600)
+    rng = np.random.default_rng(2)
+    rm = rng.normal(0.0003, 0.01, len(idx))
+    market = pd.Series(np.cumprod(1 + rm), idx)
+    winner = pd.Series(np.cumprod(1 + rm + 0.001), idx)  # +0.1 %/day over the market
+    purchases = pd.DataFrame({"ticker": ["W"] * 6,
+                              "disclosure_date": [idx[i] for i in (10, 60, 110, 160, 210, 260)]})
+    port, open_count, taken = experiment.portfolio_returns(purchases, {"W": winner}, idx, hold_days=100)
+    # disclosed on day 10, bought at the close of day 11, first return earned on day 12
+    assert taken == 6 and open_count.iloc[11] == 0 and open_count.iloc[12] == 1
+    assert port.iloc[12] == pytest.approx(winner.iloc[12] / winner.iloc[11] - 1)
+    res = experiment.copy_purchases(purchases, {"W": winner}, market, label="test", hold_days=100, min_positions=1)
+    assert res.metrics["annualised_alpha"] == pytest.approx(0.001 * 252, rel=0.15)
+    assert res.deployment_ready and "Ziobrowski" in res.description
