@@ -17,7 +17,8 @@ OWNERS = {"self": "self", "spouse": "spouse", "joint": "joint", "child": "depend
 UNKNOWN_OWNER = {"", "--", "n/a"}
 EARLIEST_YEAR = 2000  # disclosures here start in 2012; anything before 2000 is a typo (0009, 0021, 0201)
 _TICKER = re.compile(r"[A-Z]{1,5}(?:\.[A-Z]{1,2})?")
-_CLASS_SHARE = re.compile(r"([A-Z]{1,5})[-/ ]([A-Z])")
+_CLASS_SHARE = re.compile(r"([A-Z]{1,5})[- ]([A-Z])")
+NO_TICKER = {"", "--", "N/A", "NA", "NONE"}
 _ANCHOR_TEXT = re.compile(r">\s*([^<>]+?)\s*</a>", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]+>")
 _MONEY = re.compile(r"\$?\s*([\d,]+)")
@@ -95,5 +96,7 @@ def ticker(raw: str | None) -> str | None:
     anchors = _ANCHOR_TEXT.findall(text)
     text = anchors[0] if anchors else (strip_html(text) or "")
     text = text.strip().upper()
+    if text in NO_TICKER:
+        return None
     text = _CLASS_SHARE.sub(r"\1.\2", text) if _CLASS_SHARE.fullmatch(text) else text
     return text if _TICKER.fullmatch(text) else None
