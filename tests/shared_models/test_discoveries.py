@@ -1,0 +1,125 @@
+"""Read side for the main app, least-privilege roles, and the discovery migration's round trip."""
+
+import uuid
+
+import pytest
+import sqlalchemy.exc
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.orm import Session
+
+from shared_models import discoveries, migrate
+from shared_models.models.discovery import AnomalyDetection, PatternDiscovery, Politician
+
+DISCOVERY_TABLES = {"politicians", "trades", "pattern_discoveries", "anomaly_detections", "network_discoveries",
+                    "model_experiments"}
+
+
+@pytest.fixture()
+def person(engine):
+    """A politician with two patterns and two anomalies; removed afterwards."""
+    with Session(engine) as s, s.begin():
+        p = Politician(key=f"test:{uuid.uuid4().hex[:8]}", full_name="Test Readside Person", chamber="house",
+                       aliases=["Hon. Test Readside Person"])
+        s.add(p)
+        s.flush()
+        common = dict(parameters={}, evidence={}, description="d", confidence=0.9)
+        s.add_all([PatternDiscovery(politician_id=p.id, kind="fourier_cycle", subject="a", strength=0.9, **common),
+                   PatternDiscovery(politician_id=p.id, kind="habitual_timing", subject="b", strength=0.2, **common),
+                   AnomalyDetection(politician_id=p.id, kind="late_disclosure", subject="x", severity=0.95, **common),
+                   AnomalyDetection(politician_id=p.id, kind="unusual_size", subject="y", severity=0.3, **common)])
+        pid = p.id
+    yield pid
+    with Session(engine) as s, s.begin():
+        s.execute(text("DELETE FROM politicians WHERE id = :p"), {"p": pid})
+
+
+def test_recent_critical_politician_and_mark_investigated(engine, person):
+    with Session(engine) as s:
+        recent = [r for r in discoveries.recent_discoveries(s, 0.5, limit=1000) if r["politician_id"] == person]
+        assert [r["kind"] for r in recent] == ["fourier_cycle"]
+        assert recent[0]["politician"] == "Test Readside Person"
+        crit = [a for a in discoveries.critical_anomalies(s, 0.8, limit=10000) if a["politician_id"] == person]
+        assert [a["kind"] for a in crit] == ["late_disclosure"]
+        everything = discoveries.politician_discoveries(s, person)
+        assert len(everything["patterns"]) == 2 and len(everything["anomalies"]) == 2
+        assert [p.id for p in discoveries.find_politicians(s, "readside person")] == [person]
+    with Session(engine) as s, s.begin():
+        assert discoveries.mark_investigated(s, crit[0]["id"])
+        assert not discoveries.mark_investigated(s, -1)
+    with Session(engine) as s:
+        assert not [a for a in discoveries.critical_anomalies(s, 0.8, limit=10000) if a["politician_id"] == person]
+
+
+def _as_role(engine, role: str, sql: str, params: dict | None = None) -> None:
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            conn.execute(text(f"SET LOCAL ROLE {role}"))
+            conn.execute(text(sql), params or {})
+        finally:
+            trans.rollback()
+
+
+def test_discovery_role_cannot_write_trades_but_can_write_findings(engine, person):
+    with pytest.raises(sqlalchemy.exc.ProgrammingError, match="permission denied"):
+        _as_role(engine, "quantpipe_discovery",
+                 "INSERT INTO trades (politician_id, source, row_hash, transaction_date, type) "
+                 "VALUES (:p, 'x', 'x', '2020-01-01', 'purchase')", {"p": person})
+    with pytest.raises(sqlalchemy.exc.ProgrammingError, match="permission denied"):
+        _as_role(engine, "quantpipe_discovery", "UPDATE politicians SET full_name = 'x'")
+    _as_role(engine, "quantpipe_discovery", "SELECT count(*) FROM trades JOIN market_bars ON false")
+    _as_role(engine, "quantpipe_discovery",
+             "INSERT INTO anomaly_detections (politician_id, kind, subject, severity, confidence, parameters, "
+             "description, evidence) VALUES (:p, 'k', 's', 0.5, 0.5, '{}', 'd', '{}') "
+             "ON CONFLICT (politician_id, kind, subject) DO UPDATE SET severity = EXCLUDED.severity",
+             {"p": person})
+
+
+def test_app_role_reads_outputs_and_updates_only_investigated(engine, person):
+    _as_role(engine, "quantpipe_app", "SELECT * FROM pattern_discoveries, politicians LIMIT 1")
+    _as_role(engine, "quantpipe_app", "UPDATE anomaly_detections SET investigated = true WHERE politician_id = :p",
+             {"p": person})
+    for sql in ("UPDATE anomaly_detections SET severity = 0 WHERE politician_id = :p",
+                "SELECT * FROM trades LIMIT 1",
+                "DELETE FROM anomaly_detections WHERE politician_id = :p"):
+        with pytest.raises(sqlalchemy.exc.ProgrammingError, match="permission denied"):
+            _as_role(engine, "quantpipe_app", sql, {"p": person})
+
+
+def test_roles_cannot_log_in_and_carry_no_password(engine):
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT rolname, rolcanlogin, rolpassword IS NOT NULL FROM pg_authid "
+                                 "WHERE rolname IN ('quantpipe_discovery', 'quantpipe_app') ORDER BY 1")).all()
+    assert rows == [("quantpipe_app", False, False), ("quantpipe_discovery", False, False)]
+
+
+def test_discovery_migration_round_trip_with_roles_already_present(database_url):
+    """Roles exist cluster-wide (the session database made them): upgrade must not fail on them,
+    downgrade must revoke and drop the tables while the roles survive for the other database."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    name = f"qp_disc_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    fresh = url.set(database=name).render_as_string(hide_password=False)
+    eng = create_engine(fresh)
+    try:
+        migrate.upgrade(fresh, "0004")
+        assert DISCOVERY_TABLES <= set(inspect(eng).get_table_names())
+        migrate.downgrade(fresh, "0003")
+        assert not DISCOVERY_TABLES & set(inspect(eng).get_table_names())
+        with eng.connect() as c:
+            grants = c.execute(text("SELECT count(*) FROM information_schema.role_table_grants "
+                                    "WHERE grantee IN ('quantpipe_discovery', 'quantpipe_app')")).scalar()
+            roles = c.execute(text("SELECT count(*) FROM pg_roles "
+                                   "WHERE rolname IN ('quantpipe_discovery', 'quantpipe_app')")).scalar()
+        assert grants == 0 and roles == 2  # still used by the session database
+        migrate.upgrade(fresh, "0004")
+        assert DISCOVERY_TABLES <= set(inspect(eng).get_table_names())
+    finally:
+        eng.dispose()
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
