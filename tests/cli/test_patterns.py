@@ -1,0 +1,51 @@
+"""`quantpipe data load-prices` and `quantpipe patterns ...` as an operator runs them (subprocesses)."""
+
+import json
+import os
+import uuid
+
+from sqlalchemy import text
+
+from tests.support import ROOT, run_cli
+from workers.patterns.publisher import CHANNEL
+
+
+def test_load_prices_command_reports_counts(engine):
+    out = run_cli("data", "load-prices", str(ROOT / "data/prices/daily"), "--symbols", "KO,PEP")
+    assert "bars loaded" in out.stdout
+    with engine.connect() as c:
+        n = c.execute(text("SELECT count(DISTINCT symbol), count(*) FROM market_bars WHERE symbol IN ('KO','PEP')")).one()
+    assert n[0] == 2 and f"{n[1]:,}" in out.stdout
+    bad = run_cli("data", "load-prices", "/nonexistent/prices", check=False)
+    assert bad.returncode != 0 and "does not exist" in bad.stderr
+
+
+def test_test_event_publishes_one_event_and_monitor_shows_its_flow(engine, redis_client):
+    sub = redis_client.pubsub(ignore_subscribe_messages=True)
+    sub.subscribe(CHANNEL)
+    try:
+        out = run_cli("patterns", "test-event", "--symbol", "CLITEST", "--pattern", "Hammer", "--confidence", "0.77")
+        flow_id = out.stdout.strip().splitlines()[-1]
+        uuid.UUID(flow_id)
+        msg = None
+        for _ in range(50):
+            m = sub.get_message(timeout=0.1)
+            if m and m["type"] == "message":
+                msg = json.loads(m["data"])
+                break
+    finally:
+        sub.close()
+    assert msg["flow_id"] == flow_id and msg["data"]["pattern"] == "Hammer" and msg["data"]["confidence"] == 0.77
+    with engine.connect() as c:
+        assert c.execute(text("SELECT checkpoint FROM integration_events WHERE flow_id = :f"),
+                         {"f": flow_id}).scalar() == "PATTERN_PUBLISHED"
+    mon = run_cli("patterns", "monitor", "--limit", "50", env={**os.environ, "COLUMNS": "240"})
+    assert "heartbeat age" in mon.stdout and "CLITEST" in mon.stdout and "PATTERN_PUBLISHED" in mon.stdout
+
+
+def test_scan_names_missing_symbols_and_help_is_clear():
+    bad = run_cli("patterns", "scan", "--symbols", "NOPE", check=False)
+    assert bad.returncode != 0 and "NOPE" in bad.stderr and "load-prices" in bad.stderr
+    helptext = run_cli("patterns", "--help").stdout
+    for cmd in ("scan", "replay", "test-event", "monitor", "listen"):
+        assert cmd in helptext
