@@ -44,7 +44,7 @@ class Rate:
 
     def line(self, label: str) -> str:
         lo, hi = self.ci()
-        return f"{label}: {self.rate:.1%} (95% CI {lo:.1%}–{hi:.1%}, {self.runs} runs)"
+        return f"{label}: {self.rate:.1%} (95% CI {100 * lo:.1f}–{100 * hi:.1f}%, {self.runs} runs)"
 
 
 def trade_returns(rng: np.random.Generator, shape: tuple[int, ...], mean: float = 0.0005,
