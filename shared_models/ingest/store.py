@@ -93,7 +93,8 @@ def write_events(conn: Connection, events: Sequence[dict], half_life_seconds: fl
 
 def dead_letter(conn: Connection, rejects: Iterable[tuple[Any, str | None, str]], source: str) -> int:
     """Keep rejected input with the reason and the offending field (pool 'ingest')."""
-    rows = [{"field": field, "reason": reason[:2000], "payload": json.dumps(_jsonable(payload))}
+    clean = lambda v: None if v is None else str(v).replace("\x00", "\\x00")[:2000]  # noqa: E731
+    rows = [{"field": clean(field), "reason": clean(reason), "payload": json.dumps(_jsonable(payload))}
             for payload, field, reason in rejects]
     if rows:
         conn.execute(text("INSERT INTO dead_letters (pool, source, field, reason, payload) "
@@ -103,11 +104,15 @@ def dead_letter(conn: Connection, rejects: Iterable[tuple[Any, str | None, str]]
 
 
 def _jsonable(payload: Any) -> Any:
+    """The payload as jsonb can hold it; otherwise its repr (jsonb refuses NUL and lone surrogates)."""
     try:
-        json.dumps(payload, allow_nan=False)
+        encoded = json.dumps(payload, allow_nan=False)
+        if "\\u0000" in encoded:
+            raise ValueError("NUL")
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")  # lone surrogates fail here
         return payload if isinstance(payload, dict) else {"raw": payload}
-    except (TypeError, ValueError):
-        return {"raw": repr(payload)[:4000]}
+    except (TypeError, ValueError, UnicodeEncodeError, RecursionError):
+        return {"raw_repr": repr(payload)[:4000]}
 
 
 USER_TABLES = ("ingest_events", "ingest_interests", "ingest_holdings", "ingest_login_attempts",
