@@ -2,10 +2,10 @@
 
 Why an outbox: the detection, its event and its PATTERN_PUBLISHED checkpoint are
 written in one transaction, so a Redis outage cannot lose an event and a crash
-cannot leave a detection without one. The relay publishes unsent rows one by one
-and marks exactly those that Redis accepted; a failing publish stops the batch,
-the published prefix is committed as sent, and the rest stay for the next run —
-so a retry never publishes twice. (The one remaining window: Redis accepted a
+cannot leave a detection without one. The relay publishes unsent rows in MULTI/EXEC
+chunks (all of a chunk or none) and marks exactly the chunks Redis accepted; a
+failing chunk stops the batch, the published prefix is committed as sent, and the
+rest stay for the next run — so a retry never publishes twice. (The one remaining window: Redis accepted a
 message and PostgreSQL died before the commit; the consumer can dedupe on flow_id.)
 """
 
@@ -27,6 +27,7 @@ from shared_models.models.patterns import PatternDetection, PatternOutbox
 from .detection import Detection
 
 CHANNEL = "tickstock.events.patterns"
+PUBLISH_CHUNK = 200
 SOURCE = "TickStockPL"
 
 
@@ -138,16 +139,21 @@ def relay_outbox(engine: Engine, redis_client, limit: int = 1000, ids: Iterable[
         rows = conn.execute(text(f"SELECT id, channel, payload FROM pattern_outbox WHERE {where} "
                                  "ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"), params).all()
         sent: list[int] = []
-        for row_id, channel, payload in rows:
-            payload["timestamp"] = time.time()
+        for chunk in (rows[i:i + PUBLISH_CHUNK] for i in range(0, len(rows), PUBLISH_CHUNK)):
+            # MULTI/EXEC: Redis runs the whole chunk or none of it, so "published" is known per chunk.
+            pipe = redis_client.pipeline(transaction=True)
+            for _row_id, channel, payload in chunk:
+                payload["timestamp"] = time.time()
+                pipe.publish(channel, json.dumps(payload))
             try:
-                redis_client.publish(channel, json.dumps(payload))
+                pipe.execute()
             except Exception as exc:  # noqa: BLE001 - any Redis failure ends the batch
                 error = exc
                 conn.execute(text("UPDATE pattern_outbox SET attempts = attempts + 1, last_error = :e "
-                                  "WHERE id = :id"), {"e": f"{type(exc).__name__}: {exc}"[:500], "id": row_id})
+                                  "WHERE id = ANY(:ids)"),
+                             {"e": f"{type(exc).__name__}: {exc}"[:500], "ids": [r[0] for r in chunk]})
                 break
-            sent.append(row_id)
+            sent.extend(r[0] for r in chunk)
         if sent:
             conn.execute(text("UPDATE pattern_outbox SET sent_at = clock_timestamp(), attempts = attempts + 1 "
                               "WHERE id = ANY(:ids)"), {"ids": sent})

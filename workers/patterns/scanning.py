@@ -119,6 +119,56 @@ def ingest_bar(engine: Engine, redis_client, symbol: str, timeframe: str, bar: d
     return _publish(engine, redis_client, ScanResult(symbol, tier, len(frame), len(found), len(new), 0), new)
 
 
+def ingest_bars(engine: Engine, redis_client, timeframe: str, bars: dict[str, dict],
+                ttl_hours: float = 24.0) -> tuple[ScanResult, dict[str, str]]:
+    """The live path for many symbols at once (one new bar each): one transaction, one relay.
+
+    Returns (totals, rejected) where ``rejected`` maps symbol -> error naming the field;
+    the caller dead-letters those. Uses ``live_batch.detect_last`` (equal to the per-symbol path).
+    """
+    from .live_batch import PANEL_WINDOW, detect_last
+
+    tier = {"1d": "daily", "1min": "intraday"}.get(timeframe)
+    if tier is None:
+        raise ValueError(f"timeframe: {timeframe!r} is not one of 1d, 1min")
+    good, rejected = {}, {}
+    for symbol, bar in bars.items():
+        try:
+            good[symbol.upper()] = validate_bar(bar)
+        except ValueError as exc:
+            rejected[symbol] = str(exc)
+    if not good:
+        return ScanResult("*", tier, 0, 0, 0, 0), rejected
+    rows = [{**b, "symbol": s, "tf": timeframe, "adj": timeframe == "1d"} for s, b in good.items()]
+    with Session(engine) as session, session.begin():
+        session.execute(text(
+            "INSERT INTO market_bars (symbol, timeframe, ts, open, high, low, close, volume, adjusted) "
+            "VALUES (:symbol, :tf, :ts, :open, :high, :low, :close, :volume, :adj) "
+            "ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET open = EXCLUDED.open, high = EXCLUDED.high, "
+            "low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume"), rows)
+        frame = pd.read_sql(text(
+            "SELECT symbol, ts, open, high, low, close, volume FROM ("
+            "  SELECT b.*, row_number() OVER (PARTITION BY b.symbol ORDER BY b.ts DESC) AS rn"
+            "  FROM market_bars b JOIN unnest(CAST(:syms AS varchar[]), CAST(:tss AS timestamptz[])) AS n(symbol, ts)"
+            "    ON b.symbol = n.symbol AND b.timeframe = :tf AND b.ts <= n.ts) w "
+            "WHERE rn <= :w ORDER BY symbol, ts"), session.connection(),
+            params={"syms": list(good), "tss": [b["ts"] for b in good.values()], "tf": timeframe, "w": PANEL_WINDOW})
+        symbols, windows = [], []
+        for symbol, window in frame.groupby("symbol", sort=False):
+            symbols.append(symbol)
+            windows.append(window.reset_index(drop=True))
+        found = detect_last(symbols, windows, tier)
+        new = persist_detections(session, found, ttl_hours)
+        session.execute(text(
+            "INSERT INTO pattern_scan_state (symbol, tier, last_bar_ts, updated_at) "
+            "SELECT s, :tier, t, now() FROM unnest(CAST(:syms AS varchar[]), CAST(:tss AS timestamptz[])) AS n(s, t) "
+            "ON CONFLICT (symbol, tier) DO UPDATE SET last_bar_ts = GREATEST(pattern_scan_state.last_bar_ts, "
+            "EXCLUDED.last_bar_ts), updated_at = now()"),
+            {"tier": tier, "syms": list(good), "tss": [b["ts"] for b in good.values()]})
+    result = ScanResult("*", tier, len(frame), len(found), len(new), 0)
+    return _publish(engine, redis_client, result, new), rejected
+
+
 def validate_bar(bar: dict) -> dict:
     """Typed bar or ValueError naming the offending field."""
     out: dict = {}

@@ -101,6 +101,18 @@ def on_bar(symbol: str, timeframe: str, bar: dict) -> dict:
         return {"symbol": symbol, "rejected": str(exc)}
 
 
+@app.task(name="patterns.on_bars", ignore_result=False)
+def on_bars(timeframe: str, bars: dict) -> dict:
+    """Live path for a universe: {symbol: bar} in one transaction; bad bars are dead-lettered."""
+    from .scanning import ingest_bars
+
+    result, rejected = ingest_bars(_engine(), _redis(), timeframe, bars, _settings().pattern_ttl_hours)
+    for symbol, reason in rejected.items():
+        _dead_letter("patterns.on_bars", reason.split(":", 1)[0], reason,
+                     {"symbol": symbol, "timeframe": timeframe, "bar": bars[symbol]})
+    return {**result.as_dict(), "rejected": rejected}
+
+
 @app.task(name="patterns.relay_outbox", ignore_result=False)
 def relay_outbox(limit: int = 1000) -> dict:
     """Publish events a Redis outage held back; a Redis error retries (autoretry, backoff)."""

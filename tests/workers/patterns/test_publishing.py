@@ -99,3 +99,52 @@ def test_live_bar_publishes_its_patterns_and_bad_bar_is_dead_lettered(workers, e
         assert dl and dl[-1][0] == "high"
     finally:
         sub.close()
+
+
+def _store_history(engine, symbol, frame):
+    from pathlib import Path
+
+    import pandas as pd
+
+    from shared_models.market_data import PriceFrame, write_price_frame
+
+    raw = engine.raw_connection()
+    try:
+        write_price_frame(raw, PriceFrame(Path(f"{symbol}.csv"), symbol, "1d", frame.assign(adjusted=True),
+                                          pd.DataFrame(columns=["reason", "field"])))
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def test_universe_bar_batch_on_worker_matches_per_symbol_detection(workers, engine, redis_client):
+    from workers.patterns import synthetic
+    from workers.patterns.detection import detect_frame
+    from workers.patterns.tasks import on_bars
+
+    symbols = [f"SYNB{i}" for i in range(6)]
+    frames = {s: synthetic.generate(300, seed=100 + i) for i, s in enumerate(symbols)}
+    frames["SYNB0"] = synthetic.plant_volume_spike(frames["SYNB0"], 299, ratio=4.0)
+    frames["SYNB1"] = synthetic.plant_gap_up(frames["SYNB1"], 299, pct=2.0)
+    for s, f in frames.items():
+        _store_history(engine, s, f.iloc[:299])
+    bars = {s: {"ts": f["ts"].iloc[299].timestamp(),
+                **{k: float(f[k].iloc[299]) for k in ("open", "high", "low", "close", "volume")}}
+            for s, f in frames.items()}
+    bars["SYNBAD"] = {**bars["SYNB2"], "volume": -1}
+    expected = {(d.symbol, d.pattern) for s, f in frames.items()
+                for d in detect_frame(s, f.iloc[-261:], "daily") if d.bar_ts == f["ts"].iloc[299]}
+    assert ("SYNB0", "Volume_Spike") in expected and ("SYNB1", "Gap_Up") in expected
+    sub = redis_client.pubsub(ignore_subscribe_messages=True)
+    sub.subscribe(CHANNEL)
+    try:
+        out = on_bars.delay("1d", bars).get(timeout=60)
+        events = collect(sub, out["published"], timeout=10)
+    finally:
+        sub.close()
+    assert out["rejected"] == {"SYNBAD": "volume: negative (-1.0)"}
+    assert out["new"] == out["published"] == len(events) == len(expected)
+    assert {(e["data"]["symbol"], e["data"]["pattern"]) for e in events} == expected
+    for e in events:
+        check_event(e)
+    assert on_bars.delay("1d", bars).get(timeout=60)["new"] == 0  # redelivered batch: nothing twice

@@ -1,0 +1,89 @@
+"""Backfill benchmark: the whole daily universe through every detector.
+
+    python benchmarks/patterns_backfill.py [--limit N]
+
+Reads data/prices/daily/*.csv.gz straight into numpy arrays (split-adjusted by the
+loader's ``read_price_file``; parsing is not timed and PostgreSQL is not involved),
+then times, in the same process and on the same arrays:
+
+- baseline: a plain loop of TA-Lib's 61 candlestick functions over every symbol;
+- full scan: ``detection.scan_hits`` per symbol = the 61 candlesticks with their
+  confidence + the 11 custom detectors (volume, breakout, support/resistance, gaps,
+  RSI, SMA crosses), i.e. everything the daily tier computes before persisting.
+
+It checks that the full scan's candlestick hits equal the baseline's, and prints
+wall times, bars per second and the ratio full / baseline. Goal: full scan <= 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import talib
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from shared_models.market_data import read_price_file  # noqa: E402
+from workers.patterns import candlesticks  # noqa: E402
+from workers.patterns.custom import Bars  # noqa: E402
+from workers.patterns.detection import scan_hits  # noqa: E402
+
+
+def load_arrays(limit: int | None) -> list[tuple[str, tuple[np.ndarray, ...]]]:
+    files = sorted((ROOT / "data/prices/daily").glob("*.csv.gz"))[:limit]
+    out = []
+    for f in files:
+        b = read_price_file(f).bars
+        out.append((f.name.split(".")[0], tuple(np.ascontiguousarray(b[c].to_numpy(dtype=float))
+                                                for c in ("open", "high", "low", "close", "volume"))))
+    return out
+
+
+def baseline(series) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    hits = 0
+    for _, (o, h, l, c, _v) in series:
+        for fn in candlesticks.FUNCTIONS:
+            hits += int(np.count_nonzero(getattr(talib, fn)(o, h, l, c)))
+    return time.perf_counter() - t0, hits
+
+
+def full_scan(series) -> tuple[float, int, int]:
+    t0 = time.perf_counter()
+    candle_hits = custom_hits = 0
+    for _, arrays in series:
+        for name, _direction, idx, _conf, ind in scan_hits(Bars(*arrays)):
+            if "talib_value" in ind:
+                candle_hits += idx.size
+            else:
+                custom_hits += idx.size
+    return time.perf_counter() - t0, candle_hits, custom_hits
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--limit", type=int, default=None, help="only the first N tickers")
+    ap.add_argument("--repeat", type=int, default=3, help="best of N runs")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    series = load_arrays(args.limit)
+    n_bars = sum(len(a[0]) for _, a in series)
+    print(f"loaded {len(series)} tickers, {n_bars:,} bars in {time.perf_counter() - t0:.1f} s (CSV parse, not timed)")
+    base = min((baseline(series) for _ in range(args.repeat)), key=lambda r: r[0])
+    full = min((full_scan(series) for _ in range(args.repeat)), key=lambda r: r[0])
+    assert full[1] == base[1], f"candlestick hits differ: full scan {full[1]} vs TA-Lib loop {base[1]}"
+    print(f"baseline  TA-Lib 61 CDL loop : {base[0]:6.2f} s  {n_bars / base[0] / 1e6:5.2f} M bars/s  "
+          f"{base[1]:,} candle hits")
+    print(f"full scan all detectors     : {full[0]:6.2f} s  {n_bars / full[0] / 1e6:5.2f} M bars/s  "
+          f"{full[1]:,} candle + {full[2]:,} custom hits")
+    print(f"ratio full / baseline       : {full[0] / base[0]:.2f}x   (goal: full scan <= 5 s wall: "
+          f"{'met' if full[0] <= 5 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
