@@ -119,7 +119,7 @@ def dsr(sr: float, n: int, skew: float, kurt: float, n_trials: int, sr_variance:
 
 
 def drawdown_test(a: np.ndarray, b: np.ndarray, tolerance: float, alpha: float, rng: np.random.Generator,
-                  paths: int = 32) -> dict:
+                  paths: int = 24) -> dict:
     """Is a's drawdown *significantly* worse than ``tolerance`` × b's?
 
     The realised MDD of one path is mostly the luck of the trade order: two
