@@ -1,0 +1,129 @@
+"""Scans on real Celery workers: the chord, idempotent re-runs, and a worker killed mid-scan."""
+
+import os
+import time
+
+import pytest
+from sqlalchemy import text
+
+from tests.support import WorkerProcess
+from tests.workers.discovery.helpers import ensure_loaded
+from workers.discovery import tasks
+
+SNAPSHOT = {
+    "pattern_discoveries": "politician_id, kind, subject, strength, confidence, parameters, description, evidence, "
+                           "updated_at",
+    "anomaly_detections": "politician_id, kind, subject, severity, confidence, parameters, description, evidence, "
+                          "updated_at",
+    "network_discoveries": "kind, subject, members, strength, confidence, parameters, evidence, updated_at",
+    "model_experiments": "name, params_hash, metrics, deployment_ready, description, updated_at",
+}
+
+
+def snapshot(engine) -> dict:
+    with engine.connect() as c:
+        return {t: sorted(map(tuple, c.execute(text(f"SELECT {cols} FROM {t} ORDER BY 1, 2, 3")).all()), key=repr)
+                for t, cols in SNAPSHOT.items()}
+
+
+def clear_findings(engine) -> None:
+    with engine.begin() as c:
+        c.execute(text("TRUNCATE pattern_discoveries, anomaly_detections, network_discoveries, model_experiments"))
+
+
+def _run_chord(ids, timeout=240):
+    result = tasks.scan_chord(ids).apply_async()
+    return result, result.get(timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def loaded(engine):
+    return ensure_loaded(engine)
+
+
+@pytest.fixture(scope="module")
+def some_ids(engine, loaded):
+    """The 8 politicians with the most trades in the test tickers (they exercise every analysis)."""
+    with engine.connect() as c:
+        return [r[0] for r in c.execute(text(
+            "SELECT politician_id FROM trades GROUP BY politician_id "
+            "ORDER BY count(*) FILTER (WHERE ticker IN ('AAPL','MSFT','T','DIS','BAC','NFLX')) DESC, "
+            "politician_id LIMIT 8"))]
+
+
+def test_scan_politician_on_a_worker_is_idempotent(workers, engine, some_ids):
+    clear_findings(engine)
+    pid = some_ids[0]
+    first = tasks.scan_politician.delay(pid).get(timeout=120)
+    assert first["politician_id"] == pid and first["written"] > 0 and first["events_studied"] > 0
+    before = snapshot(engine)
+    second = tasks.scan_politician.delay(pid).get(timeout=120)
+    assert second["written"] == 0
+    assert snapshot(engine) == before
+
+
+def test_bad_politician_id_is_dead_lettered(workers, engine):
+    out = tasks.scan_politician.delay("not-an-id").get(timeout=60)
+    assert "politician_id" in out["error"]
+    out = tasks.scan_politician.delay(-5).get(timeout=60)
+    assert "no politician with id -5" in out["error"]
+    with engine.connect() as c:
+        n = c.execute(text("SELECT count(*) FROM dead_letters WHERE source = 'discovery.scan_politician' "
+                           "AND field = 'politician_id'")).scalar()
+    assert n >= 2
+
+
+def test_chord_scan_then_rerun_changes_nothing(workers, engine, some_ids):
+    clear_findings(engine)
+    _, out = _run_chord(some_ids)
+    assert out["politicians"] == len(some_ids) and out["errors"] == 0 and out["experiments"] >= 1
+    first = snapshot(engine)
+    assert first["anomaly_detections"] and first["pattern_discoveries"] and first["model_experiments"]
+    _, again = _run_chord(some_ids)
+    assert snapshot(engine) == first  # not even updated_at moved
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_scan_then_rerun_gives_identical_findings(workers, engine, some_ids):
+    clear_findings(engine)
+    _run_chord(some_ids)
+    reference = snapshot(engine)
+    clear_findings(engine)
+
+    workers["discovery"].stop()  # this test's own worker must be the only consumer of the queue
+    env = {**os.environ, "QUANTPIPE_TASK_SOFT_TIME_LIMIT": "8", "QUANTPIPE_TASK_TIME_LIMIT": "10",
+           "QUANTPIPE_VISIBILITY_TIMEOUT": "12"}
+    victim = WorkerProcess("discovery", env=env, name="disc-victim").start()
+    try:
+        result = tasks.scan_chord(some_ids).apply_async()
+        group = result.parent
+        deadline = time.monotonic() + 120
+        while group.completed_count() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        done_at_kill = group.completed_count()
+        victim.kill()
+        assert 0 < done_at_kill < len(some_ids), "the kill must land mid-scan"
+    finally:
+        victim.stop()
+    # kombu restores unacked messages on a throttled timer (first check ~10 s after a worker
+    # starts, then every ~100 s): start the survivor once the killed delivery is past the
+    # visibility timeout, so its first check returns it to the queue.
+    time.sleep(13)
+    with WorkerProcess("discovery", env=env, name="disc-survivor"):
+        out = result.get(timeout=90)  # the unacked task is redelivered after the visibility timeout
+        assert out["politicians"] == len(some_ids)
+        after_kill = snapshot(engine)
+        _run_chord(some_ids)
+        assert snapshot(engine) == after_kill  # re-run changes nothing
+    workers["discovery"].start()
+    assert _strip(after_kill) == _strip(reference)  # identical findings to an uninterrupted scan
+    with engine.connect() as c:
+        for t in ("pattern_discoveries", "anomaly_detections"):
+            dups = c.execute(text(f"SELECT count(*) - count(DISTINCT (politician_id, kind, subject)) FROM {t}")).scalar()
+            assert dups == 0
+
+
+def _strip(snap: dict) -> dict:
+    """Findings without their timestamps (the re-run happened at a different time)."""
+    return {t: sorted((row[:-1] for row in rows), key=repr) for t, rows in snap.items()}
+
