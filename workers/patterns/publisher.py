@@ -19,10 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterable, Sequence
 
 from sqlalchemy import Engine, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
-
-from shared_models.models.patterns import PatternDetection, PatternOutbox
 
 from .detection import Detection
 
@@ -64,11 +61,31 @@ class Persisted:
     pattern: str
 
 
-_LOG_MANY = text("""
-SELECT count(log_integration_event(r.flow_id, 'pattern_detected', 'TickStockPL', 'PATTERN_PUBLISHED',
-                                   r.channel, r.symbol, r.pattern, r.confidence, NULL, r.details))
-FROM jsonb_to_recordset(CAST(:rows AS jsonb))
-     AS r(flow_id uuid, channel varchar, symbol varchar, pattern varchar, confidence numeric, details jsonb)
+# One round trip: new detections (ON CONFLICT skips known keys), their outbox rows and their
+# PATTERN_PUBLISHED checkpoints. Only rows the INSERT returned get an event and a log.
+_PERSIST = text("""
+WITH r AS (
+    SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x(
+        symbol varchar, pattern varchar, tier varchar, bar_ts timestamptz, flow_id uuid, confidence float8,
+        current_price float8, price_change float8, volume float8, indicators jsonb, payload jsonb)
+), d AS (
+    INSERT INTO pattern_detections (symbol, pattern, tier, bar_ts, flow_id, confidence, current_price,
+                                    price_change, volume, indicators, detected_at, expires_at)
+    SELECT symbol, pattern, tier, bar_ts, flow_id, confidence, current_price, price_change, volume, indicators,
+           CAST(:detected_at AS timestamptz), CAST(:expires_at AS timestamptz) FROM r
+    ON CONFLICT ON CONSTRAINT uq_pattern_detections_key DO NOTHING
+    RETURNING id, flow_id, symbol, pattern, tier, bar_ts, confidence
+), o AS (
+    INSERT INTO pattern_outbox (detection_id, flow_id, channel, payload)
+    SELECT d.id, d.flow_id, :channel, r.payload FROM d JOIN r ON r.flow_id = d.flow_id
+    RETURNING detection_id
+)
+SELECT d.id, d.flow_id::text, d.symbol, d.pattern,
+       log_integration_event(d.flow_id, 'pattern_detected', 'TickStockPL', 'PATTERN_PUBLISHED', :channel,
+                             d.symbol, d.pattern, CAST(round(CAST(d.confidence AS numeric), 2) AS decimal(3,2)),
+                             NULL, jsonb_build_object('tier', d.tier, 'bar_time', extract(epoch FROM d.bar_ts),
+                                                      'detection_id', d.id))
+FROM d
 """)
 
 
@@ -77,44 +94,28 @@ def persist_detections(session: Session, detections: Sequence[Detection], ttl_ho
     """Insert new detections with their outbox rows and PATTERN_PUBLISHED checkpoints.
 
     Idempotent: a detection whose (symbol, pattern, tier, bar_ts) exists is skipped, and
-    so are its event and log. Runs in the caller's transaction.
+    so are its event and log. Runs in the caller's transaction, in one round trip.
     """
     if not detections:
         return []
     now = time.time() if now is None else now
     detected_at = datetime.fromtimestamp(now, timezone.utc)
     expires = detected_at + timedelta(hours=ttl_hours)
-    rows, by_key = [], {}
+    rows, seen = [], set()
     for d in detections:
         key = (d.symbol, d.pattern, d.tier, d.bar_ts)
-        if key in by_key:
+        if key in seen:
             continue
-        by_key[key] = d
-        rows.append({"symbol": d.symbol, "pattern": d.pattern, "tier": d.tier, "bar_ts": d.bar_ts,
-                     "flow_id": uuid.uuid4(), "confidence": round(float(d.confidence), 2),
-                     "current_price": float(d.current_price), "price_change": float(d.price_change),
-                     "volume": float(d.volume), "indicators": d.indicators,
-                     "detected_at": detected_at, "expires_at": expires})
-    stmt = (insert(PatternDetection).values(rows)
-            .on_conflict_do_nothing(constraint="uq_pattern_detections_key")
-            .returning(PatternDetection.id, PatternDetection.flow_id, PatternDetection.symbol,
-                       PatternDetection.pattern, PatternDetection.tier, PatternDetection.bar_ts))
-    new = session.execute(stmt).all()
-    if not new:
-        return []
-    outbox, logs, out = [], [], []
-    for det_id, flow_id, symbol, pattern, tier, bar_ts in new:
-        d = by_key[(symbol, pattern, tier, bar_ts)]
-        fid = str(flow_id)
+        seen.add(key)
+        fid = str(uuid.uuid4())
         event = build_event(d, fid, now, ttl_hours)
-        outbox.append({"detection_id": det_id, "flow_id": flow_id, "channel": CHANNEL, "payload": event})
-        logs.append({"flow_id": fid, "channel": CHANNEL, "symbol": symbol, "pattern": pattern,
-                     "confidence": event["data"]["confidence"],
-                     "details": {"tier": tier, "bar_time": bar_ts.timestamp(), "detection_id": det_id}})
-        out.append(Persisted(det_id, fid, symbol, pattern))
-    session.execute(insert(PatternOutbox).values(outbox))
-    session.execute(_LOG_MANY, {"rows": json.dumps(logs)})
-    return out
+        rows.append({"symbol": d.symbol, "pattern": d.pattern, "tier": d.tier, "bar_ts": d.bar_ts.isoformat(),
+                     "flow_id": fid, "confidence": event["data"]["confidence"],
+                     "current_price": float(d.current_price), "price_change": float(d.price_change),
+                     "volume": float(d.volume), "indicators": d.indicators, "payload": event})
+    new = session.execute(_PERSIST, {"rows": json.dumps(rows), "detected_at": detected_at, "expires_at": expires,
+                                     "channel": CHANNEL}).all()
+    return [Persisted(det_id, fid, symbol, pattern) for det_id, fid, symbol, pattern, _log in new]
 
 
 @dataclass
@@ -127,18 +128,21 @@ def relay_outbox(engine: Engine, redis_client, limit: int = 1000, ids: Iterable[
                  raise_on_error: bool = True) -> RelayReport:
     """Publish unsent outbox rows (optionally only detection ``ids``) and mark them sent.
 
-    Rows are locked FOR UPDATE SKIP LOCKED, so concurrent relays never publish the same
-    row. On a Redis error the rows published so far are committed as sent and the error
-    is re-raised (or reported, with ``raise_on_error=False``).
+    Rows are claimed (UPDATE .. sent_at, FOR UPDATE SKIP LOCKED) so concurrent relays never
+    publish the same row; on a Redis error the rows not yet published are un-marked, the
+    published prefix commits as sent, and the error is re-raised (or reported).
     """
     report = RelayReport()
     where = "sent_at IS NULL" + (" AND detection_id = ANY(:ids)" if ids is not None else "")
     params = {"limit": limit, **({"ids": list(ids)} if ids is not None else {})}
     error: BaseException | None = None
     with engine.begin() as conn:
-        rows = conn.execute(text(f"SELECT id, channel, payload FROM pattern_outbox WHERE {where} "
-                                 "ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"), params).all()
-        sent: list[int] = []
+        # Claim rows: marked sent inside this transaction, locked against other relays until commit.
+        rows = sorted(conn.execute(text(
+            "UPDATE pattern_outbox SET sent_at = clock_timestamp(), attempts = attempts + 1 WHERE id IN ("
+            f"SELECT id FROM pattern_outbox WHERE {where} ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED) "
+            "RETURNING id, channel, payload"), params).all())
+        sent = 0
         for chunk in (rows[i:i + PUBLISH_CHUNK] for i in range(0, len(rows), PUBLISH_CHUNK)):
             # MULTI/EXEC: Redis runs the whole chunk or none of it, so "published" is known per chunk.
             pipe = redis_client.pipeline(transaction=True)
@@ -149,15 +153,11 @@ def relay_outbox(engine: Engine, redis_client, limit: int = 1000, ids: Iterable[
                 pipe.execute()
             except Exception as exc:  # noqa: BLE001 - any Redis failure ends the batch
                 error = exc
-                conn.execute(text("UPDATE pattern_outbox SET attempts = attempts + 1, last_error = :e "
-                                  "WHERE id = ANY(:ids)"),
-                             {"e": f"{type(exc).__name__}: {exc}"[:500], "ids": [r[0] for r in chunk]})
+                conn.execute(text("UPDATE pattern_outbox SET sent_at = NULL, last_error = :e WHERE id = ANY(:ids)"),
+                             {"e": f"{type(exc).__name__}: {exc}"[:500], "ids": [r[0] for r in rows[sent:]]})
                 break
-            sent.extend(r[0] for r in chunk)
-        if sent:
-            conn.execute(text("UPDATE pattern_outbox SET sent_at = clock_timestamp(), attempts = attempts + 1 "
-                              "WHERE id = ANY(:ids)"), {"ids": sent})
-        report.published = len(sent)
+            sent += len(chunk)
+        report.published = sent
     if error is not None:
         report.remaining_error = f"{type(error).__name__}: {error}"
         if raise_on_error:

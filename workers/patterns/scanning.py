@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from .detection import TIMEFRAME_OF_TIER, Detection, combine, detect_frame
+from .live_batch import detect_last
 from .publisher import Persisted, persist_detections, relay_outbox
 
 HISTORY_BARS = 260  # lookback kept before ``since``: enough for SMA200 and every candle rule
@@ -113,7 +114,9 @@ def ingest_bar(engine: Engine, redis_client, symbol: str, timeframe: str, bar: d
             {**validated, "symbol": symbol, "tf": timeframe, "adj": timeframe == "1d"})
         ts = validated["ts"]
         frame = read_symbol_bars(session.connection(), symbol, timeframe, ts)
-        found = [d for d in detect_frame(symbol, frame, tier) if d.bar_ts == ts]
+        frame = frame[frame["ts"] <= ts]
+        # only the new bar's answer is needed: detect_last equals detect_frame's last bar (tested)
+        found = detect_last([symbol], [frame], tier) if not frame.empty else []
         new = persist_detections(session, found, ttl_hours)
         _set_watermark(session, symbol, tier, ts)
     return _publish(engine, redis_client, ScanResult(symbol, tier, len(frame), len(found), len(new), 0), new)
@@ -126,7 +129,7 @@ def ingest_bars(engine: Engine, redis_client, timeframe: str, bars: dict[str, di
     Returns (totals, rejected) where ``rejected`` maps symbol -> error naming the field;
     the caller dead-letters those. Uses ``live_batch.detect_last`` (equal to the per-symbol path).
     """
-    from .live_batch import PANEL_WINDOW, detect_last
+    from .live_batch import PANEL_WINDOW
 
     tier = {"1d": "daily", "1min": "intraday"}.get(timeframe)
     if tier is None:

@@ -1,0 +1,217 @@
+"""Live-tick benchmark: a new daily bar for every symbol -> every event published.
+
+    python benchmarks/patterns_live.py [--limit N]
+
+Without DATABASE_URL/REDIS_URL it starts a private embedded PostgreSQL + Redis in a
+temporary QUANTPIPE_HOME (stopped at the end). Each symbol's 260 bars before
+2021-04-21 are stored; the real 2021-04-21 bar of every symbol is then the "new" bar.
+A simulated consumer thread subscribes to ``tickstock.events.patterns`` and logs
+EVENT_RECEIVED through ``log_integration_event`` so ``pattern_flow_analysis`` has flows.
+
+Measured in the same process, on the same bars and servers:
+
+- per-symbol path (``scanning.ingest_bar``: upsert bar, read window, detect, persist,
+  publish; one transaction per symbol): latency per symbol, p50/p99, total;
+- universe path (``scanning.ingest_bars``: one transaction, ``live_batch.detect_last``,
+  one chunked relay): wall for all symbols;
+- named baseline, the I/O floor: per symbol one bar upsert + one PUBLISH, nothing else.
+
+Ratios printed: per-symbol p99 / floor p99, universe wall / floor total.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+NEW_DAY = "2021-04-21"
+PREV_DAY = "2021-04-20"
+
+
+def _servers() -> Path | None:
+    if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
+        return None
+    home = Path(tempfile.mkdtemp(prefix="qp-bench-patterns-"))
+    os.environ["QUANTPIPE_HOME"] = str(home)
+    from shared_models import embedded
+
+    state = embedded.ensure_services(home)
+    os.environ.setdefault("DATABASE_URL", state.database_url)
+    os.environ.setdefault("REDIS_URL", state.redis_url)
+    return home
+
+
+def _prepare(engine, limit, day_before: str):
+    import pandas as pd
+    from sqlalchemy import text
+
+    from shared_models.market_data import read_price_file, write_price_frame
+
+    hist, new = {}, {}
+    for f in sorted((ROOT / "data/prices/daily").glob("*.csv.gz"))[:limit]:
+        pf = read_price_file(f)
+        b = pf.bars
+        nxt = b[b["ts"] > pd.Timestamp(day_before, tz="UTC")]
+        if nxt.empty:
+            continue
+        b = b[b["ts"] <= pd.Timestamp(day_before, tz="UTC")].iloc[-260:]
+        pf.bars = b
+        hist[pf.symbol] = pf
+        row = nxt.iloc[0]
+        new[pf.symbol] = {"ts": row["ts"].timestamp(),
+                          **{k: float(row[k]) for k in ("open", "high", "low", "close", "volume")}}
+    with engine.begin() as conn:  # a re-run starts from the same state
+        syms = list(hist)
+        conn.execute(text("DELETE FROM pattern_detections WHERE symbol = ANY(:s) AND bar_ts > :d"),
+                     {"s": syms, "d": day_before})
+        conn.execute(text("DELETE FROM market_bars WHERE symbol = ANY(:s) AND timeframe = '1d' AND ts > :d"),
+                     {"s": syms, "d": day_before})
+    raw = engine.raw_connection()
+    try:
+        for pf in hist.values():
+            write_price_frame(raw, pf)
+        raw.commit()
+    finally:
+        raw.close()
+    return new
+
+
+def consume(db_url: str, rd_url: str, ready, stop) -> None:
+    """Stands in for TickStockAppV2 (own process): receives events, logs EVENT_RECEIVED per flow."""
+    import json
+
+    import redis
+    from sqlalchemy import create_engine, text
+
+    from shared_models.db import normalize_url
+    from workers.patterns.publisher import CHANNEL
+
+    sub = redis.Redis.from_url(rd_url).pubsub(ignore_subscribe_messages=True)
+    sub.subscribe(CHANNEL)
+    engine = create_engine(normalize_url(db_url))
+    ready.set()
+    with engine.connect() as conn:
+        while not stop.is_set():
+            m = sub.get_message(timeout=0.1)
+            if not m or m["type"] != "message":
+                continue
+            ev = json.loads(m["data"])
+            conn.execute(text("SELECT log_integration_event(CAST(:f AS uuid), 'pattern_detected', "
+                              "'TickStockAppV2', 'EVENT_RECEIVED', 'tickstock.events.patterns', :s, :p, "
+                              "NULL, NULL, NULL)"), {"f": ev["flow_id"], "s": ev["data"]["symbol"],
+                                                     "p": ev["data"]["pattern"]})
+            conn.commit()
+
+
+def _pct(xs, q):
+    return float(np.percentile(np.asarray(xs) * 1000, q))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--limit", type=int, default=None, help="only the first N tickers")
+    args = ap.parse_args()
+    home = _servers()
+    try:
+        run(args.limit)
+    finally:
+        if home is not None:
+            from shared_models import embedded
+            from shared_models.db import dispose_engines
+
+            dispose_engines()
+            embedded.stop_services(home)
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def run(limit) -> None:
+    import redis
+    from sqlalchemy import text
+
+    from shared_models import migrate
+    from shared_models.db import get_engine, redis_url
+    from workers.patterns.scanning import ingest_bar, ingest_bars
+
+    migrate.upgrade(os.environ["DATABASE_URL"])
+    engine = get_engine(os.environ["DATABASE_URL"])
+    r = redis.Redis.from_url(redis_url())
+    t0 = time.perf_counter()
+    new = _prepare(engine, limit, PREV_DAY)
+    print(f"stored 260 bars for each of {len(new)} symbols in {time.perf_counter() - t0:.1f} s (not timed)")
+    ctx = mp.get_context("spawn")
+    ready, stop = ctx.Event(), ctx.Event()
+    consumer = ctx.Process(target=consume, args=(os.environ["DATABASE_URL"], redis_url(), ready, stop), daemon=True)
+    consumer.start()
+    ready.wait(60)
+    with engine.connect() as conn:
+        started = conn.execute(text("SELECT clock_timestamp()")).scalar()
+
+    # named baseline: the I/O floor (bar upsert + one PUBLISH per symbol)
+    floor = []
+    for s, b in new.items():
+        t = time.perf_counter()
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO market_bars (symbol, timeframe, ts, open, high, low, close, volume) "
+                              "VALUES (:s, '1d', to_timestamp(:ts), :o, :h, :l, :c, :v) ON CONFLICT DO NOTHING"),
+                         {"s": s, "ts": b["ts"], "o": b["open"], "h": b["high"], "l": b["low"], "c": b["close"],
+                          "v": b["volume"]})
+        r.publish("quantpipe.bench.floor", "{}")
+        floor.append(time.perf_counter() - t)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM market_bars WHERE symbol = ANY(:s) AND ts > :d"), {"s": list(new), "d": PREV_DAY})
+
+    # per-symbol live path
+    per, events = [], 0
+    for s, b in new.items():
+        t = time.perf_counter()
+        events += ingest_bar(engine, r, s, "1d", b).published
+        per.append(time.perf_counter() - t)
+    # universe path: same bars, state reset
+    _prepare(engine, limit, PREV_DAY)
+    t = time.perf_counter()
+    batch, rejected = ingest_bars(engine, r, "1d", new)
+    batch_wall = time.perf_counter() - t
+    assert not rejected and batch.published == events, (batch.published, events, rejected)
+
+    received_sql = text("SELECT count(*) FROM integration_events WHERE source_system = 'TickStockAppV2' "
+                        "AND timestamp >= :t")
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with engine.connect() as conn:
+            received = conn.execute(received_sql, {"t": started}).scalar()
+        if received >= 2 * events:
+            break
+        time.sleep(0.2)
+    stop.set()
+    consumer.join(10)
+    with engine.connect() as conn:
+        lat = [float(x) for x in conn.execute(text(
+            "SELECT total_latency_ms FROM pattern_flow_analysis WHERE start_time >= :t AND checkpoints_logged >= 2"),
+            {"t": started}).scalars()]
+    n = len(new)
+    print(f"symbols {n}, events per pass {events}, consumer received {received} (two passes)")
+    print(f"baseline I/O floor (upsert + PUBLISH)     : p50 {_pct(floor, 50):6.2f} ms  p99 {_pct(floor, 99):6.2f} ms"
+          f"  total {sum(floor) * 1000:8.1f} ms")
+    print(f"per-symbol live path (ingest_bar)         : p50 {_pct(per, 50):6.2f} ms  p99 {_pct(per, 99):6.2f} ms"
+          f"  total {sum(per) * 1000:8.1f} ms   (goal p99 <= 10 ms)")
+    print(f"universe live path (ingest_bars, 1 txn)   : wall {batch_wall * 1000:8.1f} ms for {n} symbols, "
+          f"{batch.published} events   (goal <= 100 ms)")
+    print(f"ratio per-symbol p99 / floor p99          : {_pct(per, 99) / _pct(floor, 99):.2f}x")
+    print(f"ratio universe wall / floor total         : {batch_wall / sum(floor):.2f}x")
+    if lat:
+        print(f"pattern_flow_analysis PATTERN_PUBLISHED -> EVENT_RECEIVED over {len(lat)} flows: "
+              f"p50 {np.percentile(lat, 50):.1f} ms  p99 {np.percentile(lat, 99):.1f} ms  max {max(lat):.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
