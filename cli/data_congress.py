@@ -3,8 +3,49 @@
 from __future__ import annotations
 
 import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cli.console import console, fail, pass_settings
 
 
-@click.command(name='load-congress')
-def load_congress() -> None:
-    """Load congressional trade disclosures (not implemented yet)."""
+@click.command(name="load-congress")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True), required=True)
+@pass_settings
+def load_congress(settings, paths: tuple[str, ...]) -> None:
+    """Load congressional trade disclosures from PATHS (files or directories, e.g. data/congress).
+
+    Politicians are merged across files and spellings; exact duplicate rows are dropped;
+    unparseable rows are rejected with reasons (kept in dead_letters). Re-loading is idempotent.
+    """
+    from shared_models.congress import CongressFileError, read_congress, write_congress
+    from shared_models.db import get_engine
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        try:
+            data = read_congress(paths, progress)
+        except CongressFileError as exc:
+            fail(str(exc))
+        report = write_congress(get_engine(), data, progress)
+    table = Table(title="load-congress")
+    for col in ("source", "rows read", "duplicates dropped"):
+        table.add_column(col)
+    for source, n in sorted(report.rows_read.items()):
+        table.add_row(source, str(n), str(report.duplicates.get(source, 0)))
+    console.print(table)
+    rejects = Table(title=f"rejected rows ({report.total_rejected}, kept in dead_letters)")
+    for col in ("source", "reason", "rows"):
+        rejects.add_column(col)
+    for (source, code), n in sorted(report.rejected.items()):
+        rejects.add_row(source, code, str(n))
+    console.print(rejects)
+    console.print(f"trades valid: {report.trades_valid}, newly inserted: {report.trades_inserted}; "
+                  f"politicians: {report.politicians}")
