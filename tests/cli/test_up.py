@@ -4,6 +4,9 @@ and SIGTERM leaves no process it started."""
 import base64
 import json
 import os
+import shutil
+import tempfile
+from pathlib import Path
 import signal
 import subprocess
 import sys
@@ -38,12 +41,14 @@ def _descendants(pid: int) -> set[int]:
 
 
 @pytest.fixture()
-def up_env(tmp_path):
+def up_env():
+    # not pytest's tmp_path: its 0700 parents are not traversable by pgserver's unprivileged user
+    home = Path(tempfile.mkdtemp(prefix="qp-up-home-"))
+    os.chmod(home, 0o755)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    home = tmp_path / "home"
     env.update(QUANTPIPE_HOME=str(home), FLOWER_PORT=str(free_port()), FLOWER_BASIC_AUTH="ops:s3cret-test-only")
-    os.chmod(tmp_path, 0o755)
-    return env
+    yield env
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def test_up_runs_every_pool_and_sigterm_leaves_nothing(up_env):
