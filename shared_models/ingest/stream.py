@@ -171,6 +171,15 @@ def _reclaim(r: redis.Redis, consumer: str, min_idle_ms: int, count: int) -> lis
     return [(eid, f) for eid, f in entries if f is not None]
 
 
+def _own_pending(r: redis.Redis, consumer: str, count: int) -> list:
+    reply = r.xreadgroup(GROUP, consumer, {STREAM: "0"}, count=count)
+    entries = reply[0][1] if reply else []
+    gone = [eid for eid, f in entries if not f]
+    if gone:
+        r.xack(STREAM, GROUP, *gone)
+    return [(eid, f) for eid, f in entries if f]
+
+
 def forget_idle_consumers(r: redis.Redis) -> None:
     """Dead consumers with nothing pending would otherwise accumulate forever."""
     try:
@@ -191,7 +200,9 @@ def drain(r: redis.Redis, engine: Engine, *, batch_size: int, half_life_seconds:
     stats = DrainStats()
     deadline = time.monotonic() + time_budget
     while time.monotonic() < deadline and (max_batches is None or stats.batches < max_batches):
-        entries = _reclaim(r, consumer, int(reclaim_idle_seconds * 1000), batch_size)
+        entries = _own_pending(r, consumer, batch_size)  # ours, from an attempt that failed before XACK
+        if not entries:
+            entries = _reclaim(r, consumer, int(reclaim_idle_seconds * 1000), batch_size)
         stats.reclaimed += len(entries)
         if not entries:
             reply = r.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=batch_size)

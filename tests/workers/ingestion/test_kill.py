@@ -1,0 +1,155 @@
+"""Crash proofs: SIGKILL the ingest worker mid-batch, again and again, during a 50,000-event run;
+restart Redis (SIGKILL, appendfsync always) while producers are tracking."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from shared_models.ingest.stream import GROUP, STREAM
+from tests.shared_models.ingest.helpers import count_events, make_license_key, new_user
+from tests.support import RedisServer, WorkerProcess
+from workers.app import app
+
+N_EVENTS = 50_000
+ENTITIES = ["AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "META", "GOOG", "BRK.B"]
+ACTIONS = ["view", "search", "trade", "analyze", "alert", "watchlist_add"]
+
+
+def _in_flight_consumer(redis_client, pids: set[int]) -> bool:
+    """True when a consumer living in one of ``pids`` holds delivered-but-unacknowledged entries."""
+    try:
+        consumers = redis_client.xinfo_consumers(STREAM, GROUP)
+    except Exception:
+        return False
+    for c in consumers:
+        name = c["name"].decode() if isinstance(c["name"], bytes) else c["name"]
+        if c["pending"] > 0 and int(name.rsplit(":", 1)[1]) in pids:
+            return True
+    return False
+
+
+@pytest.mark.slow
+def test_sigkill_worker_repeatedly_during_50k_run(engine, redis_client, database_url, redis_url):
+    from shared_models.shadow_watch import ShadowWatchSync
+
+    sw = ShadowWatchSync(database_url, redis_url, make_license_key())
+    users = [new_user() for _ in range(40)]
+    rng = random.Random(3)
+    env = dict(os.environ, INGEST_RECLAIM_IDLE_SECONDS="1", INGEST_BATCH_SIZE="500", INGEST_DRAIN_SECONDS="5")
+
+    produced: list[int] = []
+
+    def produce():
+        for start in range(0, N_EVENTS, 2500):
+            sw.track_many([{"user_id": users[i % len(users)], "entity_id": ENTITIES[i % 7 + (i // 7) % 2],
+                            "action": ACTIONS[i % len(ACTIONS)]} for i in range(start, start + 2500)])
+            produced.append(2500)
+            time.sleep(0.05)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    kills_mid_batch = 0
+    worker = WorkerProcess("ingest", env=env, name="ingest-victim").start()
+    try:
+        for _ in range(6):
+            app.tasks["ingest.drain"].delay()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not _in_flight_consumer(redis_client, set(worker.pids())):
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0, 0.08))  # vary the kill point: before, during or after COMMIT
+            kills_mid_batch += _in_flight_consumer(redis_client, set(worker.pids()))
+            worker.kill()
+            worker.stop()
+            worker = WorkerProcess("ingest", env=env, name="ingest-victim").start()
+        producer.join()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and count_events(engine, users) < N_EVENTS:
+            app.tasks["ingest.drain"].delay()
+            time.sleep(1.0)
+    finally:
+        producer.join()
+        worker.stop()
+        sw.close()
+    assert sum(produced) == N_EVENTS
+    assert kills_mid_batch >= 3  # the kills really hit batches in flight
+    with engine.connect() as c:
+        rows = c.execute(text("SELECT count(*), count(DISTINCT event_id) FROM ingest_events WHERE user_id = ANY(:u)"),
+                         {"u": users}).one()
+        interest_events = c.execute(text("SELECT sum(event_count) FROM ingest_interests WHERE user_id = ANY(:u)"),
+                                    {"u": users}).scalar()
+    assert tuple(rows) == (N_EVENTS, N_EVENTS)
+    assert interest_events == N_EVENTS  # no batch was folded into interests twice
+
+
+def _crash_and_restart(server: RedisServer) -> None:
+    """SIGKILL Redis and start it again on the same port (clients keep their URL)."""
+    from shared_models.embedded import _port_open
+
+    port = server.port
+    server.stop(sig=signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while _port_open(port) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    server.start()
+    assert server.port == port
+
+
+@pytest.mark.slow
+def test_redis_sigkill_restarts_lose_no_acknowledged_event(engine, database_url, tmp_path):
+    from shared_models.shadow_watch import ShadowWatchSync
+
+    server = RedisServer(Path(tmp_path) / "redis", fsync="always").start()
+    sw = ShadowWatchSync(database_url, server.url, make_license_key())
+    user_ids = [new_user() for _ in range(5)]
+    acked: list[str] = []
+    refused = 0
+    stop = threading.Event()
+    marks: list[int] = []
+
+    def produce():
+        nonlocal refused
+        i = 0
+        while not stop.is_set():
+            try:
+                acked.append(sw.track(user_ids[i % 5], ENTITIES[i % 8], ACTIONS[i % 6]))
+            except Exception:  # Redis down longer than the client's retry window: not acknowledged
+                refused += 1
+                time.sleep(0.01)
+            i += 1
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    try:
+        for _ in range(4):
+            time.sleep(0.7)
+            sw.drain_now(time_budget=0.3)  # leave some entries pending/unacked at the crash
+            marks.append(len(acked))
+            _crash_and_restart(server)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        producer.join()
+    try:
+        for _ in range(20):
+            sw.drain_now(time_budget=10)
+            if count_events(engine, user_ids) >= len(acked):
+                break
+            time.sleep(1.1)  # pending entries of the crashed consumer become reclaimable
+        with engine.connect() as c:
+            stored = set(map(str, c.execute(text("SELECT event_id FROM ingest_events WHERE user_id = ANY(:u)"),
+                                            {"u": user_ids}).scalars()))
+    finally:
+        sw.close()
+        server.stop()
+    assert len(acked) > 200
+    assert marks == sorted(set(marks)) and len(acked) > marks[-1]  # tracking resumed after every crash
+    missing = set(acked) - stored
+    assert not missing, f"{len(missing)} acknowledged events lost (refused during outage: {refused})"
