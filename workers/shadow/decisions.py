@@ -72,8 +72,7 @@ def run_evaluation(session: Session, challenger: ShadowModel, champion: ShadowMo
     if k < 0:
         return None
     n_k = int(cfg.looks[k])
-    t_k = registry.nth_close(session, challenger.id, n_k)
-    r_ch = registry.returns(session, challenger.id, limit=n_k)
+    r_ch, t_k = registry.first_returns(session, challenger.id, n_k)
     r_champ = registry.returns(session, champion.id, until=t_k, limit=cfg.horizon, newest=True)
     rng = np.random.default_rng([challenger.id, champion.id, n_k])   # same look, same resamples
     return n_k, evaluate(r_ch, r_champ, cfg, rng, n_trials(session))

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import numpy as np
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.orm import Session
 
 from shared_models.models.core import DeadLetter
@@ -164,7 +164,7 @@ def returns(session: Session, model_id: int, *, after: datetime | None = None, u
             limit: int | None = None, newest: bool = False) -> np.ndarray:
     """Per-trade returns in closing order (``newest``: the last ``limit`` ones, still in order)."""
     t = ShadowTrade
-    q = select(t.ret).where(t.model_id == model_id)
+    q = select(t.ret.label("r"), t.closed_at, t.id).where(t.model_id == model_id)
     if after is not None:
         q = q.where(t.closed_at > after)
     if until is not None:
@@ -173,8 +173,20 @@ def returns(session: Session, model_id: int, *, after: datetime | None = None, u
     q = q.order_by(*order)
     if limit is not None:
         q = q.limit(limit)
-    out = np.fromiter(session.scalars(q), dtype=float)
-    return out[::-1].copy() if newest else out
+    # one row holding a float8[] instead of thousands of rows: the driver parses it in C
+    sub = q.subquery()
+    arr = session.scalar(select(func.array_agg(aggregate_order_by(sub.c.r, sub.c.closed_at, sub.c.id))))
+    return np.asarray(arr or [], dtype=float)
+
+
+def first_returns(session: Session, model_id: int, n: int) -> tuple[np.ndarray, datetime | None]:
+    """The model's first ``n`` returns in closing order and the closing time of the n-th, in one query."""
+    t = ShadowTrade
+    sub = (select(t.ret.label("r"), t.closed_at, t.id).where(t.model_id == model_id)
+           .order_by(t.closed_at, t.id).limit(n).subquery())
+    arr, last = session.execute(select(func.array_agg(aggregate_order_by(sub.c.r, sub.c.closed_at, sub.c.id)),
+                                       func.max(sub.c.closed_at))).one()
+    return np.asarray(arr or [], dtype=float), last
 
 
 def nth_close(session: Session, model_id: int, n: int) -> datetime | None:

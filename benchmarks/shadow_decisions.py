@@ -1,0 +1,187 @@
+"""Promotion and rollback end to end against PostgreSQL, and a shadow worker's RSS.
+
+    python benchmarks/shadow_decisions.py [--reps 20] [--n 5000] [--no-worker]
+
+Without DATABASE_URL/REDIS_URL it starts a private embedded PostgreSQL + Redis in a
+temporary QUANTPIPE_HOME, creates a fresh database, migrates it, and stops it all at
+the end. The registry holds a champion with n trades; each repetition deploys a
+better challenger with n trades (setup, not timed) and then times, in the same
+process, on the same database:
+
+- promotion decision end to end: one transaction that reads both series, runs the
+  full evaluation (10,000 bootstrap resamples), stores the evaluation, swaps the
+  roles under row locks, writes the history row, and COMMITs;
+- rollback end to end: one transaction that finds the previous champion, swaps back,
+  writes the history row and COMMITs;
+- named baseline, the I/O floor: one transaction that reads the same two series and
+  writes one history row, nothing else.
+
+Then (unless --no-worker) a real ``celery worker -Q shadow`` runs ``--reps``
+``shadow.evaluate`` tasks; its RSS (parent + pool child) is read before and after.
+Goals: promotion <= 50 ms, rollback <= 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _servers() -> tuple[Path | None, str]:
+    """(temporary home or None, admin database URL)."""
+    home = None
+    if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+        home = Path(tempfile.mkdtemp(prefix="qp-bench-shadow-"))
+        os.environ["QUANTPIPE_HOME"] = str(home)
+        os.environ["QUANTPIPE_LOG_DIR"] = str(home / "logs")
+        from shared_models import embedded
+
+        state = embedded.ensure_services(home)
+        os.environ.setdefault("DATABASE_URL", state.database_url)
+        os.environ.setdefault("REDIS_URL", state.redis_url)
+    return home, os.environ["DATABASE_URL"]
+
+
+def _fresh_database(admin_url: str) -> str:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from shared_models.db import normalize_url
+
+    url = make_url(normalize_url(admin_url))
+    name = f"qp_bench_shadow_{uuid.uuid4().hex[:8]}"
+    eng = create_engine(url, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    eng.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _trades(rng, n, mean, prefix):
+    from datetime import datetime, timedelta, timezone
+
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    r = mean + 0.02 * rng.standard_t(4, n) / np.sqrt(2)
+    return [{"trade_id": f"{prefix}{i}", "opened_at": t0 + timedelta(minutes=i),
+             "closed_at": t0 + timedelta(minutes=i, seconds=30), "return": float(x), "pnl": float(x) * 1e4}
+            for i, x in enumerate(r)]
+
+
+def _q(xs):
+    xs = sorted(xs)
+    return statistics.median(xs), xs[min(len(xs) - 1, int(0.95 * len(xs)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--n", type=int, default=5000)
+    ap.add_argument("--no-worker", action="store_true")
+    args = ap.parse_args()
+    home, admin = _servers()
+    db_url = _fresh_database(admin)
+    os.environ["DATABASE_URL"] = db_url
+    from sqlalchemy import select
+
+    from shared_models import migrate
+    from shared_models.db import dispose_engines, unit_of_work
+    from shared_models.models.shadow import PromotionEvent
+    from shared_models.settings import get_settings
+    from workers.shadow import decisions, registry
+    from workers.shadow.evaluation import EvalConfig
+    from workers.shadow.rollback import RollbackConfig
+
+    migrate.upgrade(db_url)
+    settings = get_settings()
+    sh = settings.shadow
+    EvalConfig.from_settings(settings).bounds()
+    RollbackConfig.from_settings(settings).bounds()   # what a worker does at start-up
+    rng = np.random.default_rng(7)
+    kw = dict(min_trades=sh.min_trades, interval=sh.check_interval, horizon=sh.max_trades)
+    with unit_of_work() as s:
+        champ, _ = registry.deploy(s, "champ", "momentum", champion=True)
+        registry.record_trades(s, champ, _trades(rng, args.n, 0.0005, "c"), source="bench", **kw)
+    promo, back, floor = [], [], []
+    for i in range(args.reps):
+        with unit_of_work() as s:
+            ch, _ = registry.deploy(s, f"chal{i}", "momentum")
+            registry.record_trades(s, ch, _trades(rng, args.n, 0.003, f"s{i}-"), source="bench", **kw)
+            ids = (champ.id, ch.id)
+        t0 = time.perf_counter()
+        with unit_of_work() as s:
+            out = decisions.evaluate_challenger(s, f"chal{i}", settings, auto_promote=True, actor="bench")
+        promo.append(time.perf_counter() - t0)
+        assert out.decision == "APPROVED", out.message
+        t0 = time.perf_counter()
+        with unit_of_work() as s:
+            decisions.rollback(s, actor="bench", reason="benchmark")
+        back.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        with unit_of_work() as s:   # the I/O floor: same reads, one history row
+            registry.returns(s, ids[1], limit=args.n)
+            registry.returns(s, ids[0], limit=args.n, newest=True)
+            s.add(PromotionEvent(event="manual", from_model_id=ids[0], to_model_id=ids[0], reason="floor",
+                                 actor="bench"))
+        floor.append(time.perf_counter() - t0)
+    with unit_of_work() as s:
+        recorded = [e.elapsed_ms for e in s.scalars(select(PromotionEvent).where(PromotionEvent.event == "promote"))]
+    (pm, p95), (rm, r95), (fm, f95) = _q(promo), _q(back), _q(floor)
+    print(f"{args.reps} repetitions, {args.n} trades per model, {sh.n_bootstrap} resamples")
+    print(f"promotion end to end (read+evaluate+write+commit): median {1000 * pm:6.1f} ms, p95 {1000 * p95:6.1f} ms"
+          f"  (goal <= 50 ms; elapsed_ms recorded in history: median {statistics.median(recorded):.1f})")
+    print(f"rollback end to end (+commit):                    median {1000 * rm:6.1f} ms, p95 {1000 * r95:6.1f} ms"
+          f"  (goal <= 100 ms)")
+    print(f"baseline I/O floor (same reads + one row + commit): median {1000 * fm:6.1f} ms")
+    print(f"ratio promotion / floor: {pm / fm:.1f}x; rollback / floor: {rm / fm:.2f}x")
+    if not args.no_worker:
+        import psutil
+
+        from tests.support import WorkerProcess
+        from workers.shadow.tasks import evaluate
+
+        def rss(w):
+            return sum(psutil.Process(p).memory_info().rss for p in w.pids()) / 2 ** 20
+
+        with unit_of_work() as s:
+            for i in range(args.reps):
+                ch, _ = registry.deploy(s, f"w{i}", "momentum")
+                registry.record_trades(s, ch, _trades(rng, args.n, 0.0005, f"w{i}-"), source="bench", **kw)
+        with WorkerProcess("shadow", concurrency=1) as w:
+            evaluate.delay("champ").get(timeout=120)   # first task: imports done in the pool child
+            before = rss(w)
+            for i in range(args.reps):
+                evaluate.delay(f"w{i}").get(timeout=120)
+            after = rss(w)
+        print(f"shadow worker RSS (parent + 1 pool child): {before:.0f} MiB after start-up, {after:.0f} MiB after "
+              f"{args.reps} evaluations of {args.n}+{args.n} trades (ratio {after / before:.2f}x)")
+    dispose_engines()
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from shared_models.db import normalize_url
+
+    eng = create_engine(make_url(normalize_url(admin)), isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{make_url(db_url).database}" WITH (FORCE)'))
+    eng.dispose()
+    if home is not None:
+        from shared_models import embedded
+
+        embedded.stop_services(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
