@@ -83,3 +83,28 @@ def test_worker_revalidation_checks_what_the_client_did():
     assert info.value.field == "weight"
     with pytest.raises(ev.EventValidationError):
         ev.revalidate([1], max_metadata_bytes=256, hash_ip=H)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+anything = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=50),
+                     st.binary(max_size=10), st.lists(st.integers(), max_size=3),
+                     st.dictionaries(st.text(max_size=8), st.one_of(st.text(max_size=20), st.integers(), st.none()),
+                                     max_size=4))
+
+
+@settings(max_examples=400, deadline=None)
+@given(user_id=st.one_of(st.integers(min_value=1, max_value=10**6), anything),
+       entity_id=st.one_of(st.sampled_from(["AAPL", "brk.b", "BTC-USD"]), anything),
+       action=st.one_of(st.sampled_from(sorted(ev.ACTIONS)), anything),
+       metadata=st.one_of(st.none(), anything), event_id=st.one_of(st.none(), st.uuids(), anything),
+       ts=st.one_of(st.none(), anything))
+def test_any_input_is_either_a_valid_event_or_a_named_rejection(user_id, entity_id, action, metadata, event_id, ts):
+    try:
+        e = build(user_id=user_id, entity_id=entity_id, action=action, metadata=metadata, event_id=event_id, ts=ts)
+    except ev.EventValidationError as exc:
+        assert exc.field in {"user_id", "entity_id", "action", "metadata", "event_id", "ts"} and exc.reason
+        return
+    # accepted: it survives the worker's check unchanged
+    assert ev.revalidate(dict(e), max_metadata_bytes=256, hash_ip=H) == e
