@@ -31,6 +31,9 @@ def clear_findings(engine) -> None:
         c.execute(text("TRUNCATE pattern_discoveries, anomaly_detections, network_discoveries, model_experiments"))
 
 
+_REFERENCE: dict = {}
+
+
 def _run_chord(ids, timeout=240):
     result = tasks.scan_chord(ids).apply_async()
     return result, result.get(timeout=timeout)
@@ -81,13 +84,25 @@ def test_chord_scan_then_rerun_changes_nothing(workers, engine, some_ids):
     assert first["anomaly_detections"] and first["pattern_discoveries"] and first["model_experiments"]
     _, again = _run_chord(some_ids)
     assert snapshot(engine) == first  # not even updated_at moved
+    _REFERENCE["snapshot"] = first
+
+
+def test_daily_beat_entry_runs_the_full_scan():
+    from shared_models.settings import get_settings
+    from workers.beat_schedule import build_schedule
+
+    entry = build_schedule(get_settings())["discovery:daily-scan"]
+    assert entry["task"] == "discovery.scan_all" and entry["task"] in tasks.app.tasks
+    assert entry["schedule"].hour == {get_settings().discovery.scan_hour_utc}
 
 
 @pytest.mark.slow
 def test_worker_killed_mid_scan_then_rerun_gives_identical_findings(workers, engine, some_ids):
-    clear_findings(engine)
-    _run_chord(some_ids)
-    reference = snapshot(engine)
+    if "snapshot" not in _REFERENCE:  # an uninterrupted scan to compare with
+        clear_findings(engine)
+        _run_chord(some_ids)
+        _REFERENCE["snapshot"] = snapshot(engine)
+    reference = _REFERENCE["snapshot"]
     clear_findings(engine)
 
     workers["discovery"].stop()  # this test's own worker must be the only consumer of the queue

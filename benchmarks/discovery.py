@@ -1,0 +1,126 @@
+"""Discovery benchmark: a full scan of every loaded politician, every analysis, on real workers.
+
+    python benchmarks/discovery.py [--keep-home]
+
+Sets up its own embedded PostgreSQL + Redis (or uses DATABASE_URL/REDIS_URL with a
+fresh database), loads all of data/congress and every daily price file plus GSPC
+(setup, not timed), then times the real thing twice in the same process:
+
+- baseline: ONE discovery worker process (``--concurrency 1``) runs the chord
+  ``group(scan_politician x N) | scan_network``;
+- two workers' worth: ONE worker with ``--concurrency 2`` (two processes) runs it again
+  after the findings are truncated, so both runs write the same rows.
+
+Prints wall seconds of each run, the findings written, and the speed-up ratio
+1-process / 2-process. Goal: <= 30 s wall on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+FINDINGS = "pattern_discoveries, anomaly_detections, network_discoveries, model_experiments"
+
+
+def setup_services(home: Path) -> None:
+    """Environment for this process and its worker subprocesses, before settings are read."""
+    os.environ.update(QUANTPIPE_HOME=str(home), QUANTPIPE_LOG_DIR=str(home / "logs"),
+                      QP_TEST_LOG_DIR=str(home / "logs"))
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from shared_models import embedded
+    from shared_models.db import normalize_url
+
+    db, rd = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+    if not db or not rd:
+        state = embedded.ensure_services(home, postgres=not db, redis=not rd)
+        db, rd = db or state.database_url, rd or state.redis_url
+    url = make_url(normalize_url(db))
+    name = f"qp_bench_{uuid.uuid4().hex[:8]}"
+    eng = create_engine(url, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    eng.dispose()
+    os.environ["DATABASE_URL"] = url.set(database=name).render_as_string(hide_password=False)
+    os.environ["REDIS_URL"] = rd
+
+
+def load_data() -> tuple[int, int]:
+    from sqlalchemy import text
+
+    from shared_models import migrate
+    from shared_models.congress import load_congress
+    from shared_models.db import get_engine
+    from shared_models.market_data import load_prices
+
+    migrate.upgrade(os.environ["DATABASE_URL"])
+    engine = get_engine()
+    t0 = time.perf_counter()
+    load_prices(engine, [ROOT / "data/prices/daily", ROOT / "data/prices/benchmark/GSPC.csv.gz"])
+    report = load_congress(engine, [ROOT / "data/congress"])
+    with engine.connect() as c:
+        bars = c.execute(text("SELECT count(*) FROM market_bars")).scalar()
+    print(f"setup: {bars} bars, {report.trades_valid} trades, {report.politicians} politicians "
+          f"loaded in {time.perf_counter() - t0:.1f} s (not timed below)")
+    return bars, report.trades_valid
+
+
+def timed_scan(concurrency: int) -> tuple[float, dict]:
+    from sqlalchemy import text
+
+    from shared_models.db import get_engine
+    from tests.support import WorkerProcess
+    from workers.discovery import tasks
+
+    with get_engine().begin() as c:
+        c.execute(text(f"TRUNCATE {FINDINGS}"))
+    ids = tasks.politician_ids()
+    with WorkerProcess("discovery", concurrency=concurrency, name=f"bench{concurrency}"):
+        t0 = time.perf_counter()
+        out = tasks.scan_chord(ids).apply_async().get(timeout=900)
+        wall = time.perf_counter() - t0
+    with get_engine().connect() as c:
+        out["rows"] = {t.strip(): c.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in FINDINGS.split(",")}
+    return wall, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--keep-home", action="store_true", help="Do not delete the temporary data directory.")
+    args = ap.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="qp-bench-discovery-"))
+    embedded_started = not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
+    try:
+        setup_services(home)
+        load_data()
+        one, out1 = timed_scan(1)
+        print(f"baseline  1 worker process : {one:6.1f} s wall  {out1}")
+        two, out2 = timed_scan(2)
+        print(f"candidate 2 worker processes: {two:6.1f} s wall  {out2}")
+        assert out1["rows"] == out2["rows"], "both runs must write the same findings"
+        print(f"ratio 1-process / 2-process wall time: {one / two:.2f}x   (goal: 2-process run <= 30 s)")
+    finally:
+        from shared_models.db import dispose_engines
+
+        dispose_engines()
+        if embedded_started:
+            from shared_models import embedded
+
+            embedded.stop_services(home)
+        if not args.keep_home:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
