@@ -17,6 +17,7 @@ per symbol; a new bar only needs the *last* bar's answer. Here
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -38,6 +39,25 @@ def _r2(x):
     return np.round(np.clip(x, 0.0, 1.0), 2)
 
 
+COLUMNS = ("open", "high", "low", "close", "volume")
+
+
+@dataclass
+class Segments:
+    """Several symbols' windows back to back (oldest first within each), as flat arrays."""
+
+    symbols: list[str]
+    lengths: np.ndarray  # bars per symbol
+    last_ts: list[datetime]
+    data: dict[str, np.ndarray]  # COLUMNS -> flat float arrays
+
+    @classmethod
+    def from_frames(cls, symbols: list[str], windows: list[pd.DataFrame]) -> "Segments":
+        return cls(list(symbols), np.array([len(f) for f in windows]),
+                   [pd.Timestamp(f["ts"].iloc[-1]).to_pydatetime() for f in windows],
+                   {k: np.concatenate([f[k].to_numpy(dtype=float) for f in windows]) for k in COLUMNS})
+
+
 def detect_last(symbols: list[str], windows: list[pd.DataFrame], tier: str = "daily") -> list[Detection]:
     """Detections on the last bar of each window (ts, open, high, low, close, volume; oldest first).
 
@@ -46,15 +66,26 @@ def detect_last(symbols: list[str], windows: list[pd.DataFrame], tier: str = "da
     """
     if not symbols:
         return []
-    n = len(symbols)
-    w = min(PANEL_WINDOW, max(len(f) for f in windows))
-    panel = {c: np.full((n, w), np.nan) for c in ("open", "high", "low", "close", "volume")}
-    last_ts: list[datetime] = []
-    for r, f in enumerate(windows):
-        f = f.iloc[-w:]
-        for c in panel:
-            panel[c][r, w - len(f):] = f[c].to_numpy(dtype=float)
-        last_ts.append(pd.Timestamp(f["ts"].iloc[-1]).to_pydatetime())
+    return detect_last_segments(Segments.from_frames(symbols, windows), tier)
+
+
+def detect_last_segments(seg: Segments, tier: str = "daily") -> list[Detection]:
+    """``detect_last`` on flat arrays (the live path reads them straight from COPY)."""
+    symbols, n = seg.symbols, len(seg.symbols)
+    if n == 0:
+        return []
+    w = int(min(PANEL_WINDOW, seg.lengths.max()))
+    ends = np.cumsum(seg.lengths)
+    pos_from_end = np.repeat(ends, seg.lengths) - 1 - np.arange(ends[-1])  # 0 = a symbol's newest bar
+    row_of = np.repeat(np.arange(n), seg.lengths)
+    keep = pos_from_end < w
+    cols = w - 1 - pos_from_end[keep]
+    panel = {}
+    for k in COLUMNS:
+        a = np.full((n, w), np.nan)
+        a[row_of[keep], cols] = seg.data[k][keep]
+        panel[k] = a
+    last_ts = seg.last_ts
     o, h, l, c, v = (panel[k] for k in ("open", "high", "low", "close", "volume"))
     prev_close = c[:, -2]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -68,7 +99,7 @@ def detect_last(symbols: list[str], windows: list[pd.DataFrame], tier: str = "da
                                  round(float(change[r]), 4), float(v[r, -1]), d,
                                  {k: _num(np.round(a[r], 4)) for k, a in ind.items()}))
 
-    _candles(symbols, windows, emit, n)
+    _candles(seg, pos_from_end, emit, n)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         vol_mean = v[:, -21:-1].mean(axis=1)
@@ -113,14 +144,13 @@ def detect_last(symbols: list[str], windows: list[pd.DataFrame], tier: str = "da
     return out
 
 
-def _candles(symbols, windows, emit, n) -> None:
+def _candles(seg: Segments, pos_from_end: np.ndarray, emit, n: int) -> None:
     """TA-Lib once per function over the concatenated tails; keep each symbol's last bar."""
-    tails = [f.iloc[-CANDLE_WINDOW:] for f in windows]
-    lengths = np.array([len(t) for t in tails])
+    tail = pos_from_end < CANDLE_WINDOW
+    cat = {k: np.ascontiguousarray(seg.data[k][tail]) for k in COLUMNS}
+    lengths = np.minimum(seg.lengths, CANDLE_WINDOW)
     ends = np.cumsum(lengths) - 1
-    cat = {k: np.concatenate([t[k].to_numpy(dtype=float) for t in tails]) for k in
-           ("open", "high", "low", "close", "volume")}
-    valid_from = np.concatenate([np.arange(m) for m in lengths])
+    valid_from = (lengths.repeat(lengths) - 1) - pos_from_end[tail]
     rows_of = np.full(len(valid_from), -1)
     rows_of[ends] = np.arange(n)
     rv = np.nan_to_num(candlesticks.relative_volume(cat["volume"])[ends], nan=0.0)

@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from .detection import TIMEFRAME_OF_TIER, Detection, combine, detect_frame
-from .live_batch import detect_last
+from .live_batch import PANEL_WINDOW, detect_last_segments
 from .publisher import Persisted, persist_detections, relay_outbox
 
 HISTORY_BARS = 260  # lookback kept before ``since``: enough for SMA200 and every candle rule
@@ -106,20 +107,28 @@ def ingest_bar(engine: Engine, redis_client, symbol: str, timeframe: str, bar: d
     if tier is None:
         raise ValueError(f"timeframe: {timeframe!r} is not one of 1d, 1min")
     with Session(engine) as session, session.begin():
-        session.execute(text(
-            "INSERT INTO market_bars (symbol, timeframe, ts, open, high, low, close, volume, adjusted) "
-            "VALUES (:symbol, :tf, :ts, :open, :high, :low, :close, :volume, :adj) "
-            "ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET open = EXCLUDED.open, high = EXCLUDED.high, "
-            "low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume"),
-            {**validated, "symbol": symbol, "tf": timeframe, "adj": timeframe == "1d"})
+        _upsert_bars(session, timeframe, {symbol: validated})
         ts = validated["ts"]
-        frame = read_symbol_bars(session.connection(), symbol, timeframe, ts)
-        frame = frame[frame["ts"] <= ts]
-        # only the new bar's answer is needed: detect_last equals detect_frame's last bar (tested)
-        found = detect_last([symbol], [frame], tier) if not frame.empty else []
+        seg = read_windows(session, [symbol], [ts], timeframe, PANEL_WINDOW)
+        found = detect_last_segments(seg, tier)
         new = persist_detections(session, found, ttl_hours)
         _set_watermark(session, symbol, tier, ts)
-    return _publish(engine, redis_client, ScanResult(symbol, tier, len(frame), len(found), len(new), 0), new)
+    return _publish(engine, redis_client, ScanResult(symbol, tier, int(seg.lengths.sum()), len(found), len(new), 0),
+                    new)
+
+
+def _upsert_bars(session: Session, timeframe: str, bars: dict[str, dict]) -> None:
+    """One statement for any number of validated bars (arrays, not one round trip per bar)."""
+    cols = {k: [b[k] for b in bars.values()] for k in ("ts", "open", "high", "low", "close", "volume")}
+    session.execute(text(
+        "INSERT INTO market_bars (symbol, timeframe, ts, open, high, low, close, volume, adjusted) "
+        "SELECT s, :tf, t, o, h, l, c, v, :adj FROM unnest(CAST(:s AS varchar[]), CAST(:t AS timestamptz[]), "
+        "CAST(:o AS float8[]), CAST(:h AS float8[]), CAST(:l AS float8[]), CAST(:c AS float8[]), "
+        "CAST(:v AS float8[])) AS x(s, t, o, h, l, c, v) "
+        "ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET open = EXCLUDED.open, high = EXCLUDED.high, "
+        "low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume"),
+        {"tf": timeframe, "adj": timeframe == "1d", "s": list(bars), "t": cols["ts"], "o": cols["open"],
+         "h": cols["high"], "l": cols["low"], "c": cols["close"], "v": cols["volume"]})
 
 
 def ingest_bars(engine: Engine, redis_client, timeframe: str, bars: dict[str, dict],
@@ -129,7 +138,6 @@ def ingest_bars(engine: Engine, redis_client, timeframe: str, bars: dict[str, di
     Returns (totals, rejected) where ``rejected`` maps symbol -> error naming the field;
     the caller dead-letters those. Uses ``live_batch.detect_last`` (equal to the per-symbol path).
     """
-    from .live_batch import PANEL_WINDOW
 
     tier = {"1d": "daily", "1min": "intraday"}.get(timeframe)
     if tier is None:
@@ -142,25 +150,10 @@ def ingest_bars(engine: Engine, redis_client, timeframe: str, bars: dict[str, di
             rejected[symbol] = str(exc)
     if not good:
         return ScanResult("*", tier, 0, 0, 0, 0), rejected
-    rows = [{**b, "symbol": s, "tf": timeframe, "adj": timeframe == "1d"} for s, b in good.items()]
     with Session(engine) as session, session.begin():
-        session.execute(text(
-            "INSERT INTO market_bars (symbol, timeframe, ts, open, high, low, close, volume, adjusted) "
-            "VALUES (:symbol, :tf, :ts, :open, :high, :low, :close, :volume, :adj) "
-            "ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET open = EXCLUDED.open, high = EXCLUDED.high, "
-            "low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume"), rows)
-        frame = pd.read_sql(text(
-            "SELECT symbol, ts, open, high, low, close, volume FROM ("
-            "  SELECT b.*, row_number() OVER (PARTITION BY b.symbol ORDER BY b.ts DESC) AS rn"
-            "  FROM market_bars b JOIN unnest(CAST(:syms AS varchar[]), CAST(:tss AS timestamptz[])) AS n(symbol, ts)"
-            "    ON b.symbol = n.symbol AND b.timeframe = :tf AND b.ts <= n.ts) w "
-            "WHERE rn <= :w ORDER BY symbol, ts"), session.connection(),
-            params={"syms": list(good), "tss": [b["ts"] for b in good.values()], "tf": timeframe, "w": PANEL_WINDOW})
-        symbols, windows = [], []
-        for symbol, window in frame.groupby("symbol", sort=False):
-            symbols.append(symbol)
-            windows.append(window.reset_index(drop=True))
-        found = detect_last(symbols, windows, tier)
+        _upsert_bars(session, timeframe, good)
+        seg = read_windows(session, list(good), [b["ts"] for b in good.values()], timeframe, PANEL_WINDOW)
+        found = detect_last_segments(seg, tier)
         new = persist_detections(session, found, ttl_hours)
         session.execute(text(
             "INSERT INTO pattern_scan_state (symbol, tier, last_bar_ts, updated_at) "
@@ -168,8 +161,39 @@ def ingest_bars(engine: Engine, redis_client, timeframe: str, bars: dict[str, di
             "ON CONFLICT (symbol, tier) DO UPDATE SET last_bar_ts = GREATEST(pattern_scan_state.last_bar_ts, "
             "EXCLUDED.last_bar_ts), updated_at = now()"),
             {"tier": tier, "syms": list(good), "tss": [b["ts"] for b in good.values()]})
-    result = ScanResult("*", tier, len(frame), len(found), len(new), 0)
+    result = ScanResult("*", tier, int(seg.lengths.sum()), len(found), len(new), 0)
     return _publish(engine, redis_client, result, new), rejected
+
+
+def read_windows(session: Session, symbols: list[str], until: list[datetime], timeframe: str, window: int):
+    """The last ``window`` bars up to each symbol's ``until``, via one COPY (no per-row Python objects)."""
+    import io
+
+    from .live_batch import COLUMNS, Segments
+
+    cur = session.connection().connection.cursor()
+    query = cur.mogrify(
+        "COPY (SELECT n.symbol, extract(epoch FROM w.ts), w.open, w.high, w.low, w.close, w.volume "
+        "FROM unnest(%s::varchar[], %s::timestamptz[]) AS n(symbol, ts) CROSS JOIN LATERAL ("
+        "  SELECT ts, open, high, low, close, volume FROM market_bars b WHERE b.symbol = n.symbol "
+        "  AND b.timeframe = %s AND b.ts <= n.ts ORDER BY b.ts DESC LIMIT %s) w "
+        "ORDER BY n.symbol, w.ts) TO STDOUT WITH (FORMAT csv)", (symbols, until, timeframe, window))
+    buf = io.StringIO()
+    cur.copy_expert(query.decode(), buf)
+    cur.close()
+    buf.seek(0)
+    frame = pd.read_csv(buf, header=None, names=["symbol", "epoch", *COLUMNS],
+                        dtype={"symbol": str}, keep_default_na=False)
+    if frame.empty:
+        return Segments([], np.array([], dtype=int), [], {k: np.array([]) for k in COLUMNS})
+    sym = frame["symbol"].to_numpy()
+    change = np.flatnonzero(sym[1:] != sym[:-1]) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change, [len(sym)]])
+    epochs = frame["epoch"].to_numpy(dtype=float)
+    return Segments(list(sym[starts]), ends - starts,
+                    [datetime.fromtimestamp(e, timezone.utc) for e in epochs[ends - 1]],
+                    {k: frame[k].to_numpy(dtype=float) for k in COLUMNS})
 
 
 def validate_bar(bar: dict) -> dict:
@@ -203,6 +227,7 @@ def validate_bar(bar: dict) -> dict:
 def _publish(engine: Engine, redis_client, result: ScanResult, new: list[Persisted]) -> ScanResult:
     """Publish this unit's events now (low latency); a Redis failure leaves them to the beat relay."""
     if new and redis_client is not None:
-        report = relay_outbox(engine, redis_client, ids=[p.detection_id for p in new], raise_on_error=False)
+        report = relay_outbox(engine, redis_client, limit=len(new), ids=[p.detection_id for p in new],
+                              raise_on_error=False)
         result.published, result.relay_error = report.published, report.remaining_error
     return result
