@@ -77,7 +77,7 @@ def _columns(events: Sequence[dict]) -> dict[str, list]:
         "actions": [e["action"] for e in events],
         "weights": [e["weight"] for e in events],
         "ts": [e["ts"] for e in events],
-        "metas": [json.dumps(e["metadata"], separators=(",", ":")) for e in events],
+        "metas": [e.get("metadata_json") or json.dumps(e["metadata"], separators=(",", ":")) for e in events],
     }
 
 

@@ -34,7 +34,7 @@ class IngestEvent(Base):
 
     __table_args__ = (
         Index("ix_ingest_events_user_id_ts", "user_id", "ts"),
-        Index("ix_ingest_events_ts", "ts"),
+        Index("ix_ingest_events_ts", "ts", postgresql_using="brin"),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import datetime, timezone
@@ -37,7 +38,7 @@ def test_caller_event_id_is_kept():
     ({"action": "hack"}, "action"), ({"action": None}, "action"),
     ({"metadata": [1, 2]}, "metadata"), ({"metadata": {"x": "y" * 400}}, "metadata"),
     ({"metadata": {"x": float("nan")}}, "metadata"), ({"metadata": {"x": object()}}, "metadata"),
-    ({"metadata": {"x": "a\x00b"}}, "metadata"),
+    ({"metadata": {"x": "a\x00b"}}, "metadata"), ({"metadata": {"x": "\ud962"}}, "metadata"),
     ({"event_id": "not-a-uuid"}, "event_id"), ({"ts": time.time() + 86400}, "ts"), ({"ts": "yesterday"}, "ts"),
     ({"ts": datetime(2024, 1, 1)}, "ts"), ({"ts": 12.0}, "ts"),
 ])
@@ -107,4 +108,6 @@ def test_any_input_is_either_a_valid_event_or_a_named_rejection(user_id, entity_
         assert exc.field in {"user_id", "entity_id", "action", "metadata", "event_id", "ts"} and exc.reason
         return
     # accepted: it survives the worker's check unchanged
-    assert ev.revalidate(dict(e), max_metadata_bytes=256, hash_ip=H) == e
+    again = ev.revalidate(dict(e), max_metadata_bytes=256, hash_ip=H)
+    assert again.pop("metadata_json") == json.dumps(e["metadata"], separators=(",", ":"), ensure_ascii=False)
+    assert again == e

@@ -1,0 +1,300 @@
+"""Ingest pool end to end: track() -> Redis Stream -> ingest workers -> rows committed.
+
+    python benchmarks/ingest.py [--events 200000] [--baseline-events 3000] [--concurrency 2]
+
+Without DATABASE_URL/REDIS_URL it starts a private embedded PostgreSQL + Redis
+(appendfsync always) in a temporary QUANTPIPE_HOME, creates a fresh database,
+migrates it, and stops it all at the end. Measured in the same run:
+
+- sustained throughput, fast path: a producer thread calls ``track_many`` (pipelined,
+  chunks of 1,000) while ``--concurrency`` real ``celery worker -Q ingest`` processes
+  run ``ingest.drain`` (kicked every 0.25 s, as beat would every 1 s); clock stops
+  when the last event's row is committed;
+- drain-only throughput: the same with the events already queued;
+- baseline 1, one Celery task per event: ``ingest.record_event`` (same validation
+  and ON CONFLICT writes, one message + one transaction per event), same workers;
+- baseline 2, one insert+commit per event: the same write path called in-process,
+  one transaction per event;
+- track() latency p50/p99 (sync client and async client), get_profile p99 cached
+  and uncached.
+Goals (issue 3): >= 50,000 events/s, >= 20x the better baseline, track p99 <= 1 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ENTITIES = ["AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "META", "GOOG", "BRK.B", "JPM", "V", "AMD", "NFLX"]
+ACTIONS = ["view", "view", "search", "analyze", "trade", "alert", "watchlist_add"]
+
+
+def _servers() -> tuple[Path | None, str]:
+    home = None
+    if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+        home = Path(tempfile.mkdtemp(prefix="qp-bench-ingest-"))
+        os.environ["QUANTPIPE_HOME"] = str(home)
+        os.environ["QUANTPIPE_LOG_DIR"] = str(home / "logs")
+        from shared_models import embedded
+
+        state = embedded.ensure_services(home)
+        os.environ.setdefault("DATABASE_URL", state.database_url)
+        os.environ.setdefault("REDIS_URL", state.redis_url)
+    return home, os.environ["DATABASE_URL"]
+
+
+def _fresh_database(admin_url: str) -> str:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from shared_models.db import normalize_url
+
+    url = make_url(normalize_url(admin_url))
+    name = f"qp_bench_ingest_{uuid.uuid4().hex[:8]}"
+    eng = create_engine(url, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    eng.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _events(n: int, users: int, seed: int) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    u = rng.integers(1, users + 1, n)
+    e = rng.integers(0, len(ENTITIES), n)
+    a = rng.integers(0, len(ACTIONS), n)
+    return [{"user_id": int(u[i]), "entity_id": ENTITIES[e[i]], "action": ACTIONS[a[i]]} for i in range(n)]
+
+
+def _count(engine) -> int:
+    from sqlalchemy import text
+
+    with engine.connect() as c:
+        return c.execute(text("SELECT count(*) FROM ingest_events")).scalar_one()
+
+
+def _wait_rows(engine, target: int, timeout: float, kick=None) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _count(engine) >= target:
+            return time.perf_counter()
+        if kick:
+            kick()
+        time.sleep(0.05)
+    raise TimeoutError(f"only {_count(engine)} of {target} rows after {timeout}s")
+
+
+class Workers:
+    def __init__(self, concurrency: int):
+        from workers.app import app
+
+        self.app = app
+        self.hostname = f"bench-ingest@{uuid.uuid4().hex[:6]}"
+        log = Path(os.environ.get("QUANTPIPE_LOG_DIR", "/tmp")) / "bench-ingest-worker.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", "ingest", "-n", self.hostname,
+             "--concurrency", str(concurrency), "--loglevel", "WARNING", "--without-mingle", "--without-gossip"],
+            cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 90
+        while not app.control.ping(destination=[self.hostname], timeout=0.5):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"benchmark worker did not start; see {log}")
+
+    def kick(self) -> None:
+        self.app.tasks["ingest.drain"].apply_async(expires=2)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def _reset(engine, redis_client) -> None:
+    from sqlalchemy import text
+
+    with engine.begin() as c:
+        c.execute(text("TRUNCATE ingest_events, ingest_interests"))
+    redis_client.delete("shadowwatch:events")
+    from shared_models.ingest.stream import ensure_group
+
+    ensure_group(redis_client)
+
+
+def sustained(sw, workers: Workers, events: list[dict], preload: bool) -> float:
+    engine = sw.engine
+    _reset(engine, sw.redis)
+    last_kick = [0.0]
+
+    def kick():
+        if time.monotonic() - last_kick[0] > 0.25:
+            workers.kick()
+            last_kick[0] = time.monotonic()
+
+    def produce():
+        for i in range(0, len(events), 1000):
+            sw.track_many(events[i:i + 1000])
+
+    if preload:
+        produce()
+        t0 = time.perf_counter()
+    else:
+        t0 = time.perf_counter()
+        producer = threading.Thread(target=produce)
+        producer.start()
+    t1 = _wait_rows(engine, len(events), 600, kick)
+    if not preload:
+        producer.join()
+    return len(events) / (t1 - t0)
+
+
+def baseline_celery(sw, workers: Workers, events: list[dict]) -> float:
+    engine = sw.engine
+    _reset(engine, sw.redis)
+    built = [sw.build(**e) for e in events]
+    task = workers.app.tasks["ingest.record_event"]
+    t0 = time.perf_counter()
+    for e in built:
+        task.apply_async(args=[e])
+    t1 = _wait_rows(engine, len(built), 600)
+    return len(built) / (t1 - t0)
+
+
+def baseline_insert_commit(sw, events: list[dict]) -> float:
+    from shared_models.ingest.stream import write_batch
+
+    _reset(sw.engine, sw.redis)
+    built = [sw.build(**e) for e in events]
+    t0 = time.perf_counter()
+    for e in built:
+        write_batch(sw.engine, [e], [], sw.half_life_seconds)
+    return len(built) / (time.perf_counter() - t0)
+
+
+def track_latency(sw, n: int) -> tuple[np.ndarray, np.ndarray]:
+    evs = _events(n, 500, 11)
+    lat = np.empty(n)
+    for i, e in enumerate(evs):
+        t0 = time.perf_counter()
+        sw.track(**e)
+        lat[i] = time.perf_counter() - t0
+
+    async def run_async():
+        from shared_models import ShadowWatch
+
+        asw = ShadowWatch(sw.database_url, sw.redis_url, sw.license_key)
+        out = np.empty(n)
+        await asw.track(**evs[0])  # connect, load the script
+        for i, e in enumerate(evs):
+            t0 = time.perf_counter()
+            await asw.track(**e)
+            out[i] = time.perf_counter() - t0
+        await asw.close()
+        return out
+
+    return lat * 1000, asyncio.run(run_async()) * 1000
+
+
+def profile_latency(sw, users: list[int], reps: int) -> tuple[np.ndarray, np.ndarray]:
+    from shared_models.ingest.cache import user_keys
+
+    uncached, cached = [], []
+    for _ in range(reps):
+        for u in users:
+            sw.cache.delete(*user_keys(u))
+            t0 = time.perf_counter()
+            sw.get_profile(u)
+            uncached.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            sw.get_profile(u)
+            cached.append(time.perf_counter() - t0)
+    return np.asarray(uncached) * 1000, np.asarray(cached) * 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=200_000, help="events in each throughput run")
+    ap.add_argument("--baseline-events", type=int, default=1000, help="events in each baseline run")
+    ap.add_argument("--concurrency", type=int, default=2, help="ingest worker processes")
+    ap.add_argument("--latency-samples", type=int, default=5000)
+    args = ap.parse_args()
+
+    home, admin = _servers()
+    os.environ["DATABASE_URL"] = _fresh_database(admin)
+    workers = None
+    try:
+        from shared_models import migrate
+        from shared_models.ingest import licenses
+        from shared_models.settings import get_settings
+        from shared_models.shadow_watch import ShadowWatchSync
+
+        migrate.upgrade(os.environ["DATABASE_URL"])
+        s = get_settings()
+        if not (Path(s.home) / licenses.PRIVATE_FILE).exists():
+            licenses.generate_keypair(Path(s.home))
+        key = licenses.issue(licenses.load_private_key(s), company="bench", tier="prod", events=10**9, days=1)
+        sw = ShadowWatchSync(license_key=key)
+        events = _events(args.events, 2000, 1)
+        base_events = _events(args.baseline_events, 2000, 2)
+        print(f"ingest benchmark: {args.events:,} events per throughput run, {args.baseline_events:,} per baseline, "
+              f"{args.concurrency} worker process(es), batch {s.ingest.batch_size}, {os.cpu_count()} CPUs")
+        workers = Workers(args.concurrency)
+        workers.kick()
+        time.sleep(1.0)
+        fast = sustained(sw, workers, events, preload=False)
+        drain_only = sustained(sw, workers, events, preload=True)
+        b_celery = baseline_celery(sw, workers, base_events)
+        b_insert = baseline_insert_commit(sw, base_events)
+        best = max(b_celery, b_insert)
+        print(f"{'sustained track->committed':34s} {fast:12,.0f} events/s")
+        print(f"{'drain only (pre-queued)':34s} {drain_only:12,.0f} events/s")
+        print(f"{'baseline: Celery task per event':34s} {b_celery:12,.0f} events/s")
+        print(f"{'baseline: insert+commit per event':34s} {b_insert:12,.0f} events/s")
+        print(f"ratio sustained / better baseline = {fast / best:.1f}x (goal >= 20x); "
+              f"goal >= 50,000 events/s: {'met' if fast >= 50_000 else 'NOT met'}")
+        before = _count(sw.engine)
+        sync_lat, async_lat = track_latency(sw, args.latency_samples)
+        for name, lat in (("track() sync", sync_lat), ("track() async", async_lat)):
+            print(f"{name:34s} p50 {np.percentile(lat, 50):.3f} ms  p99 {np.percentile(lat, 99):.3f} ms "
+                  f"(goal p99 <= 1 ms: {'met' if np.percentile(lat, 99) <= 1 else 'NOT met'})")
+        _wait_rows(sw.engine, before + args.latency_samples * 2, 300, workers.kick)
+        users = sorted({e["user_id"] for e in events})[:200]
+        unc, cac = profile_latency(sw, users, 2)
+        print(f"{'get_profile uncached':34s} p50 {np.percentile(unc, 50):.3f} ms  p99 {np.percentile(unc, 99):.3f} ms")
+        print(f"{'get_profile cached (RedisCache)':34s} p50 {np.percentile(cac, 50):.3f} ms  "
+              f"p99 {np.percentile(cac, 99):.3f} ms  (uncached/cached p99 = "
+              f"{np.percentile(unc, 99) / np.percentile(cac, 99):.1f}x)")
+        sw.close()
+    finally:
+        if workers is not None:
+            workers.stop()
+        from shared_models.db import dispose_engines
+
+        dispose_engines()
+        if home is not None:
+            from shared_models import embedded
+
+            embedded.stop_services(home)
+            shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
