@@ -107,10 +107,9 @@ def test_licence_limit_shared_across_instances(database_url, redis_url):
 def test_expired_or_tampered_licence_refused(database_url, redis_url):
     from shared_models.shadow_watch import ShadowWatchSync
 
-    expired = make_license_key(days=1e-6)
     import time
 
-    time.sleep(0.2)
+    expired = make_license_key(days=1, now=time.time() - 2 * 86400)
     with pytest.raises(LicenseError, match="expired"):
         ShadowWatchSync(database_url, redis_url, expired).track(new_user(), "AAPL", "view")
     forged = make_license_key(tier="trial").replace("SW-TRIAL-", "SW-PROD-")

@@ -9,7 +9,8 @@ from pathlib import Path
 from sqlalchemy import text
 
 
-def make_license_key(days: float = 30, events: int = 10_000_000, tier: str = "prod") -> str:
+def make_license_key(days: float = 30, events: int = 10_000_000, tier: str = "prod",
+                     now: float | None = None) -> str:
     """A licence signed by a key pair generated for this test session (never the repo's)."""
     from shared_models.ingest import licenses
     from shared_models.settings import get_settings
@@ -21,7 +22,8 @@ def make_license_key(days: float = 30, events: int = 10_000_000, tier: str = "pr
             licenses.generate_keypair(home)
         except licenses.LicenseError:
             pass  # another test created it meanwhile
-    return licenses.issue(licenses.load_private_key(s), company="Test Co", tier=tier, events=events, days=days)
+    return licenses.issue(licenses.load_private_key(s), company="Test Co", tier=tier, events=events, days=days,
+                          now=now)
 
 
 def new_user() -> int:
