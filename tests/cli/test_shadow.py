@@ -57,6 +57,8 @@ def test_deploy_record_compare_promote_rollback_history(registry_db, tmp_path): 
     assert "sequential_superiority" in out and "deflated_sharpe" in out and "decision" in out
     status = run_cli("shadow", "status").stdout
     assert "champ" in status and "chal" in status and "P(best)" in status
+    watched = run_cli("shadow", "status", "--watch", "--interval", "0.2", "--iterations", "2").stdout
+    assert "Shadow models" in watched and "chal" in watched
     refused = run_cli("shadow", "promote", "chal", check=False)
     assert refused.returncode == 1 and "not promoted" in refused.stderr
     no_reason = run_cli("shadow", "promote", "chal", "--force", check=False)
