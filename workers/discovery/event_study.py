@@ -35,23 +35,41 @@ class EventResult:
     t_stat: dict[int, float]
 
 
+Prices = "pd.Series | tuple[np.ndarray, np.ndarray]"  # close by date, or (epoch days int64, close)
+
+
+def as_arrays(prices) -> tuple[np.ndarray, np.ndarray]:
+    """(epoch days, closes) from a date-indexed Series or an already split pair."""
+    if isinstance(prices, tuple):
+        return prices
+    idx = pd.DatetimeIndex(prices.index)
+    return idx.values.astype("datetime64[D]").astype(np.int64), prices.to_numpy(dtype=float)
+
+
+def aligned_returns(stock, market) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(days, stock returns, market returns) on the days both trade; day i's return is close_i / close_{i-1} - 1."""
+    sd, sc = as_arrays(stock)
+    md, mc = as_arrays(market)
+    days, si, mi = np.intersect1d(sd, md, assume_unique=True, return_indices=True)
+    s, m = sc[si], mc[mi]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r, rm = s[1:] / s[:-1] - 1, m[1:] / m[:-1] - 1
+    ok = np.isfinite(r) & np.isfinite(rm)
+    return days[1:][ok], r[ok], rm[ok]
+
+
 def returns_frame(stock_close: pd.Series, market_close: pd.Series) -> pd.DataFrame:
-    """Aligned simple returns (columns r, m) on the days both series trade."""
-    both = pd.concat({"s": stock_close, "m": market_close}, axis=1, join="inner").sort_index()
-    rets = both.pct_change().iloc[1:]
-    return rets.rename(columns={"s": "r"}).dropna()
+    """Aligned simple returns (columns r, m) indexed by date, for inspection and tests."""
+    days, r, m = aligned_returns(stock_close, market_close)
+    return pd.DataFrame({"r": r, "m": m}, index=pd.to_datetime(days.astype("datetime64[D]")))
 
 
-def event_car(rets: pd.DataFrame, event_date, horizons=HORIZONS, estimation=ESTIMATION,
-              min_estimation: int = MIN_ESTIMATION_DAYS) -> EventResult | None:
-    """CARs of one event on an aligned returns frame, or None when the windows do not fit the data."""
-    idx = rets.index
-    day0 = int(idx.searchsorted(pd.Timestamp(event_date)))
+def _car(days: np.ndarray, r: np.ndarray, m: np.ndarray, event_day: int, horizons, estimation,
+         min_estimation: int) -> EventResult | None:
+    day0 = int(np.searchsorted(days, event_day))
     lo, hi = day0 + estimation[0], day0 + estimation[1]
-    if lo < 0 or day0 + max(horizons) >= len(idx) or hi - lo < min_estimation:
+    if lo < 0 or day0 + max(horizons) >= len(days) or hi - lo < min_estimation:
         return None
-    r = rets["r"].to_numpy()
-    m = rets["m"].to_numpy()
     er, em = r[lo:hi + 1], m[lo:hi + 1]
     var_m = em.var()
     if var_m == 0:
@@ -60,50 +78,72 @@ def event_car(rets: pd.DataFrame, event_date, horizons=HORIZONS, estimation=ESTI
     alpha = float(er.mean() - beta * em.mean())
     resid = er - alpha - beta * em
     sigma = float(np.sqrt((resid ** 2).sum() / (len(er) - 2)))
-    ar = r[day0 + 1:day0 + max(horizons) + 1] - alpha - beta * m[day0 + 1:day0 + max(horizons) + 1]
+    end = day0 + max(horizons) + 1
+    ar = r[day0 + 1:end] - alpha - beta * m[day0 + 1:end]
     car = {h: float(ar[:h].sum()) for h in horizons}
     t = {h: (car[h] / (sigma * np.sqrt(h)) if sigma > 0 else 0.0) for h in horizons}
-    return EventResult(idx[day0], alpha, beta, sigma, len(er), car, t)
+    when = pd.Timestamp(np.datetime64(int(days[day0]), "D"))
+    return EventResult(when, alpha, beta, sigma, len(er), car, t)
 
 
-def abnormal_returns(trades: pd.DataFrame, closes: dict[str, pd.Series], market: pd.Series, *,
+def event_car(rets: pd.DataFrame, event_date, horizons=HORIZONS, estimation=ESTIMATION,
+              min_estimation: int = MIN_ESTIMATION_DAYS) -> EventResult | None:
+    """CARs of one event on an aligned returns frame, or None when the windows do not fit the data."""
+    days = pd.DatetimeIndex(rets.index).values.astype("datetime64[D]").astype(np.int64)
+    event_day = np.datetime64(pd.Timestamp(event_date).date(), "D").astype(np.int64)
+    return _car(days, rets["r"].to_numpy(), rets["m"].to_numpy(), int(event_day), horizons, estimation,
+                min_estimation)
+
+
+def abnormal_returns(trades: pd.DataFrame, closes: dict, market, *,
                      alpha: float = 0.01) -> tuple[list[Finding], dict]:
-    """Findings for trades followed by significant abnormal returns in the trade's favour, and a summary."""
+    """Findings for trades followed by significant abnormal returns in the trade's favour, and a summary.
+
+    ``closes``/``market``: date-indexed Series or (epoch days, close) array pairs."""
     df = trades[trades["type"].isin(list(DIRECTION)) & trades["ticker"].notna()]
     if "asset_type" in df:
         df = df[df["asset_type"].isna() | (df["asset_type"] == "Stock")]
+    market = as_arrays(market)
     out: list[Finding] = []
     studied, cars = 0, []
-    for ticker, g in df.groupby("ticker", sort=True):
-        close = closes.get(ticker)
-        if close is None or len(close) < MIN_ESTIMATION_DAYS:
+    event_days = df["transaction_date"].values.astype("datetime64[D]").astype(np.int64)
+    tickers, types = df["ticker"].to_numpy(), df["type"].to_numpy()
+    ids, hashes, tx = df["id"].to_numpy(), df["row_hash"].to_numpy(), df["transaction_date"].to_numpy()
+    order = np.argsort(tickers, kind="stable")
+    aligned: dict[str, tuple | None] = {}
+    for i in order:
+        ticker = tickers[i]
+        if ticker not in aligned:
+            close = closes.get(ticker)
+            aligned[ticker] = (aligned_returns(close, market)
+                               if close is not None and len(as_arrays(close)[0]) >= MIN_ESTIMATION_DAYS else None)
+        if aligned[ticker] is None:
             continue
-        rets = returns_frame(close, market)
-        for row in g.itertuples(index=False):
-            res = event_car(rets, row.transaction_date)
-            if res is None:
-                continue
-            studied += 1
-            sign = DIRECTION[row.type]
-            cars.append(sign * res.car[PRIMARY])
-            dof = res.n_estimation - 2
-            p = float(2 * stats.t.sf(abs(res.t_stat[PRIMARY]), dof))
-            if p >= alpha or sign * res.car[PRIMARY] <= 0:
-                continue
-            verb = "bought" if sign > 0 else "sold"
-            out.append(Finding(
-                kind="abnormal_return", subject=str(row.row_hash), score=unit(abs(res.car[PRIMARY]) / 0.20),
-                confidence=unit(1 - p),
-                description=(f"{ticker} {verb} on {row.transaction_date:%Y-%m-%d} was followed by a "
-                             f"{res.car[PRIMARY]:+.1%} abnormal return over {PRIMARY} trading days against the "
-                             f"S&P 500 (t={res.t_stat[PRIMARY]:.2f}; 5 d {res.car[5]:+.1%}, 60 d {res.car[60]:+.1%})."),
-                parameters={"estimation_window": list(ESTIMATION), "horizons": list(HORIZONS), "alpha": alpha,
-                            "model": "market model OLS vs GSPC"},
-                evidence={"trade_id": int(row.id), "ticker": ticker, "event_day": res.event_day,
-                          "car": {str(h): v for h, v in res.car.items()},
-                          "t_stat": {str(h): v for h, v in res.t_stat.items()}, "p_value": p,
-                          "alpha": res.alpha, "beta": res.beta, "sigma": res.sigma},
-            ))
+        res = _car(*aligned[ticker], int(event_days[i]), HORIZONS, ESTIMATION, MIN_ESTIMATION_DAYS)
+        if res is None:
+            continue
+        studied += 1
+        sign = DIRECTION[types[i]]
+        cars.append(sign * res.car[PRIMARY])
+        p = float(2 * stats.t.sf(abs(res.t_stat[PRIMARY]), res.n_estimation - 2))
+        if p >= alpha or sign * res.car[PRIMARY] <= 0:
+            continue
+        verb = "bought" if sign > 0 else "sold"
+        when = pd.Timestamp(tx[i])
+        out.append(Finding(
+            kind="abnormal_return", subject=str(hashes[i]), score=unit(abs(res.car[PRIMARY]) / 0.20),
+            confidence=unit(1 - p),
+            description=(f"{ticker} {verb} on {when:%Y-%m-%d} was followed by a "
+                         f"{res.car[PRIMARY]:+.1%} abnormal return over {PRIMARY} trading days against the "
+                         f"S&P 500 (t={res.t_stat[PRIMARY]:.2f}; 5 d {res.car[5]:+.1%}, 60 d {res.car[60]:+.1%})."),
+            parameters={"estimation_window": list(ESTIMATION), "horizons": list(HORIZONS), "alpha": alpha,
+                        "model": "market model OLS vs GSPC"},
+            evidence={"trade_id": int(ids[i]), "ticker": ticker, "event_day": res.event_day,
+                      "car": {str(h): v for h, v in res.car.items()},
+                      "t_stat": {str(h): v for h, v in res.t_stat.items()}, "p_value": p,
+                      "alpha": res.alpha, "beta": res.beta, "sigma": res.sigma},
+        ))
+    out.sort(key=lambda f: f.subject)
     summary = {"events_studied": studied,
                "mean_signed_car_20": float(np.mean(cars)) if cars else None}
     return out, summary
