@@ -8,7 +8,6 @@ import os
 import re
 
 import numpy as np
-import pytest
 from sqlalchemy import text
 
 from tests.support import run_cli as _run_cli

@@ -189,13 +189,6 @@ def first_returns(session: Session, model_id: int, n: int) -> tuple[np.ndarray, 
     return np.asarray(arr or [], dtype=float), last
 
 
-def nth_close(session: Session, model_id: int, n: int) -> datetime | None:
-    """Closing time of the model's n-th trade (1-based) in closing order."""
-    t = ShadowTrade
-    return session.scalar(select(t.closed_at).where(t.model_id == model_id).order_by(t.closed_at, t.id)
-                          .offset(n - 1).limit(1))
-
-
 def history(session: Session, limit: int = 50) -> list[dict]:
     """Promotion history, newest first, with model names."""
     from sqlalchemy.orm import aliased

@@ -1,7 +1,6 @@
 """Criteria, score and decision of one evaluation."""
 
 import numpy as np
-import pytest
 
 from workers.shadow.evaluation import EvalConfig, evaluate
 from workers.shadow.simulation import trade_returns
