@@ -183,7 +183,8 @@ class ShadowSettings:
     max_trades: int = env("SHADOW_MAX_TRADES", 5000, help="Horizon of the sequential test (alpha spent by then)",
                           check=_positive[0], check_msg=_positive[1])
     auto_promote: bool = env("SHADOW_AUTO_PROMOTE", True, help="Promote automatically when APPROVED")
-    spending: str = env("SHADOW_SPENDING", "obf", help="Alpha-spending function of the sequential test: obf|pocock",
+    spending: str = env("SHADOW_SPENDING", "obf",
+                        help="Alpha-spending function of the sequential test: obf or pocock",
                         check=lambda v: v in ("obf", "pocock"), check_msg="must be obf or pocock")
     rollback_window: int = env("SHADOW_ROLLBACK_WINDOW", 500,
                                help="New champion's trades watched by the rollback monitor",
