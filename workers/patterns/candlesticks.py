@@ -94,8 +94,9 @@ def candle_confidence(value: np.ndarray, rel_volume: np.ndarray, close: np.ndarr
 
 
 def detect_candles(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray, v: np.ndarray,
-                   start: int = 0, valid_from: np.ndarray | None = None) -> list[CandleHits]:
-    """All candlestick hits at bar index >= ``start``.
+                   start: int = 0, valid_from: np.ndarray | None = None,
+                   only: np.ndarray | None = None) -> list[CandleHits]:
+    """All candlestick hits at bar index >= ``start`` (and, with ``only``, where only[i] is true).
 
     ``valid_from`` (optional, per bar) masks bars whose TA-Lib lookback would reach
     into another series when several symbols are concatenated into one array.
@@ -107,6 +108,8 @@ def detect_candles(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray, v
         hit = signal != 0
         if start:
             hit[:start] = False
+        if only is not None:
+            hit &= only
         if valid_from is not None:
             hit &= valid_from >= LOOKBACK[f]
         idx = np.flatnonzero(hit)

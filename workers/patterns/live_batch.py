@@ -155,7 +155,7 @@ def _candles(seg: Segments, pos_from_end: np.ndarray, emit, n: int) -> None:
     rows_of[ends] = np.arange(n)
     rv = np.nan_to_num(candlesticks.relative_volume(cat["volume"])[ends], nan=0.0)
     for ch in candlesticks.detect_candles(cat["open"], cat["high"], cat["low"], cat["close"], cat["volume"],
-                                          valid_from=valid_from):
+                                          valid_from=valid_from, only=rows_of >= 0):
         at_end = rows_of[ch.index] >= 0
         if not at_end.any():
             continue

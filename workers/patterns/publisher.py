@@ -137,6 +137,10 @@ def relay_outbox(engine: Engine, redis_client, limit: int = 1000, ids: Iterable[
     params = {"limit": limit, **({"ids": list(ids)} if ids is not None else {})}
     error: BaseException | None = None
     with engine.begin() as conn:
+        # The "sent" mark need not wait for the WAL flush: losing it in a PostgreSQL crash can only
+        # cause a re-publish of an already-delivered flow_id (the documented at-least-once window),
+        # never a lost event, and it saves an fsync on the live path.
+        conn.execute(text("SET LOCAL synchronous_commit = off"))
         # Claim rows: marked sent inside this transaction, locked against other relays until commit.
         rows = sorted(conn.execute(text(
             "UPDATE pattern_outbox SET sent_at = clock_timestamp(), attempts = attempts + 1 WHERE id IN ("
