@@ -110,6 +110,15 @@ def main() -> None:
         print(f"candidate 2 worker processes: {two:6.1f} s wall  {out2}")
         assert out1["rows"] == out2["rows"], "both runs must write the same findings"
         print(f"ratio 1-process / 2-process wall time: {one / two:.2f}x   (goal: 2-process run <= 30 s)")
+        from shared_models import discoveries
+        from shared_models.db import session_factory
+
+        with session_factory()() as s:
+            for e in discoveries.experiments(s):
+                m = e["metrics"]
+                print(f"experiment {e['parameters']['label']}: alpha {m['annualised_alpha']:+.3f}/yr "
+                      f"t={m['alpha_t_stat']:.2f} beta={m['beta']:.2f} positions={m['positions']} "
+                      f"days={m['days']} deployment_ready={e['deployment_ready']}")
     finally:
         from shared_models.db import dispose_engines
 

@@ -10,6 +10,7 @@ anomaly: the trade looks informed in hindsight.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,6 +96,12 @@ def event_car(rets: pd.DataFrame, event_date, horizons=HORIZONS, estimation=ESTI
                 min_estimation)
 
 
+@functools.lru_cache(maxsize=64)
+def _t_critical(alpha: float, dof: int) -> float:
+    """|t| above which a two-sided p is below alpha (one scipy call per dof, not per event)."""
+    return float(stats.t.isf(alpha / 2, dof))
+
+
 def abnormal_returns(trades: pd.DataFrame, closes: dict, market, *,
                      alpha: float = 0.01) -> tuple[list[Finding], dict]:
     """Findings for trades followed by significant abnormal returns in the trade's favour, and a summary.
@@ -125,9 +132,9 @@ def abnormal_returns(trades: pd.DataFrame, closes: dict, market, *,
         studied += 1
         sign = DIRECTION[types[i]]
         cars.append(sign * res.car[PRIMARY])
-        p = float(2 * stats.t.sf(abs(res.t_stat[PRIMARY]), res.n_estimation - 2))
-        if p >= alpha or sign * res.car[PRIMARY] <= 0:
+        if abs(res.t_stat[PRIMARY]) <= _t_critical(alpha, res.n_estimation - 2) or sign * res.car[PRIMARY] <= 0:
             continue
+        p = float(2 * stats.t.sf(abs(res.t_stat[PRIMARY]), res.n_estimation - 2))
         verb = "bought" if sign > 0 else "sold"
         when = pd.Timestamp(tx[i])
         out.append(Finding(

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from .event_study import as_arrays
+
 TRADING_DAYS = 252
 
 
@@ -35,45 +37,69 @@ class ExperimentResult:
         return hashlib.sha256(json.dumps(self.parameters, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def portfolio_returns(purchases: pd.DataFrame, closes: dict[str, pd.Series], calendar: pd.DatetimeIndex,
-                      hold_days: int) -> tuple[pd.Series, pd.Series, int]:
-    """(daily portfolio return, open positions per day, positions taken) on ``calendar``."""
-    n = len(calendar)
+def _days(values) -> np.ndarray:
+    return pd.DatetimeIndex(values).values.astype("datetime64[D]").astype(np.int64)
+
+
+def returns_panel(closes: dict, calendar: np.ndarray, tickers) -> dict[str, np.ndarray]:
+    """Per ticker, the return of each calendar day (close over the previous available close), NaN where
+    the ticker has no bar. ``calendar``: sorted epoch days."""
+    out: dict[str, np.ndarray] = {}
+    for ticker in sorted(set(tickers)):
+        if ticker not in closes:
+            continue
+        days, close = as_arrays(closes[ticker])
+        if len(days) < 2:
+            continue
+        pos = np.searchsorted(calendar, days[1:])
+        ok = (pos < len(calendar)) & (calendar[np.minimum(pos, len(calendar) - 1)] == days[1:])
+        r = np.full(len(calendar), np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r[pos[ok]] = (close[1:] / close[:-1] - 1)[ok]
+        out[ticker] = r
+    return out
+
+
+def portfolio_returns(purchases: pd.DataFrame, closes: dict, calendar, hold_days: int,
+                      panel: dict[str, np.ndarray] | None = None) -> tuple[pd.Series, pd.Series, int]:
+    """(daily portfolio return, open positions per day, positions taken) on ``calendar`` (dates)."""
+    cal_index = pd.DatetimeIndex(calendar)
+    cal = _days(cal_index)
+    n = len(cal)
+    panel = panel if panel is not None else returns_panel(closes, cal, purchases["ticker"])
     ret_sum = np.zeros(n)
     open_count = np.zeros(n)
     taken = 0
     for ticker, g in purchases.groupby("ticker", sort=True):
-        close = closes.get(ticker)
-        if close is None or close.empty:
+        r = panel.get(ticker)
+        if r is None:
             continue
-        close = close.reindex(calendar).ffill(limit=5)
-        r = close.pct_change().to_numpy()
-        entry = calendar.searchsorted(pd.to_datetime(g["disclosure_date"]).to_numpy(), side="right")
+        entry = np.searchsorted(cal, _days(g["disclosure_date"]), side="right")
         entry = entry[entry < n - 1]
         diff = np.zeros(n + 1)
         np.add.at(diff, entry + 1, 1)
         np.add.at(diff, np.minimum(entry + 1 + hold_days, n), -1)
-        active = np.cumsum(diff[:n])
-        valid = ~np.isnan(r)
-        active = np.where(valid, active, 0)
+        active = np.where(np.isnan(r), 0.0, np.cumsum(diff[:n]))
         ret_sum += active * np.nan_to_num(r)
         open_count += active
         taken += len(entry)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        port = np.where(open_count > 0, ret_sum / np.maximum(open_count, 1), np.nan)
-    return pd.Series(port, calendar), pd.Series(open_count, calendar), taken
+    port = np.where(open_count > 0, ret_sum / np.maximum(open_count, 1), np.nan)
+    return pd.Series(port, cal_index), pd.Series(open_count, cal_index), taken
 
 
 def copy_purchases(purchases: pd.DataFrame, closes: dict[str, pd.Series], market: pd.Series, *, label: str,
-                   hold_days: int = 126, min_positions: int = 5) -> ExperimentResult | None:
+                   hold_days: int = 126, min_positions: int = 5,
+                   panel: dict[str, np.ndarray] | None = None) -> ExperimentResult | None:
     """Run the experiment for the purchases given (ticker, disclosure_date)."""
     market = market.sort_index()
-    last_price_day = max((c.index.max() for c in closes.values() if len(c)), default=None)
+    last_price_day = max((as_arrays(c)[0].max() for c in closes.values() if len(as_arrays(c)[0])), default=None)
     if last_price_day is None or purchases.empty:
         return None
-    calendar = market.index[market.index <= last_price_day]
-    port, open_count, taken = portfolio_returns(purchases, closes, calendar, hold_days)
-    rm = market.reindex(calendar).pct_change()
+    calendar = market.index[_days(market.index) <= last_price_day]
+    if panel is not None:  # built on the whole market calendar, of which ``calendar`` is a prefix
+        panel = {t: r[:len(calendar)] for t, r in panel.items()}
+    port, open_count, taken = portfolio_returns(purchases, closes, calendar, hold_days, panel)
+    rm = market.reindex(calendar).pct_change(fill_method=None)
     frame = pd.DataFrame({"p": port, "m": rm, "k": open_count}).dropna()
     frame = frame[frame["k"] >= min_positions]
     if len(frame) < TRADING_DAYS:

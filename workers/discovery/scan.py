@@ -95,10 +95,18 @@ def as_series(prices: tuple[np.ndarray, np.ndarray]) -> pd.Series:
     return pd.Series(prices[1], index=pd.to_datetime(prices[0].astype("datetime64[D]")))
 
 
+_SHARES_CACHE: dict = {}
+
+
 def congress_ticker_shares(session: Session) -> dict[str, float]:
-    rows = session.execute(text("SELECT ticker, count(*) FROM trades WHERE ticker IS NOT NULL GROUP BY ticker")).all()
-    total = sum(c for _, c in rows) or 1
-    return {t: c / total for t, c in rows}
+    """Each ticker's share of all disclosed trades; cached per process while trades are unchanged."""
+    stamp = tuple(session.execute(text("SELECT count(*), max(id) FROM trades")).one())
+    if _SHARES_CACHE.get("stamp") != stamp:
+        rows = session.execute(text("SELECT ticker, count(*) FROM trades WHERE ticker IS NOT NULL "
+                                    "GROUP BY ticker")).all()
+        total = sum(c for _, c in rows) or 1
+        _SHARES_CACHE.update(stamp=stamp, shares={t: c / total for t, c in rows})
+    return _SHARES_CACHE["shares"]
 
 
 def _windows(dates: pd.DataFrame, col: str, before: int, after: int) -> pd.DataFrame:
@@ -153,13 +161,16 @@ def scan_network(session: Session, settings: DiscoverySettings) -> dict:
     net = network.co_trading(trades, window_days=settings.network_window_days, n_shuffles=settings.network_shuffles)
     purchases = trades[(trades["type"] == "purchase") & trades["disclosure_date"].notna()
                        & (trades["asset_type"].isna() | (trades["asset_type"] == "Stock"))]
-    closes = {k: as_series(v) for k, v in load_closes(session, _windows(purchases, "disclosure_date", 10, 400)).items()}
+    closes = load_closes(session, _windows(purchases, "disclosure_date", 10, 400))
     market = as_series(load_market(session))
     results = []
     if closes and not market.empty:
+        calendar = market.index.values.astype("datetime64[D]").astype(np.int64)
+        panel = experiment.returns_panel(closes, calendar, purchases["ticker"])
         for label, part in (("all congressional", purchases), ("Senate", purchases[purchases["chamber"] == "senate"]),
                             ("House", purchases[purchases["chamber"] == "house"])):
-            res = experiment.copy_purchases(part, closes, market, label=label, hold_days=settings.copy_hold_days)
+            res = experiment.copy_purchases(part, closes, market, label=label, hold_days=settings.copy_hold_days,
+                                            panel=panel)
             if res is not None:
                 results.append(res)
     written = store.save_network(session, net) + store.save_experiments(session, results)
