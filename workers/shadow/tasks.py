@@ -23,7 +23,10 @@ log = logging.getLogger(__name__)
 
 @worker_process_init.connect
 def _warm_boundaries(**_: object) -> None:
-    """Compute the sequential boundaries once per worker process, not inside the first promotion."""
+    """Compute the sequential boundaries once per shadow worker process, not inside the first promotion
+    (other pools' workers import this module too, and skip it)."""
+    if "shadow" not in (app.amqp.queues.consume_from or {"shadow": None}):
+        return
     try:
         from .evaluation import EvalConfig
         from .rollback import RollbackConfig
