@@ -17,7 +17,7 @@ def markdown_table() -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for name, default, help_, _secret in declared_variables():
         shown = "unset" if default is None else f"`{default}`"
-        rows.append(f"| `{name}` | {shown} | {help_} |")
+        rows.append(f"| `{name}` | {shown} | {help_.replace('|', '&#124;')} |")
     return "\n".join(rows)
 
 
