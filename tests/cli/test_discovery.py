@@ -32,3 +32,10 @@ def test_scan_politician_needs_exactly_one_selector():
     assert proc.returncode != 0 and "exactly one of --id or --name" in proc.stderr
     proc = run_cli("scan", "politician", "--name", "Nobody Such Person", check=False)
     assert proc.returncode != 0 and "no politician matches" in proc.stderr
+
+
+def test_scan_all_runs_the_chord_with_a_progress_bar(workers, engine):
+    ensure_loaded(engine)
+    proc = run_cli("scan", "all", "--timeout", "240")
+    assert "politicians" in proc.stdout and "network_findings" in proc.stdout
+    assert "errors" in proc.stdout and "224" in proc.stdout
