@@ -45,40 +45,39 @@ def test_sigkill_worker_repeatedly_during_50k_run(engine, redis_client, database
     rng = random.Random(3)
     env = dict(os.environ, INGEST_RECLAIM_IDLE_SECONDS="1", INGEST_BATCH_SIZE="500", INGEST_DRAIN_SECONDS="5")
 
-    produced: list[int] = []
-
-    def produce():
-        for start in range(0, N_EVENTS, 2500):
-            sw.track_many([{"user_id": users[i % len(users)], "entity_id": ENTITIES[i % 7 + (i // 7) % 2],
-                            "action": ACTIONS[i % len(ACTIONS)]} for i in range(start, start + 2500)])
-            produced.append(2500)
-            time.sleep(0.05)
-
-    producer = threading.Thread(target=produce)
-    producer.start()
+    events = [{"user_id": users[i % len(users)], "entity_id": ENTITIES[i % 7 + (i // 7) % 2],
+               "action": ACTIONS[i % len(ACTIONS)]} for i in range(N_EVENTS)]
+    chunks = [events[i:i + 6250] for i in range(0, N_EVENTS, 6250)]  # 8 chunks; a kill after each of 6
+    produced = 0
     kills_mid_batch = 0
     worker = WorkerProcess("ingest", env=env, name="ingest-victim").start()
     try:
-        for _ in range(6):
-            app.tasks["ingest.drain"].delay()
-            deadline = time.monotonic() + 30
+        for k, chunk in enumerate(chunks):
+            for i in range(0, len(chunk), 1000):
+                sw.track_many(chunk[i:i + 1000])
+            produced += len(chunk)
+            if k >= 6:
+                continue
+            deadline = time.monotonic() + 20
+            next_kick = 0.0
             while time.monotonic() < deadline and not _in_flight_consumer(redis_client, set(worker.pids())):
+                if time.monotonic() >= next_kick:  # keep kicking: another ingest worker may take some kicks
+                    app.tasks["ingest.drain"].apply_async(expires=5)
+                    next_kick = time.monotonic() + 0.2
                 time.sleep(0.005)
             time.sleep(rng.uniform(0, 0.08))  # vary the kill point: before, during or after COMMIT
             kills_mid_batch += _in_flight_consumer(redis_client, set(worker.pids()))
             worker.kill()
             worker.stop()
             worker = WorkerProcess("ingest", env=env, name="ingest-victim").start()
-        producer.join()
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and count_events(engine, users) < N_EVENTS:
-            app.tasks["ingest.drain"].delay()
-            time.sleep(1.0)
+            app.tasks["ingest.drain"].apply_async(expires=5)
+            time.sleep(0.5)
     finally:
-        producer.join()
         worker.stop()
         sw.close()
-    assert sum(produced) == N_EVENTS
+    assert produced == N_EVENTS
     assert kills_mid_batch >= 3  # the kills really hit batches in flight
     with engine.connect() as c:
         rows = c.execute(text("SELECT count(*), count(DISTINCT event_id) FROM ingest_events WHERE user_id = ANY(:u)"),
