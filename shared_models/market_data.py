@@ -196,7 +196,7 @@ def _copy_buffer(pf: PriceFrame) -> io.StringIO:
         "open": b["open"], "high": b["high"], "low": b["low"], "close": b["close"],
         "volume": b["volume"], "adjusted": np.where(b["adjusted"], "t", "f")})
     buf = io.StringIO()
-    out.to_csv(buf, index=False, header=False, float_format="%.10g")
+    out.to_csv(buf, index=False, header=False, float_format="%.17g")  # exact round trip of float64
     buf.seek(0)
     return buf
 

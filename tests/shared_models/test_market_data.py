@@ -111,3 +111,15 @@ def test_unknown_layout_names_the_file(tmp_path, engine):
         load_prices(engine, [bad])
     with pytest.raises(PriceFileError, match="does not exist"):
         load_prices(engine, [tmp_path / "missing"])
+
+
+def test_stored_bars_round_trip_exactly(engine):
+    """Detections on stored bars must equal detections on the file: no float precision lost in COPY."""
+    import numpy as np
+
+    path = DAILY / "MMM.csv.gz"
+    load_prices(engine, [path])
+    stored = read_bars(engine, ["MMM"])
+    parsed = read_price_file(path).bars
+    for col in ("open", "high", "low", "close", "volume"):
+        assert np.array_equal(stored[col].to_numpy(), parsed[col].to_numpy()), col

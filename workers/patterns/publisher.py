@@ -125,8 +125,8 @@ class RelayReport:
 
 
 def relay_outbox(engine: Engine, redis_client, limit: int = 1000, ids: Iterable[int] | None = None,
-                 raise_on_error: bool = True) -> RelayReport:
-    """Publish unsent outbox rows (optionally only detection ``ids``) and mark them sent.
+                 raise_on_error: bool = True, symbols: Iterable[str] | None = None) -> RelayReport:
+    """Publish unsent outbox rows (optionally only detection ``ids`` / ``symbols``) and mark them sent.
 
     Rows are claimed (UPDATE .. sent_at, FOR UPDATE SKIP LOCKED) so concurrent relays never
     publish the same row; on a Redis error the rows not yet published are un-marked, the
@@ -134,7 +134,10 @@ def relay_outbox(engine: Engine, redis_client, limit: int = 1000, ids: Iterable[
     """
     report = RelayReport()
     where = "sent_at IS NULL" + (" AND detection_id = ANY(:ids)" if ids is not None else "")
-    params = {"limit": limit, **({"ids": list(ids)} if ids is not None else {})}
+    params: dict = {"limit": limit, **({"ids": list(ids)} if ids is not None else {})}
+    if symbols is not None:
+        where += " AND payload->'data'->>'symbol' = ANY(:syms)"
+        params["syms"] = list(symbols)
     error: BaseException | None = None
     with engine.begin() as conn:
         # The "sent" mark need not wait for the WAL flush: losing it in a PostgreSQL crash can only

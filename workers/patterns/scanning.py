@@ -92,7 +92,7 @@ def scan_symbol(engine: Engine, redis_client, symbol: str, tier: str = "daily", 
     with Session(engine) as session, session.begin():
         n_bars, found = detect_in_session(session, symbol, tier, since, incremental)
         new = persist_detections(session, found, ttl_hours)
-    return _publish(engine, redis_client, ScanResult(symbol, tier, n_bars, len(found), len(new), 0), new)
+    return _publish(engine, redis_client, ScanResult(symbol, tier, n_bars, len(found), len(new), 0), new, [symbol])
 
 
 def ingest_bar(engine: Engine, redis_client, symbol: str, timeframe: str, bar: dict,
@@ -114,7 +114,7 @@ def ingest_bar(engine: Engine, redis_client, symbol: str, timeframe: str, bar: d
         new = persist_detections(session, found, ttl_hours)
         _set_watermark(session, symbol, tier, ts)
     return _publish(engine, redis_client, ScanResult(symbol, tier, int(seg.lengths.sum()), len(found), len(new), 0),
-                    new)
+                    new, [symbol])
 
 
 def _upsert_bars(session: Session, timeframe: str, bars: dict[str, dict]) -> None:
@@ -162,7 +162,7 @@ def ingest_bars(engine: Engine, redis_client, timeframe: str, bars: dict[str, di
             "EXCLUDED.last_bar_ts), updated_at = now()"),
             {"tier": tier, "syms": list(good), "tss": [b["ts"] for b in good.values()]})
     result = ScanResult("*", tier, int(seg.lengths.sum()), len(found), len(new), 0)
-    return _publish(engine, redis_client, result, new), rejected
+    return _publish(engine, redis_client, result, new, list(good)), rejected
 
 
 def read_windows(session: Session, symbols: list[str], until: list[datetime], timeframe: str, window: int):
@@ -224,10 +224,14 @@ def validate_bar(bar: dict) -> dict:
     return out
 
 
-def _publish(engine: Engine, redis_client, result: ScanResult, new: list[Persisted]) -> ScanResult:
-    """Publish this unit's events now (low latency); a Redis failure leaves them to the beat relay."""
-    if new and redis_client is not None:
-        report = relay_outbox(engine, redis_client, limit=len(new), ids=[p.detection_id for p in new],
-                              raise_on_error=False)
+def _publish(engine: Engine, redis_client, result: ScanResult, new: list[Persisted],
+             symbols: list[str]) -> ScanResult:
+    """Publish this unit's unsent events now (low latency); a Redis failure leaves them to the beat relay.
+
+    By symbol rather than by the rows just inserted: a redelivered unit (its worker killed after
+    the commit, before the relay) inserts nothing new but still publishes what it left behind.
+    """
+    if redis_client is not None:
+        report = relay_outbox(engine, redis_client, limit=len(new) + 1000, symbols=symbols, raise_on_error=False)
         result.published, result.relay_error = report.published, report.remaining_error
     return result
