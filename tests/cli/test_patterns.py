@@ -49,3 +49,22 @@ def test_scan_names_missing_symbols_and_help_is_clear():
     helptext = run_cli("patterns", "--help").stdout
     for cmd in ("scan", "replay", "test-event", "monitor", "listen"):
         assert cmd in helptext
+
+
+def test_scan_wait_and_replay_inline(workers, engine):
+    from shared_models.market_data import load_prices
+
+    load_prices(engine, [ROOT / "data/prices/daily/KO.csv.gz"])
+    wide = {**os.environ, "COLUMNS": "240"}
+    out = run_cli("patterns", "scan", "--symbols", "KO", "--since", "2021-04-01", "--wait", env=wide)
+    assert "enqueued 1 scan task" in out.stdout and "KO" in out.stdout
+    with engine.connect() as c:
+        n = c.execute(text("SELECT count(*) FROM pattern_detections WHERE symbol = 'KO' AND tier = 'daily' "
+                           "AND bar_ts > '2021-04-01'")).scalar()
+    assert n > 0
+    # replaying those same days through the live path publishes nothing twice
+    rep = run_cli("patterns", "replay", "--symbols", "KO", "--timeframe", "1d", "--start", "2021-04-05",
+                  "--speed", "0", "--inline", env=wide)
+    assert "replayed 13 bar(s), published 0 event(s)" in rep.stdout
+    bad = run_cli("patterns", "replay", "--symbols", "KO", "--speed", "-1", check=False)
+    assert bad.returncode != 0 and "--speed" in bad.stderr
