@@ -161,7 +161,7 @@ def _create_role(name: str) -> None:
             IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '{name}') THEN
                 CREATE ROLE {name} NOLOGIN;
             END IF;
-        EXCEPTION WHEN duplicate_object THEN NULL;  -- created concurrently by another migration
+        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;  -- created concurrently elsewhere
         END $$;""")
 
 

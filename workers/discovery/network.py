@@ -14,6 +14,7 @@ import hashlib
 import networkx as nx
 import numpy as np
 import pandas as pd
+from statsmodels.stats.multitest import multipletests
 
 from .findings import Finding, unit
 
@@ -69,12 +70,13 @@ def co_trading(trades: pd.DataFrame, *, window_days: int = 7, n_shuffles: int = 
         exceed += null >= observed[candidates]
         null_sum += null
     p = (1 + exceed) / (1 + n_shuffles)
+    q = multipletests(p, method="fdr_bh")[1]  # Benjamini–Hochberg over every candidate pair tested
     expected = null_sum / n_shuffles
     params = {"window_days": window_days, "n_shuffles": n_shuffles, "alpha": alpha, "min_weight": min_weight,
               "seed": seed, "null": "dates shuffled within each member"}
     out: list[Finding] = []
     graph = nx.Graph()
-    for code, pv, exp in zip(candidates, p, expected):
+    for code, pv, qv, exp in zip(candidates, p, q, expected):
         if pv > alpha:
             continue
         a, b = int(pids[code // n]), int(pids[code % n])
@@ -85,7 +87,8 @@ def co_trading(trades: pd.DataFrame, *, window_days: int = 7, n_shuffles: int = 
             confidence=unit(1 - pv),
             description=(f"Politicians {a} and {b} traded the same ticker in the same direction within "
                          f"{window_days} days {w} times; shuffled dates give {exp:.1f} on average (p={pv:.3g})."),
-            parameters=params, evidence={"weight": w, "null_mean": float(exp), "p_value": float(pv)},
+            parameters=params, evidence={"weight": w, "null_mean": float(exp), "p_value": float(pv),
+                                         "q_value_bh": float(qv), "pairs_tested": int(len(candidates))},
         ))
     if graph.number_of_edges():
         for community in nx.community.louvain_communities(graph, weight="weight", seed=seed):
