@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 import pandas as pd
 from psycopg2.extras import execute_values
@@ -287,7 +287,3 @@ def write_congress(engine: Engine, data: CongressData, progress: Progress | None
 def load_congress(engine: Engine, paths: Iterable[str | Path], progress: Progress | None = None) -> LoadReport:
     """Read, clean and write the disclosure files; idempotent."""
     return write_congress(engine, read_congress(paths, progress), progress)
-
-
-def _jsonable(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date) else value

@@ -36,9 +36,6 @@ class EventResult:
     t_stat: dict[int, float]
 
 
-Prices = "pd.Series | tuple[np.ndarray, np.ndarray]"  # close by date, or (epoch days int64, close)
-
-
 def as_arrays(prices) -> tuple[np.ndarray, np.ndarray]:
     """(epoch days, closes) from a date-indexed Series or an already split pair."""
     if isinstance(prices, tuple):
