@@ -140,6 +140,9 @@ class PatternsSettings:
     alive_seconds: float = env("PATTERNS_ALIVE_SECONDS", 60.0,
                                help="Period of the PRODUCER_ALIVE row in integration_events",
                                check=_positive[0], check_msg=_positive[1])
+    first_scan_bars: int = env("PATTERNS_FIRST_SCAN_BARS", 5,
+                               help="Incremental scan of a never-scanned symbol covers only its last N bars",
+                               check=lambda v: v >= 0, check_msg="must be >= 0")
 
 
 @dataclass(frozen=True)

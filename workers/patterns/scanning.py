@@ -62,13 +62,24 @@ def _set_watermark(session: Session, symbol: str, tier: str, ts: datetime) -> No
 
 
 def detect_in_session(session: Session, symbol: str, tier: str, since: datetime | None,
-                      incremental: bool) -> tuple[int, list[Detection]]:
-    """(bars read, detections) for one symbol and tier, reading inside ``session``."""
+                      incremental: bool, first_scan_bars: int = 5) -> tuple[int, list[Detection]]:
+    """(bars read, detections) for one symbol and tier, reading inside ``session``.
+
+    Incremental (the beat scan): from the watermark; a symbol never scanned before starts
+    ``first_scan_bars`` bars from its end, so a first beat does not publish years of history
+    (``quantpipe patterns scan --full`` does that on purpose).
+    """
     if incremental and since is None:
         since = _watermark(session, symbol, tier)
+        if since is None and tier != "combo":
+            since = session.execute(text(
+                "SELECT ts FROM market_bars WHERE symbol = :s AND timeframe = :tf ORDER BY ts DESC "
+                "OFFSET :n LIMIT 1"), {"s": symbol, "tf": TIMEFRAME_OF_TIER[tier], "n": first_scan_bars}).scalar()
     if tier == "combo":
         daily = _stored(session, symbol, "daily", since)
         intraday = _stored(session, symbol, "intraday", since)
+        if daily:
+            _set_watermark(session, symbol, tier, max(d.bar_ts for d in daily))
         return 0, combine(daily, intraday)
     frame = read_symbol_bars(session.connection(), symbol, TIMEFRAME_OF_TIER[tier], since)
     if not frame.empty:
@@ -87,10 +98,10 @@ def _stored(session: Session, symbol: str, tier: str, since: datetime | None) ->
 
 
 def scan_symbol(engine: Engine, redis_client, symbol: str, tier: str = "daily", since: datetime | None = None,
-                incremental: bool = True, ttl_hours: float = 24.0) -> ScanResult:
+                incremental: bool = True, ttl_hours: float = 24.0, first_scan_bars: int = 5) -> ScanResult:
     """Detect, persist (one transaction) and publish one symbol's patterns."""
     with Session(engine) as session, session.begin():
-        n_bars, found = detect_in_session(session, symbol, tier, since, incremental)
+        n_bars, found = detect_in_session(session, symbol, tier, since, incremental, first_scan_bars)
         new = persist_detections(session, found, ttl_hours)
     return _publish(engine, redis_client, ScanResult(symbol, tier, n_bars, len(found), len(new), 0), new, [symbol])
 

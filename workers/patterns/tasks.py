@@ -84,7 +84,7 @@ def scan_symbol(symbol: str, tier: str = "daily", since: str | None = None, incr
     from .scanning import scan_symbol as run
 
     return run(_engine(), _redis(), symbol.upper(), tier, _since(since), incremental,
-               _settings().pattern_ttl_hours).as_dict()
+               _settings().pattern_ttl_hours, _settings().first_scan_bars).as_dict()
 
 
 @app.task(name="patterns.on_bar", ignore_result=False)

@@ -74,3 +74,15 @@ def test_replay_feed_plays_bars_in_time_order_at_speed(engine):
     assert ts == sorted(ts)
     # one sleep per new bar time: a day of market time at 86400x is one second; a weekend three
     assert slept == pytest.approx([1.0, 1.0, 3.0, 1.0, 1.0])  # Wed..Fri, weekend, Mon..Wed
+
+
+def test_incremental_scan_starts_near_the_end_then_follows_the_watermark(engine):
+    load_prices(engine, [ROOT / "data/prices/daily/CVX.csv.gz"])
+    first = scan_symbol(engine, None, "CVX", "daily", None, incremental=True, first_scan_bars=5)
+    with engine.connect() as c:
+        days = c.execute(text("SELECT DISTINCT bar_ts FROM pattern_detections WHERE symbol = 'CVX' ORDER BY 1")).scalars().all()
+        last5 = c.execute(text("SELECT ts FROM market_bars WHERE symbol = 'CVX' AND timeframe = '1d' "
+                               "ORDER BY ts DESC LIMIT 5")).scalars().all()
+    assert first.new > 0 and set(days) <= set(last5)
+    again = scan_symbol(engine, None, "CVX", "daily", None, incremental=True)
+    assert again.detected == 0 and again.new == 0
