@@ -38,12 +38,16 @@ def late_disclosures(trades: pd.DataFrame, *, deadline_days: int = 45) -> list[F
     return out
 
 
-def unusual_sizes(trades: pd.DataFrame, *, min_trades: int = 10, z_threshold: float = 3.0) -> list[Finding]:
+def unusual_sizes(trades: pd.DataFrame, *, min_trades: int = 10, z_threshold: float = 3.0,
+                  min_orders: float = 1.0) -> list[Finding]:
     """Trades whose size (log10 of the bracket's lower bound) is far above the person's usual size.
 
     Brackets are log-spaced, so distance is measured in orders of magnitude above the
     person's median; the scale is the MAD, or the standard deviation when most trades
-    share one bracket (MAD = 0). Severity: 1 order of magnitude -> 0.33, 3 or more -> 1.
+    share one bracket (MAD = 0). A trade must be both >= ``z_threshold`` robust SDs and
+    >= ``min_orders`` orders of magnitude (10x) above the median: for someone who nearly
+    always trades in the lowest bracket, the next bracket up is not news.
+    Severity: 1 order of magnitude -> 0.33, 3 or more -> 1.
     """
     df = trades.dropna(subset=["amount_min"])
     df = df[df["amount_min"] > 0]
@@ -57,7 +61,7 @@ def unusual_sizes(trades: pd.DataFrame, *, min_trades: int = 10, z_threshold: fl
         return []
     z = (x - median) / scale
     out: list[Finding] = []
-    for i in np.flatnonzero(z >= z_threshold):
+    for i in np.flatnonzero((z >= z_threshold) & (x - median >= min_orders)):
         row = df.iloc[i]
         rarer = float((x >= x[i]).mean())
         out.append(Finding(
@@ -67,7 +71,7 @@ def unusual_sizes(trades: pd.DataFrame, *, min_trades: int = 10, z_threshold: fl
                          f"{row['amount_raw'] or format(row['amount_min'], ',.0f')} on "
                          f"{row['transaction_date']:%Y-%m-%d} is {10 ** (x[i] - median):.0f}x this member's "
                          f"median trade size ({z[i]:.1f} robust SDs; {rarer:.1%} of their trades are this large)."),
-            parameters={"min_trades": min_trades, "z_threshold": z_threshold},
+            parameters={"min_trades": min_trades, "z_threshold": z_threshold, "min_orders": min_orders},
             evidence={"trade_id": int(row["id"]), "amount_min": float(row["amount_min"]),
                       "amount_max": None if pd.isna(row["amount_max"]) else float(row["amount_max"]),
                       "median_amount": 10 ** median, "robust_z": float(z[i]), "n_trades": n},

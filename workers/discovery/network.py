@@ -10,6 +10,7 @@ the significant-edge graph come from networkx's Louvain method (fixed seed).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 
 import networkx as nx
 import numpy as np
@@ -45,8 +46,14 @@ def _events(trades: pd.DataFrame) -> pd.DataFrame:
 
 
 def co_trading(trades: pd.DataFrame, *, window_days: int = 7, n_shuffles: int = 200, alpha: float = 0.01,
-               min_weight: int = 3, seed: int = 20120404) -> list[Finding]:
-    """Significant pairs and their communities. ``trades``: politician_id, ticker, direction (+1/-1), transaction_date."""
+               min_weight: int = 3, seed: int = 20120404, names: Mapping[int, str] | None = None) -> list[Finding]:
+    """Significant pairs and their communities. ``trades``: politician_id, ticker, direction (+1/-1),
+    transaction_date; ``names`` (id -> name) only make the descriptions readable."""
+    names = names or {}
+
+    def who(pid: int) -> str:
+        return f"{names[pid]} ({pid})" if pid in names else f"politician {pid}"
+
     ev = _events(trades)
     if ev.empty or ev["pid"].nunique() < 2:
         return []
@@ -85,7 +92,7 @@ def co_trading(trades: pd.DataFrame, *, window_days: int = 7, n_shuffles: int = 
         out.append(Finding(
             kind="co_trading_pair", subject=f"{a}-{b}", members=(a, b), score=unit(1 - exp / w),
             confidence=unit(1 - pv),
-            description=(f"Politicians {a} and {b} traded the same ticker in the same direction within "
+            description=(f"{who(a)} and {who(b)} traded the same ticker in the same direction within "
                          f"{window_days} days {w} times; shuffled dates give {exp:.1f} on average (p={pv:.3g})."),
             parameters=params, evidence={"weight": w, "null_mean": float(exp), "p_value": float(pv),
                                          "q_value_bh": float(qv), "pairs_tested": int(len(candidates))},
@@ -103,7 +110,8 @@ def co_trading(trades: pd.DataFrame, *, window_days: int = 7, n_shuffles: int = 
                 kind="co_trading_community", subject=f"community:{digest}", members=ids, score=unit(density),
                 confidence=unit(float(np.mean(pair_conf))),
                 description=(f"A group of {len(ids)} members linked by {sub.number_of_edges()} significant "
-                             f"co-trading pairs (edge density {density:.2f})."),
+                             f"co-trading pairs (edge density {density:.2f}): "
+                             + ", ".join(who(i) for i in ids[:12]) + ("…" if len(ids) > 12 else "") + "."),
                 parameters=params,
                 evidence={"members": list(ids), "edges": [[int(u), int(v), int(d["weight"])]
                                                           for u, v, d in sorted(sub.edges(data=True))]},

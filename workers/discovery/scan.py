@@ -158,7 +158,9 @@ def load_all_trades(session: Session) -> pd.DataFrame:
 def scan_network(session: Session, settings: DiscoverySettings) -> dict:
     """Cross-member work: the co-trading network and the copy-trading experiments."""
     trades = load_all_trades(session)
-    net = network.co_trading(trades, window_days=settings.network_window_days, n_shuffles=settings.network_shuffles)
+    names = dict(session.execute(text("SELECT id, full_name FROM politicians")).all())
+    net = network.co_trading(trades, window_days=settings.network_window_days, n_shuffles=settings.network_shuffles,
+                             names=names)
     purchases = trades[(trades["type"] == "purchase") & trades["disclosure_date"].notna()
                        & (trades["asset_type"].isna() | (trades["asset_type"] == "Stock"))]
     closes = load_closes(session, _windows(purchases, "disclosure_date", 10, 400))

@@ -96,6 +96,10 @@ def test_unusual_size_flags_the_one_big_trade():
     found = anomalies.unusual_sizes(t)
     assert [f.evidence["amount_min"] for f in found] == [1_000_001.0]
     assert found[0].score == pytest.approx(np.log10(1_000_001 / 1001) / 3)  # ~3 orders of magnitude -> ~1
+    # the next bracket up (15x, but far in SDs of someone who always trades $1,001) is not news
+    t2 = _trades(d, amount_min=[1001.0] * 19 + [15001.0], amount_max=[None] * 20)
+    assert anomalies.unusual_sizes(t2) == []
+    assert len(anomalies.unusual_sizes(t2, min_orders=0.0)) == 1
 
 
 # --- event study ----------------------------------------------------------------------------------
