@@ -39,13 +39,13 @@ def late_disclosures(trades: pd.DataFrame, *, deadline_days: int = 45) -> list[F
 
 
 def unusual_sizes(trades: pd.DataFrame, *, min_trades: int = 10, z_threshold: float = 3.0,
-                  min_orders: float = 1.0) -> list[Finding]:
+                  min_orders: float = 1.5) -> list[Finding]:
     """Trades whose size (log10 of the bracket's lower bound) is far above the person's usual size.
 
     Brackets are log-spaced, so distance is measured in orders of magnitude above the
     person's median; the scale is the MAD, or the standard deviation when most trades
     share one bracket (MAD = 0). A trade must be both >= ``z_threshold`` robust SDs and
-    >= ``min_orders`` orders of magnitude (10x) above the median: for someone who nearly
+    >= ``min_orders`` orders of magnitude (~30x: two brackets) above the median: for someone who nearly
     always trades in the lowest bracket, the next bracket up is not news.
     Severity: 1 order of magnitude -> 0.33, 3 or more -> 1.
     """
