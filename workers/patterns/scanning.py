@@ -182,19 +182,25 @@ def read_windows(session: Session, symbols: list[str], until: list[datetime], ti
 
     from .live_batch import COLUMNS, Segments
 
+    sql = ("SELECT n.symbol, extract(epoch FROM w.ts)::float8, w.open, w.high, w.low, w.close, w.volume "
+           "FROM unnest(%s::varchar[], %s::timestamptz[]) AS n(symbol, ts) CROSS JOIN LATERAL ("
+           "  SELECT ts, open, high, low, close, volume FROM market_bars b WHERE b.symbol = n.symbol "
+           "  AND b.timeframe = %s AND b.ts <= n.ts ORDER BY b.ts DESC LIMIT %s) w ORDER BY n.symbol, w.ts")
     cur = session.connection().connection.cursor()
-    query = cur.mogrify(
-        "COPY (SELECT n.symbol, extract(epoch FROM w.ts), w.open, w.high, w.low, w.close, w.volume "
-        "FROM unnest(%s::varchar[], %s::timestamptz[]) AS n(symbol, ts) CROSS JOIN LATERAL ("
-        "  SELECT ts, open, high, low, close, volume FROM market_bars b WHERE b.symbol = n.symbol "
-        "  AND b.timeframe = %s AND b.ts <= n.ts ORDER BY b.ts DESC LIMIT %s) w "
-        "ORDER BY n.symbol, w.ts) TO STDOUT WITH (FORMAT csv)", (symbols, until, timeframe, window))
-    buf = io.StringIO()
-    cur.copy_expert(query.decode(), buf)
-    cur.close()
-    buf.seek(0)
-    frame = pd.read_csv(buf, header=None, names=["symbol", "epoch", *COLUMNS],
-                        dtype={"symbol": str}, keep_default_na=False)
+    try:
+        if len(symbols) <= 4:  # a few hundred rows: plain fetch beats COPY + CSV parsing
+            cur.execute(sql, (symbols, until, timeframe, window))
+            rows = cur.fetchall()
+            frame = pd.DataFrame(rows, columns=["symbol", "epoch", *COLUMNS])
+        else:
+            buf = io.StringIO()
+            cur.copy_expert(f"COPY ({cur.mogrify(sql, (symbols, until, timeframe, window)).decode()}) "
+                            "TO STDOUT WITH (FORMAT csv)", buf)
+            buf.seek(0)
+            frame = pd.read_csv(buf, header=None, names=["symbol", "epoch", *COLUMNS],
+                                dtype={"symbol": str}, keep_default_na=False)
+    finally:
+        cur.close()
     if frame.empty:
         return Segments([], np.array([], dtype=int), [], {k: np.array([]) for k in COLUMNS})
     sym = frame["symbol"].to_numpy()
