@@ -140,15 +140,15 @@ def read_price_file(path: str | Path) -> PriceFrame:
     cols = list(raw.columns)
     symbol = _symbol_of(path)
     if set(DAILY_COLUMNS) <= set(cols):
-        timeframe, adj_col, ts_col = "1d", "adjusted_close", "timestamp"
+        timeframe, adj_col = "1d", "adjusted_close"
         frame = raw[DAILY_COLUMNS].rename(columns={"adjusted_close": "adj"})
     elif set(BENCHMARK_COLUMNS) <= set(cols):
-        timeframe, adj_col, ts_col = "1d", "Adj Close", "Date"
+        timeframe, adj_col = "1d", "Adj Close"
         frame = raw[BENCHMARK_COLUMNS].rename(columns={
             "Date": "timestamp", "Open": "open", "High": "high", "Low": "low", "Close": "close",
             "Adj Close": "adj", "Volume": "volume"})
     elif set(INTRADAY_COLUMNS) <= set(cols):
-        timeframe, adj_col, ts_col = "1min", None, "timestamp"
+        timeframe, adj_col = "1min", None
         frame = raw[INTRADAY_COLUMNS].copy()
     else:
         raise PriceFileError(f"{path}: header {cols} is neither daily, benchmark nor intraday prices")

@@ -44,7 +44,7 @@ def _dirty_copy(tmp_path: Path) -> Path:
     rows = gzip.open(DAILY / "ABT.csv.gz", "rt").read().splitlines()
     header, body = rows[0], rows[1:41]
     cols = header.split(",")
-    ih, il, iv, ic = cols.index("high"), cols.index("low"), cols.index("volume"), cols.index("close")
+    ih, iv, ic = cols.index("high"), cols.index("volume"), cols.index("close")
 
     def edit(i: int, col: int, value: str) -> None:
         parts = body[i].split(",")

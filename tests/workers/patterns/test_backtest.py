@@ -6,7 +6,6 @@ import uuid
 
 import numpy as np
 import pandas as pd
-import pytest
 from sqlalchemy import text
 
 from shared_models.market_data import read_price_file
