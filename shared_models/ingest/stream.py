@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 STREAM = "shadowwatch:events"
 GROUP = "ingest"
 USAGE_PREFIX = "shadowwatch:usage:"
-STALE_CONSUMER_MS = 3600_000
 
 # KEYS[1] stream, KEYS[2] usage counter; ARGV[1] limit (0 = none), ARGV[2] counter ttl (0 = none),
 # ARGV[3..] event JSON. Returns the counter after adding, or -1 (over the limit, nothing added).
@@ -180,14 +179,33 @@ def _own_pending(r: redis.Redis, consumer: str, count: int) -> list:
     return [(eid, f) for eid, f in entries if f]
 
 
-def forget_idle_consumers(r: redis.Redis) -> None:
-    """Dead consumers with nothing pending would otherwise accumulate forever."""
+def _pid_alive(pid: int) -> bool:
     try:
-        for c in r.xinfo_consumers(STREAM, GROUP):
-            if c["pending"] == 0 and c["idle"] > STALE_CONSUMER_MS:
-                r.xgroup_delconsumer(STREAM, GROUP, c["name"])
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def forget_idle_consumers(r: redis.Redis) -> int:
+    """Delete consumers of crashed processes on this host that hold nothing pending.
+
+    Only a consumer whose process is known dead is deleted: deleting a live one between its
+    XREADGROUP and its XACK would drop its entries from the pending list (and from reclaim).
+    """
+    host, removed = socket.gethostname(), 0
+    try:
+        consumers = r.xinfo_consumers(STREAM, GROUP)
     except redis.ResponseError:
-        pass
+        return 0
+    for c in consumers:
+        name = c["name"].decode() if isinstance(c["name"], bytes) else c["name"]
+        h, _, pid = name.rpartition(":")
+        if h == host and pid.isdigit() and c["pending"] == 0 and not _pid_alive(int(pid)):
+            removed += r.xgroup_delconsumer(STREAM, GROUP, name) == 0
+    return removed
 
 
 def drain(r: redis.Redis, engine: Engine, *, batch_size: int, half_life_seconds: float, max_metadata_bytes: int,

@@ -11,7 +11,7 @@ import functools
 import os
 import socket
 
-from shared_models.ingest.stream import STREAM
+from shared_models.ingest.stream import STREAM, forget_idle_consumers
 from workers.app import app
 
 
@@ -35,6 +35,7 @@ def drain(time_budget: float | None = None) -> dict:
     sw = _client()
     budget = time_budget if time_budget is not None else sw.settings.ingest.drain_seconds
     stats = sw.drain_now(time_budget=budget)
+    forget_idle_consumers(sw.redis)  # crashed workers' consumers, once nothing is pending for them
     out = stats.as_dict()
     if stats.batches and sw.redis.xlen(STREAM) > 0:  # budget spent with work left
         drain.apply_async(kwargs={"time_budget": time_budget}, expires=60)

@@ -4,6 +4,7 @@ the valid events around them are all stored; retention and beat wiring."""
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 
@@ -112,3 +113,19 @@ def test_record_event_baseline_task_is_idempotent(workers, engine):
     with engine.connect() as c:
         assert c.execute(text("SELECT event_count FROM ingest_interests WHERE user_id = :u"),
                          {"u": user}).scalar() == 1
+
+
+def test_consumers_of_dead_processes_are_forgotten(redis_client):
+    import socket
+
+    from shared_models.ingest import stream
+
+    ensure_group(redis_client)
+    dead, alive = f"{socket.gethostname()}:999999999", f"{socket.gethostname()}:{os.getpid()}"
+    for name in (dead, alive):
+        redis_client.xgroup_createconsumer(STREAM, GROUP, name)
+    stream.forget_idle_consumers(redis_client)
+    names = {c["name"].decode() if isinstance(c["name"], bytes) else c["name"]
+             for c in redis_client.xinfo_consumers(STREAM, GROUP)}
+    assert dead not in names and alive in names
+    redis_client.xgroup_delconsumer(STREAM, GROUP, alive)
