@@ -27,7 +27,7 @@ def sw(database_url, redis_url):
 def drain(workers):
     from workers.app import app
 
-    return app.tasks["ingest.drain"].delay().get(timeout=120)
+    return app.tasks["ingest.drain"].apply_async(ignore_result=False).get(timeout=120)
 
 
 def test_import_path_and_url_forms(database_url, redis_url):

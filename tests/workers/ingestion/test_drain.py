@@ -65,7 +65,7 @@ def test_malformed_entries_dead_lettered_valid_ones_stored(workers, engine, redi
     pipe.execute()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        app.tasks["ingest.drain"].delay().get(timeout=60)
+        app.tasks["ingest.drain"].apply_async(ignore_result=False).get(timeout=60)
         if redis_client.xpending(STREAM, GROUP)["pending"] == 0 and redis_client.xlen(STREAM) == 0:
             break
     ids = [eid for _, eid, _ in entries if eid]
@@ -107,9 +107,9 @@ def test_purge_task_and_beat_entries(workers, engine):
 def test_record_event_baseline_task_is_idempotent(workers, engine):
     user = new_user()
     ev = _valid(user)
-    for _ in range(2):
-        app.tasks["ingest.record_event"].apply_async(args=[ev]).get(timeout=60, disable_sync_subtasks=False)
-    time.sleep(0.2)
+    outs = [app.tasks["ingest.record_event"].apply_async(args=[ev], ignore_result=False).get(timeout=60)
+            for _ in range(2)]
+    assert [o["inserted"] for o in outs] == [1, 0]
     with engine.connect() as c:
         assert c.execute(text("SELECT event_count FROM ingest_interests WHERE user_id = :u"),
                          {"u": user}).scalar() == 1
