@@ -34,6 +34,7 @@ ACTION_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 ENTITY_RE = re.compile(r"^[A-Z0-9][A-Z0-9._:/^=\-]{0,31}$")
 MAX_USER_ID = 2**63 - 1
 FUTURE_SKEW_SECONDS = 300.0
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)  # reused: no per-call setup
 _IP_CHARS = re.compile(r"^[0-9a-fA-F:.]{7,45}$")
 
 
@@ -100,13 +101,13 @@ def _scrub(value: Any, hash_ip) -> Any:
 
 def encode_metadata(metadata: Any, max_bytes: int, hash_ip) -> tuple[dict, str]:
     """(scrubbed metadata, its compact JSON): validated once, encoded once."""
-    if metadata is None:
+    if metadata is None or (type(metadata) is dict and not metadata):
         return {}, "{}"
     if not isinstance(metadata, Mapping):
         raise EventValidationError("metadata", f"must be a JSON object, got {type(metadata).__name__}")
     metadata = _scrub(dict(metadata), hash_ip)
     try:
-        encoded = json.dumps(metadata, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+        encoded = _ENCODER.encode(metadata)
     except (TypeError, ValueError, RecursionError) as exc:
         raise EventValidationError("metadata", f"not JSON-serialisable: {exc}") from None
     size = len(encoded) if encoded.isascii() else len(encoded.encode("utf-8", "surrogatepass"))
@@ -153,9 +154,14 @@ def uuid7() -> uuid.UUID:
                      | (rand & ((1 << 62) - 1)))
 
 
+_CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
 def check_event_id(event_id: Any) -> str:
     if event_id is None:
         return str(uuid7())
+    if isinstance(event_id, str) and _CANONICAL_UUID.match(event_id):
+        return event_id  # already canonical (what track() sends): skip the UUID round trip
     try:
         return str(uuid.UUID(str(event_id)))
     except (ValueError, TypeError, AttributeError):
