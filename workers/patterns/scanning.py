@@ -182,32 +182,33 @@ def read_windows(session: Session, symbols: list[str], until: list[datetime], ti
 
     from .live_batch import COLUMNS, Segments
 
-    sql = ("SELECT n.symbol, extract(epoch FROM w.ts)::float8, w.open, w.high, w.low, w.close, w.volume "
-           "FROM unnest(%s::varchar[], %s::timestamptz[]) AS n(symbol, ts) CROSS JOIN LATERAL ("
+    # Symbols travel as their position in ``symbols`` (an all-numeric CSV parses several times faster).
+    sql = ("SELECT n.k, extract(epoch FROM w.ts)::float8, w.open, w.high, w.low, w.close, w.volume "
+           "FROM unnest(%s::varchar[], %s::timestamptz[]) WITH ORDINALITY AS n(symbol, ts, k) CROSS JOIN LATERAL ("
            "  SELECT ts, open, high, low, close, volume FROM market_bars b WHERE b.symbol = n.symbol "
-           "  AND b.timeframe = %s AND b.ts <= n.ts ORDER BY b.ts DESC LIMIT %s) w ORDER BY n.symbol, w.ts")
+           "  AND b.timeframe = %s AND b.ts <= n.ts ORDER BY b.ts DESC LIMIT %s) w ORDER BY n.k, w.ts")
+    names = ["k", "epoch", *COLUMNS]
     cur = session.connection().connection.cursor()
     try:
         if len(symbols) <= 4:  # a few hundred rows: plain fetch beats COPY + CSV parsing
             cur.execute(sql, (symbols, until, timeframe, window))
-            rows = cur.fetchall()
-            frame = pd.DataFrame(rows, columns=["symbol", "epoch", *COLUMNS])
+            frame = pd.DataFrame(cur.fetchall(), columns=names)
         else:
             buf = io.StringIO()
             cur.copy_expert(f"COPY ({cur.mogrify(sql, (symbols, until, timeframe, window)).decode()}) "
                             "TO STDOUT WITH (FORMAT csv)", buf)
             buf.seek(0)
-            frame = pd.read_csv(buf, header=None, names=["symbol", "epoch", *COLUMNS],
-                                dtype={"symbol": str}, keep_default_na=False)
+            frame = pd.read_csv(buf, header=None, names=names, dtype=float)
     finally:
         cur.close()
     if frame.empty:
         return Segments([], np.array([], dtype=int), [], {k: np.array([]) for k in COLUMNS})
-    sym = frame["symbol"].to_numpy()
-    change = np.flatnonzero(sym[1:] != sym[:-1]) + 1
+    k = frame["k"].to_numpy(dtype=np.int64) - 1
+    change = np.flatnonzero(k[1:] != k[:-1]) + 1
     starts = np.concatenate([[0], change])
-    ends = np.concatenate([change, [len(sym)]])
+    ends = np.concatenate([change, [len(k)]])
     epochs = frame["epoch"].to_numpy(dtype=float)
+    sym = np.asarray(symbols, dtype=object)[k]
     return Segments(list(sym[starts]), ends - starts,
                     [datetime.fromtimestamp(e, timezone.utc) for e in epochs[ends - 1]],
                     {k: frame[k].to_numpy(dtype=float) for k in COLUMNS})
