@@ -23,6 +23,10 @@ broker_connection_retry_on_startup = True
 broker_connection_max_retries = None  # keep trying: a restarted Redis must not end a worker
 broker_transport_options = {
     "visibility_timeout": _settings.visibility_timeout,
+    # sweep for unacked tasks of dead workers every 10 s (kombu's default is every ~100 s),
+    # so a SIGKILLed worker's task comes back soon after the visibility timeout
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
     "socket_keepalive": True,
     "health_check_interval": 10,
 }
