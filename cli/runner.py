@@ -28,7 +28,7 @@ from workers.routing import POOLS
 from .console import console, fail, pass_settings
 
 COLORS = {"ingest": "cyan", "patterns": "magenta", "discovery": "yellow", "shadow": "green",
-          "beat": "blue", "flower": "bright_black"}
+          "beat": "blue", "flower": "bright_black", "listener": "bright_magenta"}
 GRACE_SECONDS = 30.0
 
 
@@ -45,6 +45,11 @@ def beat_argv(home: Path, loglevel: str = "INFO") -> list[str]:
     home.mkdir(parents=True, exist_ok=True)
     return celery_argv("beat", "--schedule", str(home / "celerybeat-schedule"),
                        "--pidfile", str(home / "celerybeat.pid"), "--loglevel", loglevel)
+
+
+def listener_argv() -> list[str]:
+    """The backtest-job listener: pub/sub keeps no backlog, so it is a process, not a task."""
+    return [sys.executable, "-m", "cli.main", "patterns", "listen"]
 
 
 def flower_auth(settings) -> str:
@@ -176,7 +181,7 @@ class Supervisor:
 
     def shutdown(self) -> None:
         # beat first (no new work), then workers (finish current tasks), Flower last
-        order = sorted(self.children, key=lambda c: {"beat": 0, "flower": 2}.get(c.name, 1))
+        order = sorted(self.children, key=lambda c: {"beat": 0, "listener": 0, "flower": 2}.get(c.name, 1))
         for child in order:
             child.terminate()
         deadline = time.monotonic() + GRACE_SECONDS
@@ -195,7 +200,7 @@ class Supervisor:
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 @pass_settings
 def up(settings, concurrency, pools, no_beat, no_flower, loglevel) -> None:
-    """Migrate, then run every worker pool, beat and Flower until Ctrl+C / SIGTERM."""
+    """Migrate, then run every worker pool, beat, the backtest listener and Flower until Ctrl+C / SIGTERM."""
     from shared_models import embedded, migrate
     from shared_models.db import service_urls
 
@@ -217,6 +222,8 @@ def up(settings, concurrency, pools, no_beat, no_flower, loglevel) -> None:
     children = [Child(pool, worker_argv(pool, n, loglevel)) for pool in wanted]
     if not no_beat:
         children.append(Child("beat", beat_argv(settings.home.resolve(), loglevel)))
+    if "patterns" in wanted:
+        children.append(Child("listener", listener_argv()))
     if not no_flower:
         children.append(Child("flower", flower_argv(settings)))
         user = flower_auth(settings).split(":", 1)[0]

@@ -66,3 +66,9 @@ def test_no_secret_values_in_compose():
     for var in ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "FLOWER_BASIC_AUTH"):
         for m in re.finditer(rf"^\s*{var}:\s*(\S+)", text, re.MULTILINE):
             assert m.group(1).startswith("${"), f"{var} must come from .env, found {m.group(1)!r}"
+
+
+def test_backtest_listener_is_a_singleton():
+    svc = SERVICES["patterns-listener"]
+    assert svc["command"] == ["quantpipe", "patterns", "listen"]
+    assert svc.get("container_name")
