@@ -186,6 +186,44 @@ def test_delete_user_removes_every_row_and_cache_key(sw, workers, engine, redis_
     assert not [k for k in redis_client.keys("shadowwatch:*") if str(user) in k.decode()]
 
 
+def test_eight_concurrent_producers_same_pair_end_to_end(sw, workers, engine):
+    """8 producer threads track() the same (user, entity) while two consumers drain concurrently."""
+    import math
+    import threading
+    import time as _time
+
+    user, t0 = new_user(), _time.time() - 3 * 86400
+    plans = [[(t0 + p * 1000 + i * 37.0, ("view", "trade", "search")[(p + i) % 3]) for i in range(100)]
+             for p in range(8)]
+    barrier = threading.Barrier(8)
+
+    def produce(plan):
+        barrier.wait()
+        for ts, action in plan:
+            sw.track(user, "NVDA", action, ts=ts)
+
+    threads = [threading.Thread(target=produce, args=(p,)) for p in plans]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    local = threading.Thread(target=sw.drain_now, kwargs={"time_budget": 30})
+    local.start()
+    drain(workers)
+    local.join()
+    wait_for_events(engine, [user], 800, kick=lambda: drain(workers))
+    from shared_models.ingest.events import ACTIONS
+
+    flat = [(ts, ACTIONS[a]) for plan in plans for ts, a in plan]
+    t_max, h = max(ts for ts, _ in flat), sw.half_life_seconds
+    expected = sum(w * 2 ** (-(t_max - ts) / h) for ts, w in flat)
+    with engine.connect() as c:
+        rows = c.execute(text("SELECT score, event_count FROM ingest_interests WHERE user_id = :u"),
+                         {"u": user}).all()
+    assert len(rows) == 1 and rows[0].event_count == 800
+    assert math.isclose(rows[0].score, expected, rel_tol=1e-9)
+
+
 def test_zz_database_dump_has_no_test_ip(engine):
     """Runs last in this module: every row of every table, as text, contains no test IP."""
     with engine.connect() as c:
