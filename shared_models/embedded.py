@@ -75,6 +75,11 @@ def redis_server_binary() -> Path:
 def start_redis(data_dir: Path, port: int | None = None, *, fsync: str = "always") -> tuple[int, int]:
     """Start a daemonised redis-server on 127.0.0.1; return (pid, port)."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    if port is not None:
+        # keep the URL stable across a restart: give a just-killed server time to release the port
+        deadline = time.monotonic() + 5
+        while _port_open(port) and time.monotonic() < deadline:
+            time.sleep(0.05)
     if port is None or _port_open(port):
         port = free_port()
     pidfile = data_dir / "redis.pid"
