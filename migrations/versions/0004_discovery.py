@@ -172,6 +172,9 @@ def _grant_roles() -> None:
     op.execute(f"GRANT SELECT ON {', '.join(INPUTS)} TO {DISCOVERY_ROLE}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE ON {', '.join(OUTPUTS)} TO {DISCOVERY_ROLE}")
     op.execute(f"GRANT USAGE, SELECT ON {', '.join(t + '_id_seq' for t in OUTPUTS)} TO {DISCOVERY_ROLE}")
+    # bad input is kept, never dropped: the pool may append to dead_letters (and nothing else there)
+    op.execute(f"GRANT INSERT ON dead_letters TO {DISCOVERY_ROLE}")
+    op.execute(f"GRANT USAGE ON SEQUENCE dead_letters_id_seq TO {DISCOVERY_ROLE}")
     op.execute(f"GRANT SELECT ON politicians, {', '.join(OUTPUTS)} TO {APP_ROLE}")
     op.execute(f"GRANT UPDATE (investigated) ON anomaly_detections TO {APP_ROLE}")
 
@@ -198,7 +201,8 @@ def downgrade() -> None:
         op.execute(f"""
             DO $$ BEGIN
                 IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '{role}') THEN
-                    REVOKE ALL ON {', '.join(INPUTS + OUTPUTS)} FROM {role};
+                    REVOKE ALL ON {', '.join(INPUTS + OUTPUTS)}, dead_letters FROM {role};
+                    REVOKE ALL ON SEQUENCE dead_letters_id_seq FROM {role};
                     REVOKE ALL ON SCHEMA public FROM {role};
                 END IF;
             END $$;""")

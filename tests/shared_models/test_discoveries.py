@@ -68,6 +68,10 @@ def test_discovery_role_cannot_write_trades_but_can_write_findings(engine, perso
     with pytest.raises(sqlalchemy.exc.ProgrammingError, match="permission denied"):
         _as_role(engine, "quantpipe_discovery", "UPDATE politicians SET full_name = 'x'")
     _as_role(engine, "quantpipe_discovery", "SELECT count(*) FROM trades JOIN market_bars ON false")
+    _as_role(engine, "quantpipe_discovery", "INSERT INTO dead_letters (pool, source, field, reason, payload) "
+             "VALUES ('discovery', 'test', 'politician_id', 'r', '{}')")
+    with pytest.raises(sqlalchemy.exc.ProgrammingError, match="permission denied"):
+        _as_role(engine, "quantpipe_discovery", "DELETE FROM dead_letters")
     _as_role(engine, "quantpipe_discovery",
              "INSERT INTO anomaly_detections (politician_id, kind, subject, severity, confidence, parameters, "
              "description, evidence) VALUES (:p, 'k', 's', 0.5, 0.5, '{}', 'd', '{}') "

@@ -33,7 +33,7 @@ def ping() -> dict:
 
 
 def _dead_letter(task: str, field: str, reason: str, payload: dict) -> None:
-    """Keep bad input. Under the least-privilege role (no write on dead_letters) it is logged instead."""
+    """Keep bad input (the discovery role may INSERT into dead_letters; if a deployment's role cannot, log it)."""
     try:
         with unit_of_work() as s:
             s.add(DeadLetter(pool="discovery", source=task, field=field, reason=reason, payload=payload))
