@@ -143,6 +143,10 @@ class PatternsSettings:
     first_scan_bars: int = env("PATTERNS_FIRST_SCAN_BARS", 5,
                                help="Incremental scan of a never-scanned symbol covers only its last N bars",
                                check=lambda v: v >= 0, check_msg="must be >= 0")
+    window_cache_symbols: int = env("PATTERNS_WINDOW_CACHE_SYMBOLS", 20000,
+                                    help="Live path: (symbol, timeframe) bar windows cached per worker process "
+                                         "(0 = always read the window from PostgreSQL)",
+                                    check=lambda v: v >= 0, check_msg="must be >= 0")
 
 
 @dataclass(frozen=True)

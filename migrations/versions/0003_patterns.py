@@ -1,5 +1,6 @@
 """patterns pool: integration_events + log_integration_event() + pattern_flow_analysis (TickStock
-contract), pattern_detections, pattern_outbox, backtest_jobs, pattern_scan_state
+contract), pattern_detections, pattern_outbox, backtest_jobs, pattern_scan_state,
+pattern_bar_versions (+ statement triggers on market_bars) for the live path's window cache
 
 Revision ID: 0003
 Revises: 0002
@@ -68,6 +69,54 @@ SELECT flow_id,
 FROM integration_events
 WHERE flow_id IS NOT NULL AND event_type <> 'heartbeat'
 GROUP BY flow_id
+"""
+
+
+# Versions of each (symbol, timeframe)'s stored history, for the live path's in-worker window
+# cache. Appending bars newer than every stored one leaves ``version`` alone (the cache reads
+# just the new rows); any other change (an older bar inserted, a bar updated or deleted, a
+# TRUNCATE) bumps it, so a cached window of that symbol is thrown away and re-read. Statement
+# triggers with transition tables: one small upsert per statement, not per row.
+BAR_VERSION_FUNCTIONS = """
+CREATE FUNCTION pattern_bar_versions_on_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO pattern_bar_versions AS v (symbol, timeframe, version, max_ts, last_min_ts)
+    SELECT symbol, timeframe, 1, max(ts), min(ts) FROM changed_rows GROUP BY symbol, timeframe
+    ORDER BY symbol, timeframe
+    ON CONFLICT (symbol, timeframe) DO UPDATE SET
+        version = v.version + CASE WHEN EXCLUDED.last_min_ts > v.max_ts THEN 0 ELSE 1 END,
+        max_ts = GREATEST(v.max_ts, EXCLUDED.max_ts), last_min_ts = EXCLUDED.last_min_ts;
+    RETURN NULL;
+END;
+$$;
+CREATE FUNCTION pattern_bar_versions_on_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO pattern_bar_versions AS v (symbol, timeframe, version, max_ts, last_min_ts)
+    SELECT symbol, timeframe, 1, max(ts), min(ts) FROM changed_rows GROUP BY symbol, timeframe
+    ORDER BY symbol, timeframe
+    ON CONFLICT (symbol, timeframe) DO UPDATE SET version = v.version + 1,
+        max_ts = GREATEST(v.max_ts, EXCLUDED.max_ts), last_min_ts = EXCLUDED.last_min_ts;
+    RETURN NULL;
+END;
+$$;
+CREATE FUNCTION pattern_bar_versions_on_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE pattern_bar_versions SET version = version + 1;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER trg_market_bars_versions_ins AFTER INSERT ON market_bars
+    REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION pattern_bar_versions_on_insert();
+CREATE TRIGGER trg_market_bars_versions_upd_new AFTER UPDATE ON market_bars
+    REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION pattern_bar_versions_on_change();
+CREATE TRIGGER trg_market_bars_versions_upd_old AFTER UPDATE ON market_bars
+    REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION pattern_bar_versions_on_change();
+CREATE TRIGGER trg_market_bars_versions_del AFTER DELETE ON market_bars
+    REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION pattern_bar_versions_on_change();
+CREATE TRIGGER trg_market_bars_versions_trunc AFTER TRUNCATE ON market_bars
+    FOR EACH STATEMENT EXECUTE FUNCTION pattern_bar_versions_on_truncate();
+INSERT INTO pattern_bar_versions (symbol, timeframe, version, max_ts, last_min_ts)
+SELECT symbol, timeframe, 1, max(ts), min(ts) FROM market_bars GROUP BY symbol, timeframe;
 """
 
 
@@ -164,8 +213,24 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("symbol", "tier", name=op.f("pk_pattern_scan_state")),
     )
 
+    op.create_table(
+        "pattern_bar_versions",
+        sa.Column("symbol", sa.String(20), nullable=False),
+        sa.Column("timeframe", sa.String(8), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
+        sa.Column("max_ts", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_min_ts", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("symbol", "timeframe", name=op.f("pk_pattern_bar_versions")),
+    )
+    op.execute(BAR_VERSION_FUNCTIONS)
+
 
 def downgrade() -> None:
+    for trigger in ("ins", "upd_new", "upd_old", "del", "trunc"):
+        op.execute(f"DROP TRIGGER IF EXISTS trg_market_bars_versions_{trigger} ON market_bars")
+    for fn in ("on_insert", "on_change", "on_truncate"):
+        op.execute(f"DROP FUNCTION IF EXISTS pattern_bar_versions_{fn}()")
+    op.drop_table("pattern_bar_versions")
     op.drop_table("pattern_scan_state")
     op.drop_table("backtest_jobs")
     op.drop_index("ix_pattern_outbox_unsent", table_name="pattern_outbox")

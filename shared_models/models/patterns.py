@@ -118,3 +118,19 @@ class PatternScanState(Base):
     tier: Mapped[str] = mapped_column(String(10), primary_key=True)
     last_bar_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PatternBarVersion(Base):
+    """Version of a (symbol, timeframe)'s stored bars, kept by statement triggers on market_bars.
+
+    Appending newer bars leaves ``version`` unchanged (``max_ts`` moves); rewriting history bumps
+    it. The live path's in-worker window cache is valid only while the version it saw holds.
+    """
+
+    __tablename__ = "pattern_bar_versions"
+
+    symbol: Mapped[str] = mapped_column(String(20), primary_key=True)
+    timeframe: Mapped[str] = mapped_column(String(8), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    max_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_min_ts: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

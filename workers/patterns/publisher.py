@@ -63,30 +63,31 @@ class Persisted:
 
 # One round trip: new detections (ON CONFLICT skips known keys), their outbox rows and their
 # PATTERN_PUBLISHED checkpoints. Only rows the INSERT returned get an event and a log.
-_PERSIST = text("""
+# DBAPI (pyformat) parameters: the live path sends it on its own psycopg2 connection too.
+PERSIST_SQL = """
 WITH r AS (
-    SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS x(
+    SELECT * FROM jsonb_to_recordset(CAST(%(rows)s AS jsonb)) AS x(
         symbol varchar, pattern varchar, tier varchar, bar_ts timestamptz, flow_id uuid, confidence float8,
         current_price float8, price_change float8, volume float8, indicators jsonb, payload jsonb)
 ), d AS (
     INSERT INTO pattern_detections (symbol, pattern, tier, bar_ts, flow_id, confidence, current_price,
                                     price_change, volume, indicators, detected_at, expires_at)
     SELECT symbol, pattern, tier, bar_ts, flow_id, confidence, current_price, price_change, volume, indicators,
-           CAST(:detected_at AS timestamptz), CAST(:expires_at AS timestamptz) FROM r
+           CAST(%(detected_at)s AS timestamptz), CAST(%(expires_at)s AS timestamptz) FROM r
     ON CONFLICT ON CONSTRAINT uq_pattern_detections_key DO NOTHING
     RETURNING id, flow_id, symbol, pattern, tier, bar_ts, confidence
 ), o AS (
     INSERT INTO pattern_outbox (detection_id, flow_id, channel, payload)
-    SELECT d.id, d.flow_id, :channel, r.payload FROM d JOIN r ON r.flow_id = d.flow_id
+    SELECT d.id, d.flow_id, %(channel)s, r.payload FROM d JOIN r ON r.flow_id = d.flow_id
     RETURNING detection_id
 )
 SELECT d.id, d.flow_id::text, d.symbol, d.pattern,
-       log_integration_event(d.flow_id, 'pattern_detected', 'TickStockPL', 'PATTERN_PUBLISHED', :channel,
+       log_integration_event(d.flow_id, 'pattern_detected', 'TickStockPL', 'PATTERN_PUBLISHED', %(channel)s,
                              d.symbol, d.pattern, CAST(round(CAST(d.confidence AS numeric), 2) AS decimal(3,2)),
                              NULL, jsonb_build_object('tier', d.tier, 'bar_time', extract(epoch FROM d.bar_ts),
                                                       'detection_id', d.id))
 FROM d
-""")
+"""
 
 
 def persist_detections(session: Session, detections: Sequence[Detection], ttl_hours: float,
@@ -98,6 +99,12 @@ def persist_detections(session: Session, detections: Sequence[Detection], ttl_ho
     """
     if not detections:
         return []
+    new = session.connection().exec_driver_sql(PERSIST_SQL, persist_params(detections, ttl_hours, now)).all()
+    return [Persisted(det_id, fid, symbol, pattern) for det_id, fid, symbol, pattern, _log in new]
+
+
+def persist_params(detections: Sequence[Detection], ttl_hours: float, now: float | None = None) -> dict:
+    """Parameters of PERSIST_SQL: one JSON row (with its exact event) per distinct detection key."""
     now = time.time() if now is None else now
     detected_at = datetime.fromtimestamp(now, timezone.utc)
     expires = detected_at + timedelta(hours=ttl_hours)
@@ -113,9 +120,7 @@ def persist_detections(session: Session, detections: Sequence[Detection], ttl_ho
                      "flow_id": fid, "confidence": event["data"]["confidence"],
                      "current_price": float(d.current_price), "price_change": float(d.price_change),
                      "volume": float(d.volume), "indicators": d.indicators, "payload": event})
-    new = session.execute(_PERSIST, {"rows": json.dumps(rows), "detected_at": detected_at, "expires_at": expires,
-                                     "channel": CHANNEL}).all()
-    return [Persisted(det_id, fid, symbol, pattern) for det_id, fid, symbol, pattern, _log in new]
+    return {"rows": json.dumps(rows), "detected_at": detected_at, "expires_at": expires, "channel": CHANNEL}
 
 
 @dataclass
@@ -149,27 +154,38 @@ def relay_outbox(engine: Engine, redis_client, limit: int = 1000, ids: Iterable[
             "UPDATE pattern_outbox SET sent_at = clock_timestamp(), attempts = attempts + 1 WHERE id IN ("
             f"SELECT id FROM pattern_outbox WHERE {where} ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED) "
             "RETURNING id, channel, payload"), params).all())
-        sent = 0
-        for chunk in (rows[i:i + PUBLISH_CHUNK] for i in range(0, len(rows), PUBLISH_CHUNK)):
-            # MULTI/EXEC: Redis runs the whole chunk or none of it, so "published" is known per chunk.
-            pipe = redis_client.pipeline(transaction=True)
-            for _row_id, channel, payload in chunk:
-                payload["timestamp"] = time.time()
-                pipe.publish(channel, json.dumps(payload))
-            try:
-                pipe.execute()
-            except Exception as exc:  # noqa: BLE001 - any Redis failure ends the batch
-                error = exc
-                conn.execute(text("UPDATE pattern_outbox SET sent_at = NULL, last_error = :e WHERE id = ANY(:ids)"),
-                             {"e": f"{type(exc).__name__}: {exc}"[:500], "ids": [r[0] for r in rows[sent:]]})
-                break
-            sent += len(chunk)
+        sent, error = publish_rows(redis_client, rows)
+        if error is not None:
+            conn.exec_driver_sql(UNMARK_SQL, {"e": f"{type(error).__name__}: {error}"[:500],
+                                              "ids": [r[0] for r in rows[sent:]]})
         report.published = sent
     if error is not None:
         report.remaining_error = f"{type(error).__name__}: {error}"
         if raise_on_error:
             raise error
     return report
+
+
+UNMARK_SQL = "UPDATE pattern_outbox SET sent_at = NULL, last_error = %(e)s WHERE id = ANY(%(ids)s)"
+
+
+def publish_rows(redis_client, rows: Sequence) -> tuple[int, BaseException | None]:
+    """Publish claimed (id, channel, payload) rows in MULTI/EXEC chunks: (rows published, error or None).
+
+    Redis runs a whole chunk or none of it, so the published prefix is exact; the caller un-marks the rest.
+    """
+    sent = 0
+    for chunk in (rows[i:i + PUBLISH_CHUNK] for i in range(0, len(rows), PUBLISH_CHUNK)):
+        pipe = redis_client.pipeline(transaction=True)
+        for _row_id, channel, payload in chunk:
+            payload["timestamp"] = time.time()
+            pipe.publish(channel, json.dumps(payload))
+        try:
+            pipe.execute()
+        except Exception as exc:  # noqa: BLE001 - any Redis failure ends the batch
+            return sent, exc
+        sent += len(chunk)
+    return sent, None
 
 
 def unsent_count(engine: Engine) -> int:

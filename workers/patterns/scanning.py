@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from . import live_path
 from .detection import TIMEFRAME_OF_TIER, Detection, combine, detect_frame
-from .live_batch import PANEL_WINDOW, detect_last_segments
 from .publisher import Persisted, persist_detections, relay_outbox
+from .window_cache import WindowCache, process_cache
 
 HISTORY_BARS = 260  # lookback kept before ``since``: enough for SMA200 and every candle rule
 
@@ -106,53 +106,36 @@ def scan_symbol(engine: Engine, redis_client, symbol: str, tier: str = "daily", 
     return _publish(engine, redis_client, ScanResult(symbol, tier, n_bars, len(found), len(new), 0), new, [symbol])
 
 
+def _tier_of(timeframe: str) -> str:
+    tier = {"1d": "daily", "1min": "intraday"}.get(timeframe)
+    if tier is None:
+        raise ValueError(f"timeframe: {timeframe!r} is not one of 1d, 1min")
+    return tier
+
+
 def ingest_bar(engine: Engine, redis_client, symbol: str, timeframe: str, bar: dict,
-               ttl_hours: float = 24.0) -> ScanResult:
+               ttl_hours: float = 24.0, cache: WindowCache | None = None) -> ScanResult:
     """The live path: store one new bar and publish the patterns it completes.
 
     ``bar``: {"ts": epoch seconds or ISO string, "open", "high", "low", "close", "volume"}.
     Raises ValueError naming the field for a malformed bar (the task dead-letters it).
+    One transaction (bar, detections, outbox, checkpoints, watermark); see ``live_path``.
     """
     validated = validate_bar(bar)
-    tier = {"1d": "daily", "1min": "intraday"}.get(timeframe)
-    if tier is None:
-        raise ValueError(f"timeframe: {timeframe!r} is not one of 1d, 1min")
-    with Session(engine) as session, session.begin():
-        _upsert_bars(session, timeframe, {symbol: validated})
-        ts = validated["ts"]
-        seg = read_windows(session, [symbol], [ts], timeframe, PANEL_WINDOW)
-        found = detect_last_segments(seg, tier)
-        new = persist_detections(session, found, ttl_hours)
-        _set_watermark(session, symbol, tier, ts)
-    return _publish(engine, redis_client, ScanResult(symbol, tier, int(seg.lengths.sum()), len(found), len(new), 0),
-                    new, [symbol])
-
-
-def _upsert_bars(session: Session, timeframe: str, bars: dict[str, dict]) -> None:
-    """One statement for any number of validated bars (arrays, not one round trip per bar)."""
-    cols = {k: [b[k] for b in bars.values()] for k in ("ts", "open", "high", "low", "close", "volume")}
-    session.execute(text(
-        "INSERT INTO market_bars (symbol, timeframe, ts, open, high, low, close, volume, adjusted) "
-        "SELECT s, :tf, t, o, h, l, c, v, :adj FROM unnest(CAST(:s AS varchar[]), CAST(:t AS timestamptz[]), "
-        "CAST(:o AS float8[]), CAST(:h AS float8[]), CAST(:l AS float8[]), CAST(:c AS float8[]), "
-        "CAST(:v AS float8[])) AS x(s, t, o, h, l, c, v) "
-        "ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET open = EXCLUDED.open, high = EXCLUDED.high, "
-        "low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume"),
-        {"tf": timeframe, "adj": timeframe == "1d", "s": list(bars), "t": cols["ts"], "o": cols["open"],
-         "h": cols["high"], "l": cols["low"], "c": cols["close"], "v": cols["volume"]})
+    tier = _tier_of(timeframe)
+    r = live_path.ingest(engine, redis_client, timeframe, tier, {symbol: validated}, ttl_hours,
+                         process_cache() if cache is None else cache)
+    return ScanResult(symbol, tier, r.bars, r.detected, r.new, r.published, r.relay_error)
 
 
 def ingest_bars(engine: Engine, redis_client, timeframe: str, bars: dict[str, dict],
-                ttl_hours: float = 24.0) -> tuple[ScanResult, dict[str, str]]:
+                ttl_hours: float = 24.0, cache: WindowCache | None = None) -> tuple[ScanResult, dict[str, str]]:
     """The live path for many symbols at once (one new bar each): one transaction, one relay.
 
     Returns (totals, rejected) where ``rejected`` maps symbol -> error naming the field;
-    the caller dead-letters those. Uses ``live_batch.detect_last`` (equal to the per-symbol path).
+    the caller dead-letters those. Uses ``live_batch.detect_last_segments`` (equal to the per-symbol path).
     """
-
-    tier = {"1d": "daily", "1min": "intraday"}.get(timeframe)
-    if tier is None:
-        raise ValueError(f"timeframe: {timeframe!r} is not one of 1d, 1min")
+    tier = _tier_of(timeframe)
     good, rejected = {}, {}
     for symbol, bar in bars.items():
         try:
@@ -161,57 +144,9 @@ def ingest_bars(engine: Engine, redis_client, timeframe: str, bars: dict[str, di
             rejected[symbol] = str(exc)
     if not good:
         return ScanResult("*", tier, 0, 0, 0, 0), rejected
-    with Session(engine) as session, session.begin():
-        _upsert_bars(session, timeframe, good)
-        seg = read_windows(session, list(good), [b["ts"] for b in good.values()], timeframe, PANEL_WINDOW)
-        found = detect_last_segments(seg, tier)
-        new = persist_detections(session, found, ttl_hours)
-        session.execute(text(
-            "INSERT INTO pattern_scan_state (symbol, tier, last_bar_ts, updated_at) "
-            "SELECT s, :tier, t, now() FROM unnest(CAST(:syms AS varchar[]), CAST(:tss AS timestamptz[])) AS n(s, t) "
-            "ON CONFLICT (symbol, tier) DO UPDATE SET last_bar_ts = GREATEST(pattern_scan_state.last_bar_ts, "
-            "EXCLUDED.last_bar_ts), updated_at = now()"),
-            {"tier": tier, "syms": list(good), "tss": [b["ts"] for b in good.values()]})
-    result = ScanResult("*", tier, int(seg.lengths.sum()), len(found), len(new), 0)
-    return _publish(engine, redis_client, result, new, list(good)), rejected
-
-
-def read_windows(session: Session, symbols: list[str], until: list[datetime], timeframe: str, window: int):
-    """The last ``window`` bars up to each symbol's ``until``, via one COPY (no per-row Python objects)."""
-    import io
-
-    from .live_batch import COLUMNS, Segments
-
-    # Symbols travel as their position in ``symbols`` (an all-numeric CSV parses several times faster).
-    sql = ("SELECT n.k, extract(epoch FROM w.ts)::float8, w.open, w.high, w.low, w.close, w.volume "
-           "FROM unnest(%s::varchar[], %s::timestamptz[]) WITH ORDINALITY AS n(symbol, ts, k) CROSS JOIN LATERAL ("
-           "  SELECT ts, open, high, low, close, volume FROM market_bars b WHERE b.symbol = n.symbol "
-           "  AND b.timeframe = %s AND b.ts <= n.ts ORDER BY b.ts DESC LIMIT %s) w ORDER BY n.k, w.ts")
-    names = ["k", "epoch", *COLUMNS]
-    cur = session.connection().connection.cursor()
-    try:
-        if len(symbols) <= 4:  # a few hundred rows: plain fetch beats COPY + CSV parsing
-            cur.execute(sql, (symbols, until, timeframe, window))
-            frame = pd.DataFrame(cur.fetchall(), columns=names)
-        else:
-            buf = io.StringIO()
-            cur.copy_expert(f"COPY ({cur.mogrify(sql, (symbols, until, timeframe, window)).decode()}) "
-                            "TO STDOUT WITH (FORMAT csv)", buf)
-            buf.seek(0)
-            frame = pd.read_csv(buf, header=None, names=names, dtype=float)
-    finally:
-        cur.close()
-    if frame.empty:
-        return Segments([], np.array([], dtype=int), [], {k: np.array([]) for k in COLUMNS})
-    k = frame["k"].to_numpy(dtype=np.int64) - 1
-    change = np.flatnonzero(k[1:] != k[:-1]) + 1
-    starts = np.concatenate([[0], change])
-    ends = np.concatenate([change, [len(k)]])
-    epochs = frame["epoch"].to_numpy(dtype=float)
-    sym = np.asarray(symbols, dtype=object)[k]
-    return Segments(list(sym[starts]), ends - starts,
-                    [datetime.fromtimestamp(e, timezone.utc) for e in epochs[ends - 1]],
-                    {k: frame[k].to_numpy(dtype=float) for k in COLUMNS})
+    r = live_path.ingest(engine, redis_client, timeframe, tier, good, ttl_hours,
+                         process_cache() if cache is None else cache)
+    return ScanResult("*", tier, r.bars, r.detected, r.new, r.published, r.relay_error), rejected
 
 
 def validate_bar(bar: dict) -> dict:

@@ -1,0 +1,97 @@
+"""In-worker cache of each (symbol, timeframe)'s last PANEL_WINDOW bars, for the live path.
+
+Why: re-reading 261 bars per symbol on every new bar was half of a universe tick. A
+cached window is only used while ``pattern_bar_versions.version`` (kept by statement
+triggers on ``market_bars``, migration 0003) still equals the version it was read at:
+appends of newer bars keep the version, so the live path then reads just the bars after
+the cached one; anything else (an older bar inserted, a bar updated or deleted — e.g. the
+loader re-adjusting history after a split —, a TRUNCATE) bumps it and the window is
+re-read. The version check and the read are one statement (one snapshot), and an entry is
+stored only after its transaction committed, so a rolled-back bar never enters the cache.
+
+One cache per process (prefork children each have their own); LRU-bounded by
+``PATTERNS_WINDOW_CACHE_SYMBOLS``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from .live_batch import COLUMNS, PANEL_WINDOW
+
+
+@dataclass(frozen=True)
+class Window:
+    """Bars of one symbol, oldest first: epoch seconds + COLUMNS as float arrays."""
+
+    version: int
+    epoch: np.ndarray
+    data: dict[str, np.ndarray]
+
+    @property
+    def last_epoch(self) -> float:
+        return float(self.epoch[-1])
+
+    def extended(self, version: int, epoch: np.ndarray, data: dict[str, np.ndarray],
+                 window: int = PANEL_WINDOW) -> "Window":
+        """This window plus newer bars, trimmed to the last ``window`` bars."""
+        if len(epoch) == 0:
+            return Window(version, self.epoch, self.data)
+        return Window(version, np.concatenate([self.epoch, epoch])[-window:],
+                      {k: np.concatenate([self.data[k], data[k]])[-window:] for k in COLUMNS})
+
+
+class WindowCache:
+    """LRU map (symbol, timeframe) -> Window; ``capacity`` 0 disables it (every get misses)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[tuple[str, str], Window] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, symbol: str, timeframe: str) -> Window | None:
+        with self._lock:
+            w = self._items.get((symbol, timeframe))
+            if w is not None:
+                self._items.move_to_end((symbol, timeframe))
+            return w
+
+    def put(self, symbol: str, timeframe: str, window: Window) -> None:
+        if self.capacity <= 0:
+            return
+        with self._lock:
+            self._items[(symbol, timeframe)] = window
+            self._items.move_to_end((symbol, timeframe))
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def drop(self, symbols, timeframe: str) -> None:
+        with self._lock:
+            for s in symbols:
+                self._items.pop((s, timeframe), None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_CACHES: dict[int, WindowCache] = {}
+
+
+def process_cache() -> WindowCache:
+    """This process's cache (a forked child starts empty rather than sharing its parent's)."""
+    cache = _CACHES.get(os.getpid())
+    if cache is None:
+        from shared_models.settings import get_settings
+
+        cache = _CACHES[os.getpid()] = WindowCache(get_settings().patterns.window_cache_symbols)
+    return cache
