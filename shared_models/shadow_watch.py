@@ -291,10 +291,16 @@ class _Core:
             self.cache.delete(*keys[i:i + 1000])
 
     def delete_user(self, user_id: int) -> dict[str, int]:
-        """Right to erasure: drain what is already queued, then delete every row and cache key of the user."""
+        """Right to erasure, race-free against batches in flight (see store.record_erasure/delete_user_rows).
+
+        1. commit a tombstone: later batch statements skip the user's events stamped before it;
+        2. under a lock that waits for every batch transaction in flight, delete every row of the user;
+        3. delete the user's cache keys. Idempotent; never drains the stream (events still queued are
+        skipped by the tombstone when a worker writes them).
+        """
         ev.check_user_id(user_id)
-        self.ensure_group()
-        self.drain_now()
+        with self.engine.begin() as conn:
+            store.record_erasure(conn, user_id, time.time())
         with self.engine.begin() as conn:
             counts = store.delete_user_rows(conn, user_id)
         keys = cache_mod.user_keys(user_id)

@@ -1,4 +1,4 @@
-"""ingest pool tables: raw events, decayed interests, holdings, login attempts, known signals
+"""ingest pool tables: raw events, decayed interests, holdings, login attempts, known signals, erasures
 
 Revision ID: 0002
 Revises: 0001
@@ -105,6 +105,13 @@ def upgrade() -> None:
         _ts("last_seen"),
         sa.PrimaryKeyConstraint("user_id", "kind", "value", name=op.f("pk_ingest_known_signals")),
     )
+    # Right-to-erasure tombstones: drains skip events of a user with ts <= erased_at (see store.py).
+    op.create_table(
+        "ingest_erasures",
+        sa.Column("user_key", sa.String(32), nullable=False),  # keyed hash of the user id
+        _ts("erased_at"),
+        sa.PrimaryKeyConstraint("user_key", name=op.f("pk_ingest_erasures")),
+    )
     op.execute(MERGE_COUNTS)
     op.execute(DECAY)
 
@@ -112,6 +119,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS ingest_decay(float8, float8, float8)")
     op.execute("DROP FUNCTION IF EXISTS ingest_merge_counts(jsonb, jsonb)")
+    op.drop_table("ingest_erasures")
     op.drop_table("ingest_known_signals")
     op.drop_index("ix_ingest_login_attempts_user_id_created_at", table_name="ingest_login_attempts")
     op.drop_table("ingest_login_attempts")

@@ -11,19 +11,27 @@ counted, so a redelivered batch changes nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import Connection, text
 
+from . import privacy
+
 DECAY_SQL = "ingest_decay"
 
 _BATCH_SQL = """
-WITH src AS (
+WITH erased AS (                      -- right to erasure: tombstones of this batch's users (record_erasure)
+    SELECT h.user_id, x.erased_at
+    FROM unnest(%(eusers)s::bigint[], %(ekeys)s::text[]) AS h(user_id, user_key)
+    JOIN ingest_erasures x ON x.user_key = h.user_key
+), src AS (
     SELECT * FROM unnest(%(ids)s::uuid[], %(users)s::bigint[], %(entities)s::text[], %(actions)s::text[],
                          %(weights)s::float8[], %(ts)s::float8[], %(metas)s::text[])
         AS s(event_id, user_id, entity_id, action, weight, ts_epoch, meta)
+    WHERE NOT EXISTS (SELECT 1 FROM erased x WHERE x.user_id = s.user_id AND x.erased_at >= to_timestamp(s.ts_epoch))
 ), ins AS (
     INSERT INTO ingest_events (event_id, user_id, entity_id, action, weight, ts, metadata)
     SELECT event_id, user_id, entity_id, action, weight, to_timestamp(ts_epoch), meta::jsonb FROM src
@@ -69,8 +77,25 @@ class BatchResult:
     users: list[int]
 
 
+@functools.lru_cache(maxsize=1)
+def _hasher() -> privacy.Hasher:
+    from ..settings import get_settings
+
+    return privacy.Hasher(privacy.hmac_key(get_settings()))
+
+
+@functools.lru_cache(maxsize=100_000)
+def erasure_key(user_id: Any) -> str:
+    """Keyed hash naming a user in ``ingest_erasures``: the tombstone holds no user id in the clear,
+    yet anyone holding the HMAC key (every worker) can match events against it."""
+    return _hasher()(str(user_id), "erasure")
+
+
 def _columns(events: Sequence[dict]) -> dict[str, list]:
+    users = sorted({e["user_id"] for e in events})
     return {
+        "eusers": users,
+        "ekeys": [erasure_key(u) for u in users],
         "ids": [e["event_id"] for e in events],
         "users": [e["user_id"] for e in events],
         "entities": [e["entity_id"] for e in events],
@@ -85,6 +110,7 @@ def write_events(conn: Connection, events: Sequence[dict], half_life_seconds: fl
     """Insert validated events and update interests in one statement; (inserted, touched users)."""
     if not events:
         return 0, []
+    lock_for_writing(conn)
     params = _columns(events)
     params["half_life"] = float(half_life_seconds)
     row = conn.exec_driver_sql(_BATCH_SQL, params).one()
@@ -94,13 +120,28 @@ def write_events(conn: Connection, events: Sequence[dict], half_life_seconds: fl
 def dead_letter(conn: Connection, rejects: Iterable[tuple[Any, str | None, str]], source: str) -> int:
     """Keep rejected input with the reason and the offending field (pool 'ingest')."""
     clean = lambda v: None if v is None else str(v).replace("\x00", "\\x00")[:2000]  # noqa: E731
-    rows = [{"field": clean(field), "reason": clean(reason), "payload": json.dumps(_jsonable(payload))}
-            for payload, field, reason in rejects]
-    if rows:
-        conn.execute(text("INSERT INTO dead_letters (pool, source, field, reason, payload) "
-                          "VALUES ('ingest', :source, :field, :reason, CAST(:payload AS jsonb))"),
-                     [dict(r, source=source) for r in rows])
-    return len(rows)
+    rows = [{"field": clean(field), "reason": clean(reason), "payload": json.dumps(_jsonable(payload)),
+             "ukey": _payload_user_key(payload)} for payload, field, reason in rejects]
+    if not rows:
+        return 0
+    lock_for_writing(conn)
+    # An erased user's rejected events are erased too (a payload without a numeric ts counts as old).
+    kept = conn.execute(text(
+        "INSERT INTO dead_letters (pool, source, field, reason, payload) "
+        "SELECT 'ingest', :source, :field, :reason, p FROM (SELECT CAST(:payload AS jsonb) AS p) d "
+        "WHERE NOT EXISTS (SELECT 1 FROM ingest_erasures x WHERE x.user_key = :ukey "
+        "  AND x.erased_at >= CASE WHEN jsonb_typeof(d.p -> 'ts') = 'number' "
+        "                          THEN to_timestamp(greatest(least((d.p ->> 'ts')::float8, 1e11), -1e10)) "
+        "                          ELSE '-infinity'::timestamptz END)"),
+        [dict(r, source=source) for r in rows]).rowcount
+    return max(kept, 0)
+
+
+def _payload_user_key(payload: Any) -> str | None:
+    user = payload.get("user_id") if isinstance(payload, dict) else None
+    if isinstance(user, bool) or not isinstance(user, (int, str)):
+        return None
+    return erasure_key(str(user))
 
 
 def _jsonable(payload: Any) -> Any:
@@ -119,8 +160,38 @@ USER_TABLES = ("ingest_events", "ingest_interests", "ingest_holdings", "ingest_l
                "ingest_known_signals")
 
 
+def lock_for_writing(conn: Connection) -> None:
+    """Take the writers' lock (ROW EXCLUSIVE, shared by all writers) as the transaction's first step.
+
+    A writer's transaction then either started before an erasure's exclusive lock (the erasure waits
+    for its COMMIT and deletes its rows) or its later statements run after the erasure committed and
+    see the tombstone. Taking it explicitly, as its own statement, keeps this independent of when
+    PostgreSQL takes a statement's snapshot relative to its locks. Re-taking a held lock is cheap.
+    """
+    conn.exec_driver_sql("LOCK TABLE ingest_events IN ROW EXCLUSIVE MODE")
+
+
+def record_erasure(conn: Connection, user_id: int, now_epoch: float) -> None:
+    """Commit this first: from then on no batch writes an event of the user stamped before now.
+
+    ``erased_at`` is the later of the caller's and the database's clock (events are stamped by the
+    client that tracked them), and never moves backwards on a repeated erasure.
+    """
+    conn.execute(text(
+        "INSERT INTO ingest_erasures AS x (user_key, erased_at) "
+        "VALUES (:k, greatest(clock_timestamp(), to_timestamp(:t))) "
+        "ON CONFLICT (user_key) DO UPDATE SET erased_at = greatest(x.erased_at, excluded.erased_at)"),
+        {"k": erasure_key(str(user_id)), "t": now_epoch})
+
+
 def delete_user_rows(conn: Connection, user_id: int) -> dict[str, int]:
-    """Right to erasure: every row of the user, dead letters carrying their id included."""
+    """Right to erasure: every row of the user, dead letters carrying their id included.
+
+    SHARE ROW EXCLUSIVE conflicts with the writers' ROW EXCLUSIVE (so this waits for every batch
+    transaction in flight, then deletes what it wrote) and with itself (concurrent erasures queue up
+    instead of deadlocking on their own DELETEs); plain reads are not blocked.
+    """
+    conn.exec_driver_sql("LOCK TABLE ingest_events IN SHARE ROW EXCLUSIVE MODE")
     counts = {t: conn.execute(text(f"DELETE FROM {t} WHERE user_id = :u"), {"u": user_id}).rowcount
               for t in USER_TABLES}
     counts["dead_letters"] = conn.execute(

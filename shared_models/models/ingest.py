@@ -101,3 +101,18 @@ class KnownSignal(Base):
     count: Mapped[int] = mapped_column(Integer)
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Erasure(Base):
+    """Right-to-erasure tombstone: events of the user with ``ts <= erased_at`` are never written again.
+
+    The user is named by a keyed hash (``store.erasure_key``), not the id, so no row mentions them.
+
+    Kept for good (it holds nothing but the id): a batch read before the erasure may be written
+    any time later, e.g. after an outage of every ingest worker.
+    """
+
+    __tablename__ = "ingest_erasures"
+
+    user_key: Mapped[str] = mapped_column(String(32), primary_key=True)  # store.erasure_key(user_id)
+    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -173,7 +173,7 @@ def test_delete_user_removes_every_row_and_cache_key(sw, workers, engine, redis_
         c.execute(text("INSERT INTO dead_letters (pool, source, field, reason, payload) "
                        "VALUES ('ingest', 'test', 'action', 'x', CAST(:p AS jsonb))"), {"p": f'{{"user_id": {user}}}'})
     assert any(str(user) in k.decode() for k in redis_client.keys("shadowwatch:*"))
-    sw.track(user, "NVDA", "view")  # still queued: delete_user drains it first, so it cannot reappear
+    sw.track(user, "NVDA", "view")  # still queued: the tombstone makes the worker skip it later
     sw.delete_user(user)
     drain(workers)
     with engine.connect() as c:
