@@ -1,6 +1,6 @@
 """Discovery benchmark: a full scan of every loaded politician, every analysis, on real workers.
 
-    python benchmarks/discovery.py [--keep-home]
+    python benchmarks/discovery.py
 
 Sets up its own embedded PostgreSQL + Redis (or uses DATABASE_URL/REDIS_URL with a
 fresh database), loads all of data/congress and every daily price file plus GSPC
@@ -19,41 +19,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 FINDINGS = "pattern_discoveries, anomaly_detections, network_discoveries, model_experiments"
-
-
-def setup_services(home: Path) -> None:
-    """Environment for this process and its worker subprocesses, before settings are read."""
-    os.environ.update(QUANTPIPE_HOME=str(home), QUANTPIPE_LOG_DIR=str(home / "logs"),
-                      QP_TEST_LOG_DIR=str(home / "logs"))
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from shared_models import embedded
-    from shared_models.db import normalize_url
-
-    db, rd = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
-    if not db or not rd:
-        state = embedded.ensure_services(home, postgres=not db, redis=not rd)
-        db, rd = db or state.database_url, rd or state.redis_url
-    url = make_url(normalize_url(db))
-    name = f"qp_bench_{uuid.uuid4().hex[:8]}"
-    eng = create_engine(url, isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    eng.dispose()
-    os.environ["DATABASE_URL"] = url.set(database=name).render_as_string(hide_password=False)
-    os.environ["REDIS_URL"] = rd
 
 
 def load_data() -> tuple[int, int]:
@@ -97,12 +70,12 @@ def timed_scan(concurrency: int) -> tuple[float, dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--keep-home", action="store_true", help="Do not delete the temporary data directory.")
-    args = ap.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="qp-bench-discovery-"))
-    embedded_started = not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
+    ap.parse_args()
+    from shared_models import scratch
+
+    env = scratch.start("qp_bench_discovery", migrate=False)
+    os.environ["QP_TEST_LOG_DIR"] = str(env.home / "logs")
     try:
-        setup_services(home)
         load_data()
         one, out1 = timed_scan(1)
         print(f"baseline  1 worker process : {one:6.1f} s wall  {out1}")
@@ -120,15 +93,7 @@ def main() -> None:
                       f"t={m['alpha_t_stat']:.2f} beta={m['beta']:.2f} positions={m['positions']} "
                       f"days={m['days']} deployment_ready={e['deployment_ready']}")
     finally:
-        from shared_models.db import dispose_engines
-
-        dispose_engines()
-        if embedded_started:
-            from shared_models import embedded
-
-            embedded.stop_services(home)
-        if not args.keep_home:
-            shutil.rmtree(home, ignore_errors=True)
+        env.close()
 
 
 if __name__ == "__main__":

@@ -24,49 +24,15 @@ Goals: promotion <= 50 ms, rollback <= 100 ms.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-
-def _servers() -> tuple[Path | None, str]:
-    """(temporary home or None, admin database URL)."""
-    home = None
-    if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
-        home = Path(tempfile.mkdtemp(prefix="qp-bench-shadow-"))
-        os.environ["QUANTPIPE_HOME"] = str(home)
-        os.environ["QUANTPIPE_LOG_DIR"] = str(home / "logs")
-        from shared_models import embedded
-
-        state = embedded.ensure_services(home)
-        os.environ.setdefault("DATABASE_URL", state.database_url)
-        os.environ.setdefault("REDIS_URL", state.redis_url)
-    return home, os.environ["DATABASE_URL"]
-
-
-def _fresh_database(admin_url: str) -> str:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from shared_models.db import normalize_url
-
-    url = make_url(normalize_url(admin_url))
-    name = f"qp_bench_shadow_{uuid.uuid4().hex[:8]}"
-    eng = create_engine(url, isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    eng.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def _trades(rng, n, mean, prefix):
@@ -90,9 +56,16 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--no-worker", action="store_true")
     args = ap.parse_args()
-    home, admin = _servers()
-    db_url = _fresh_database(admin)
-    os.environ["DATABASE_URL"] = db_url
+    from shared_models import scratch
+
+    env = scratch.start("qp_bench_shadow", migrate=False)
+    try:
+        _run(args, env.database_url)
+    finally:
+        env.close()
+
+
+def _run(args, db_url: str) -> None:
     from sqlalchemy import select
 
     from shared_models import migrate
@@ -167,20 +140,6 @@ def main() -> None:
         print(f"shadow worker RSS (parent + 1 pool child): {before:.0f} MiB after start-up, {after:.0f} MiB after "
               f"{args.reps} evaluations of {args.n}+{args.n} trades (ratio {after / before:.2f}x)")
     dispose_engines()
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from shared_models.db import normalize_url
-
-    eng = create_engine(make_url(normalize_url(admin)), isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{make_url(db_url).database}" WITH (FORCE)'))
-    eng.dispose()
-    if home is not None:
-        from shared_models import embedded
-
-        embedded.stop_services(home)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

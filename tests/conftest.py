@@ -10,10 +10,6 @@ module reads settings, so subprocess workers attach to the same servers.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-import uuid
-from pathlib import Path
 
 import pytest
 
@@ -27,68 +23,17 @@ TEST_ENV = {
 }
 
 
-def _create_database(admin_url: str) -> str:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from shared_models.db import normalize_url
-
-    url = make_url(normalize_url(admin_url))
-    name = f"qp_test_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    _STATE["admin_url"], _STATE["db_name"] = url, name
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_database() -> None:
-    from sqlalchemy import create_engine, text
-
-    if "db_name" not in _STATE:
-        return
-    engine = create_engine(_STATE["admin_url"], isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{_STATE["db_name"]}" WITH (FORCE)'))
-    engine.dispose()
-
-
 def pytest_configure(config) -> None:
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        pass
     os.environ.update({k: os.environ.get(k, v) for k, v in TEST_ENV.items()})
-    home = Path(tempfile.mkdtemp(prefix="qp-test-home-"))
-    os.chmod(home, 0o755)
-    _STATE["home"] = home
-    os.environ["QUANTPIPE_HOME"] = str(home)
-    os.environ["QUANTPIPE_LOG_DIR"] = str(home / "logs")
-    os.environ.setdefault("QP_TEST_LOG_DIR", str(home / "test-logs"))
-    from shared_models import embedded
+    from shared_models import scratch
 
-    db, rd = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
-    if not db or not rd:
-        state = embedded.ensure_services(home, postgres=not db, redis=not rd)
-        _STATE["embedded"] = True
-        db, rd = db or state.database_url, rd or state.redis_url
-    os.environ["DATABASE_URL"] = _create_database(db)
-    os.environ["REDIS_URL"] = rd
-    from shared_models import migrate
-
-    migrate.upgrade(os.environ["DATABASE_URL"])
+    _STATE["env"] = env = scratch.start("qp_test")
+    os.environ.setdefault("QP_TEST_LOG_DIR", str(env.home / "test-logs"))
 
 
 def pytest_unconfigure(config) -> None:
-    from shared_models import embedded
-    from shared_models.db import dispose_engines
-
-    dispose_engines()
-    try:
-        _drop_database()
-    finally:
-        if _STATE.get("embedded"):
-            embedded.stop_services(_STATE["home"])
-        shutil.rmtree(_STATE.get("home", "/nonexistent"), ignore_errors=True)
+    if "env" in _STATE:
+        _STATE.pop("env").close()
 
 
 @pytest.fixture(scope="session")

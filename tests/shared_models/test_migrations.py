@@ -1,27 +1,15 @@
 """The schema changes only through Alembic, and every migration goes down as well as up."""
 
-import uuid
-
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect
+from sqlalchemy.engine import make_url
 
 from shared_models import migrate
 from shared_models.models import Base
-
-
-def _fresh_db(admin_url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    url = make_url(admin_url)
-    name = f"qp_mig_{uuid.uuid4().hex[:8]}"
-    eng = create_engine(url, isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    eng.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
+from shared_models.scratch import create_database, drop_database
 
 
 def test_round_trip_upgrade_downgrade_upgrade(database_url):
-    url = _fresh_db(database_url)
+    url = create_database(database_url, "qp_mig")
     eng = create_engine(url)
     try:
         migrate.upgrade(url)
@@ -35,10 +23,7 @@ def test_round_trip_upgrade_downgrade_upgrade(database_url):
         assert migrate.current_revision(url) == migrate.head_revision()
     finally:
         eng.dispose()
-        admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE "{eng.url.database}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(url, make_url(database_url).database)
 
 
 def test_models_match_migrations(engine):
