@@ -93,11 +93,17 @@ def detect_last_segments(seg: Segments, tier: str = "daily") -> list[Detection]:
     out: list[Detection] = []
 
     def emit(rows: np.ndarray, name: str, direction, conf: np.ndarray, **ind: np.ndarray) -> None:
-        for r in np.flatnonzero(rows):
-            d = int(direction[r]) if isinstance(direction, np.ndarray) else direction
-            out.append(Detection(symbols[r], name, tier, last_ts[r], float(conf[r]), round(float(c[r, -1]), 4),
-                                 round(float(change[r]), 4), float(v[r, -1]), d,
-                                 {k: _num(np.round(a[r], 4)) for k, a in ind.items()}))
+        idx = np.flatnonzero(rows)
+        if not len(idx):
+            return
+        # Rounded (non-finite -> 0, as _num) once per indicator for all hits, not per hit.
+        vals = {k: np.nan_to_num(np.round(np.asarray(a, dtype=float)[idx], 4), nan=0.0, posinf=0.0,
+                                 neginf=0.0).tolist() for k, a in ind.items()}
+        dirs = direction[idx].tolist() if isinstance(direction, np.ndarray) else [direction] * len(idx)
+        price, chg, vol, cf = c[idx, -1].tolist(), change[idx].tolist(), v[idx, -1].tolist(), conf[idx].tolist()
+        for j, r in enumerate(idx.tolist()):
+            out.append(Detection(symbols[r], name, tier, last_ts[r], cf[j], round(price[j], 4), round(chg[j], 4),
+                                 vol[j], int(dirs[j]), {k: a[j] for k, a in vals.items()}))
 
     _candles(seg, pos_from_end, emit, n)
 
@@ -170,7 +176,3 @@ def _candles(seg: Segments, pos_from_end: np.ndarray, emit, n: int) -> None:
         talib_value[r_idx] = ch.value[at_end]
         emit(rows, ch.name, direction, conf, talib_value=talib_value, relative_volume=rv)
 
-
-def _num(x) -> float:
-    x = float(x)
-    return 0.0 if not np.isfinite(x) else x

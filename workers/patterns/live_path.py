@@ -38,7 +38,7 @@ COPY_ABOVE = 4  # more cold symbols than this: COPY + CSV parse beats fetching r
 
 UPSERT_SQL = """
 INSERT INTO market_bars (symbol, timeframe, ts, open, high, low, close, volume, adjusted)
-SELECT s, %(tf)s, t, o, h, l, c, v, %(adj)s FROM unnest(%(s)s::varchar[], %(t)s::timestamptz[], %(o)s::float8[],
+SELECT s, %(tf)s, to_timestamp(t), o, h, l, c, v, %(adj)s FROM unnest(%(s)s::varchar[], %(t)s::float8[], %(o)s::float8[],
     %(h)s::float8[], %(l)s::float8[], %(c)s::float8[], %(v)s::float8[]) AS x(s, t, o, h, l, c, v)
 ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET open = EXCLUDED.open, high = EXCLUDED.high,
     low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume
@@ -48,7 +48,7 @@ WHERE (market_bars.open, market_bars.high, market_bars.low, market_bars.close, m
 
 WATERMARK_SQL = """
 INSERT INTO pattern_scan_state (symbol, tier, last_bar_ts, updated_at)
-SELECT s, %(tier)s, t, now() FROM unnest(%(s)s::varchar[], %(t)s::timestamptz[]) AS n(s, t)
+SELECT s, %(tier)s, to_timestamp(t), now() FROM unnest(%(s)s::varchar[], %(t)s::float8[]) AS n(s, t)
 ON CONFLICT (symbol, tier) DO UPDATE SET last_bar_ts = GREATEST(pattern_scan_state.last_bar_ts,
     EXCLUDED.last_bar_ts), updated_at = now()
 """
@@ -58,7 +58,8 @@ ON CONFLICT (symbol, tier) DO UPDATE SET last_bar_ts = GREATEST(pattern_scan_sta
 # the bars after the cached last one; the others get their whole window.
 READ_SQL = """
 WITH n AS (
-    SELECT * FROM unnest(%(s)s::varchar[], %(t)s::timestamptz[], %(cver)s::bigint[], %(clast)s::timestamptz[])
+    SELECT symbol, to_timestamp(until) AS until, cver, to_timestamp(clast) AS clast, k
+    FROM unnest(%(s)s::varchar[], %(t)s::float8[], %(cver)s::bigint[], %(clast)s::float8[])
         WITH ORDINALITY AS n(symbol, until, cver, clast, k)
 ), v AS (
     SELECT n.k, n.symbol, n.until, n.clast, pv.version,
@@ -124,14 +125,14 @@ def ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[s
            cache: WindowCache) -> LiveResult:
     """Store validated ``bars`` ({symbol: bar}), detect on each symbol's newest bar, persist, publish."""
     symbols = list(bars)
-    until = [b["ts"] for b in bars.values()]
+    until = [b["ts"].timestamp() for b in bars.values()]  # epochs: far cheaper to send than timestamptz
     cached = [cache.get(s, timeframe) for s in symbols]
     params = {"tf": timeframe, "adj": timeframe == "1d", "tier": tier, "s": symbols, "t": until,
               **{k[0]: [b[k] for b in bars.values()] for k in ("open", "high", "low", "close")},
               "v": [b["volume"] for b in bars.values()], "window": PANEL_WINDOW,
               "cver": [w.version if w else None for w in cached],
-              "clast": [datetime.fromtimestamp(w.last_epoch, timezone.utc) if w else None for w in cached]}
-    cold = sum(w is None or w.last_epoch > u.timestamp() for w, u in zip(cached, until))
+              "clast": [w.last_epoch if w else None for w in cached]}
+    cold = sum(w is None or w.last_epoch > u for w, u in zip(cached, until))
     key, conn = _connection(engine)
     committed = False
     try:
