@@ -14,16 +14,6 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-# Sum two {action: count} objects key by key (used by the interest upsert).
-MERGE_COUNTS = """
-CREATE OR REPLACE FUNCTION ingest_merge_counts(a jsonb, b jsonb) RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT coalesce(jsonb_object_agg(k, coalesce((a ->> k)::bigint, 0) + coalesce((b ->> k)::bigint, 0)),
-                    '{}'::jsonb)
-    FROM (SELECT jsonb_object_keys(coalesce(a, '{}'::jsonb) || coalesce(b, '{}'::jsonb)) AS k) keys
-$$;
-"""
-
 # score·2^(−seconds/half_life) without float underflow errors: far-decayed scores are 0.
 DECAY = """
 CREATE OR REPLACE FUNCTION ingest_decay(score float8, seconds float8, half_life float8) RETURNS float8
@@ -112,13 +102,12 @@ def upgrade() -> None:
         _ts("erased_at"),
         sa.PrimaryKeyConstraint("user_key", name=op.f("pk_ingest_erasures")),
     )
-    op.execute(MERGE_COUNTS)
     op.execute(DECAY)
 
 
 def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS ingest_decay(float8, float8, float8)")
-    op.execute("DROP FUNCTION IF EXISTS ingest_merge_counts(jsonb, jsonb)")
+    op.execute("DROP FUNCTION IF EXISTS ingest_merge_counts(jsonb, jsonb)")  # in databases migrated earlier
     op.drop_table("ingest_erasures")
     op.drop_table("ingest_known_signals")
     op.drop_index("ix_ingest_login_attempts_user_id_created_at", table_name="ingest_login_attempts")

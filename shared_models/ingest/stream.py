@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 STREAM = "shadowwatch:events"
 GROUP = "ingest"
 USAGE_PREFIX = "shadowwatch:usage:"
+LINGER_MS = 250
 
 # KEYS[1] stream, KEYS[2] usage counter; ARGV[1] limit (0 = none), ARGV[2] counter ttl (0 = none),
 # ARGV[3..] event JSON. Returns the counter after adding, or -1 (over the limit, nothing added).
@@ -224,6 +225,12 @@ def drain(r: redis.Redis, engine: Engine, *, batch_size: int, half_life_seconds:
         stats.reclaimed += len(entries)
         if not entries:
             reply = r.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=batch_size)
+            entries = reply[0][1] if reply else []
+        left_ms = int((deadline - time.monotonic()) * 1000)
+        if not entries and stats.batches and left_ms > 0:
+            # Traffic was flowing: wait briefly for more instead of leaving the stream idle until the next
+            # beat kick (up to 1 s); an idle stream costs this drain at most LINGER_MS.
+            reply = r.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=batch_size, block=min(LINGER_MS, left_ms))
             entries = reply[0][1] if reply else []
         if not entries:
             break

@@ -139,3 +139,19 @@ def test_purge_keeps_interests(engine):
     with engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM ingest_events WHERE user_id = :u"), {"u": user}).scalar() == 1
     assert _interest(engine, user)["event_count"] == 2
+
+
+def test_awkward_strings_round_trip_exactly(engine):
+    """The batch travels as PostgreSQL array literals: quotes, backslashes, braces, commas, NULL-like
+    text and non-ASCII must arrive unchanged."""
+    user = new_user()
+    meta = {"q": 'say "hi"', "b": "C:\\temp\\{x}", "c": "a,b}{", "n": "NULL", "u": "żółw ✓", "e": ""}
+    e = dict(_event(user, entity='BRK."B\\'), metadata=meta)
+    e.pop("metadata_json", None)
+    with engine.begin() as c:
+        assert store.write_events(c, [e], HALF_LIFE)[0] == 1
+    with engine.connect() as c:
+        row = c.execute(text("SELECT entity_id, metadata, ts FROM ingest_events WHERE user_id = :u"),
+                        {"u": user}).one()
+    assert row.entity_id == 'BRK."B\\' and row.metadata == meta
+    assert abs(row.ts.timestamp() - e["ts"]) < 1e-6
