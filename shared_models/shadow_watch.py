@@ -156,10 +156,22 @@ class _Core:
         if cached is not None:
             return cached
         with self.engine.connect() as conn:
+            read_at = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
             profile = load_profile(conn, user_id, self.half_life_seconds)
         self.cache.set(ck, profile, cache_mod.PROFILE_TTL)
         self.cache.set(cache_mod.fingerprint_key(user_id), profile["fingerprint"], cache_mod.FINGERPRINT_TTL)
+        self._uncache_if_erased_since(user_id, read_at)
         return profile
+
+    def _uncache_if_erased_since(self, user_id: int, read_at: datetime) -> None:
+        """An erasure that committed its tombstone after our read began may have cleared the cache
+        before our set: take the keys back out. (Tombstone after this check => its erasure clears
+        the cache after our set.)"""
+        with self.engine.connect() as conn:
+            erased = conn.execute(text("SELECT 1 FROM ingest_erasures WHERE user_key = :k AND erased_at >= :t"),
+                                  {"k": store.erasure_key(str(user_id)), "t": read_at}).first()
+        if erased:
+            self.cache.delete(*cache_mod.user_keys(user_id))
 
     def fingerprint(self, user_id: int) -> dict:
         cached = self.cache.get(cache_mod.fingerprint_key(user_id))

@@ -115,3 +115,25 @@ def test_concurrent_erasures_with_a_batch_in_flight_do_not_deadlock(sw, engine):
     with engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM ingest_erasures WHERE user_key = :k"),
                          {"k": store.erasure_key(str(user))}).scalar_one() == 1
+
+
+def test_profile_read_racing_an_erasure_is_not_left_in_the_cache(sw, engine, monkeypatch, redis_client):
+    """get_profile reads, an erasure runs (and clears the cache) before get_profile stores what it
+    read: the stored profile must be taken back out."""
+    import shared_models.shadow_watch as client_mod
+    from shared_models.ingest import cache as cache_mod
+
+    user = new_user()
+    with engine.begin() as c:
+        store.write_events(c, [_event(user, ts=time.time() - 5)], HALF_LIFE)
+    real = client_mod.load_profile
+
+    def read_then_erasure(conn, user_id, half_life):
+        profile = real(conn, user_id, half_life)
+        sw.delete_user(user_id)  # lands between our read and our cache set
+        return profile
+
+    monkeypatch.setattr(client_mod, "load_profile", read_then_erasure)
+    assert sw.get_profile(user)["library"]  # the caller got what was read
+    assert all(sw.cache.get(k) is None for k in cache_mod.user_keys(user))
+    assert not [k for k in redis_client.keys("shadowwatch:*") if str(user) in k.decode()]
