@@ -183,6 +183,7 @@ class _Core:
         ev.check_user_id(user_id)
         ents = sorted({ev.check_entity_id(e) for e in entity_ids})
         with self.engine.begin() as conn:
+            store.lock_for_writing(conn)  # an erasure in progress waits for this, then deletes it
             store.set_holdings(conn, user_id, ents)
         self.cache.delete(*cache_mod.user_keys(user_id))
 
@@ -238,6 +239,7 @@ class _Core:
         current_top = set(self.fingerprint(user_id)["top_entities"])
         attempt_id = uuid.uuid4()
         with self.engine.begin() as conn:
+            store.lock_for_writing(conn)  # an erasure in progress waits for this, then deletes it
             h = self._history(conn, user_id)
             h.current_top_entities = current_top
             result = trust.score_login(ctx, h)
@@ -259,6 +261,7 @@ class _Core:
             raise EventValidationError("attempt_id", "is not a UUID") from None
         top = self.fingerprint(user_id)["top_entities"] if success else []
         with self.engine.begin() as conn:
+            store.lock_for_writing(conn)  # an erasure in progress waits for this, then deletes it
             row = conn.execute(text(
                 "UPDATE ingest_login_attempts SET success = :s, confirmed_at = now() "
                 "WHERE attempt_id = :a AND user_id = :u AND success IS NULL "

@@ -137,3 +137,28 @@ def test_profile_read_racing_an_erasure_is_not_left_in_the_cache(sw, engine, mon
     assert sw.get_profile(user)["library"]  # the caller got what was read
     assert all(sw.cache.get(k) is None for k in cache_mod.user_keys(user))
     assert not [k for k in redis_client.keys("shadowwatch:*") if str(user) in k.decode()]
+
+
+def test_holdings_written_while_an_erasure_starts_are_deleted_too(sw, engine, monkeypatch):
+    """The client's own writes (holdings here; login attempts the same way) take the writers' lock:
+    a set_holdings that has written but not committed when delete_user starts is deleted too."""
+    user = new_user()
+    written, release = threading.Event(), threading.Event()
+    real = store.set_holdings
+
+    def slow_set_holdings(conn, user_id, entity_ids):
+        real(conn, user_id, entity_ids)
+        written.set()
+        assert release.wait(30)
+
+    monkeypatch.setattr(store, "set_holdings", slow_set_holdings)
+    writer, wout = _run(sw.set_holdings, user, ["AAPL", "MSFT"])
+    assert written.wait(30)
+    deleter, dout = _run(sw.delete_user, user)
+    time.sleep(0.5)
+    release.set()
+    for t, out in ((writer, wout), (deleter, dout)):
+        t.join(30)
+        assert not t.is_alive() and "error" not in out, out
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM ingest_holdings WHERE user_id = :u"), {"u": user}).scalar() == 0
