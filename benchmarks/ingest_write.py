@@ -43,8 +43,8 @@ $$;
 def _baseline_sql(current: str) -> str:
     start = current.index("        action_counts = cur.action_counts ||")
     end = current.index("        first_seen = least(")
-    return current[:start] + "        action_counts = ingest_merge_counts(cur.action_counts, excluded.action_counts),\n" \
-        + current[end:]
+    merge = "        action_counts = ingest_merge_counts(cur.action_counts, excluded.action_counts),\n"
+    return current[:start] + merge + current[end:]
 
 
 def main() -> None:
