@@ -99,9 +99,20 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+-- DELETE also recomputes max_ts, so bars re-added after the deleted ones count as appends again.
+CREATE FUNCTION pattern_bar_versions_on_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE pattern_bar_versions v SET version = v.version + 1,
+        max_ts = COALESCE((SELECT max(b.ts) FROM market_bars b WHERE b.symbol = v.symbol
+                           AND b.timeframe = v.timeframe), '-infinity')
+    FROM (SELECT DISTINCT symbol, timeframe FROM changed_rows ORDER BY symbol, timeframe) c
+    WHERE v.symbol = c.symbol AND v.timeframe = c.timeframe;
+    RETURN NULL;
+END;
+$$;
 CREATE FUNCTION pattern_bar_versions_on_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE pattern_bar_versions SET version = version + 1;
+    UPDATE pattern_bar_versions SET version = version + 1, max_ts = '-infinity';
     RETURN NULL;
 END;
 $$;
@@ -112,7 +123,7 @@ CREATE TRIGGER trg_market_bars_versions_upd_new AFTER UPDATE ON market_bars
 CREATE TRIGGER trg_market_bars_versions_upd_old AFTER UPDATE ON market_bars
     REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION pattern_bar_versions_on_change();
 CREATE TRIGGER trg_market_bars_versions_del AFTER DELETE ON market_bars
-    REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION pattern_bar_versions_on_change();
+    REFERENCING OLD TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION pattern_bar_versions_on_delete();
 CREATE TRIGGER trg_market_bars_versions_trunc AFTER TRUNCATE ON market_bars
     FOR EACH STATEMENT EXECUTE FUNCTION pattern_bar_versions_on_truncate();
 INSERT INTO pattern_bar_versions (symbol, timeframe, version, max_ts, last_min_ts)
@@ -228,7 +239,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for trigger in ("ins", "upd_new", "upd_old", "del", "trunc"):
         op.execute(f"DROP TRIGGER IF EXISTS trg_market_bars_versions_{trigger} ON market_bars")
-    for fn in ("on_insert", "on_change", "on_truncate"):
+    for fn in ("on_insert", "on_change", "on_delete", "on_truncate"):
         op.execute(f"DROP FUNCTION IF EXISTS pattern_bar_versions_{fn}()")
     op.drop_table("pattern_bar_versions")
     op.drop_table("pattern_scan_state")

@@ -21,20 +21,16 @@ dropped and re-opened after any connection error.
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import Engine
 
 from .live_batch import COLUMNS, PANEL_WINDOW, Segments, detect_last_segments
 from .publisher import CHANNEL, PERSIST_SQL, UNMARK_SQL, persist_params, publish_rows
 from .window_cache import Window, WindowCache
-
-COPY_ABOVE = 4  # more cold symbols than this: COPY + CSV parse beats fetching row tuples
 
 UPSERT_SQL = """
 INSERT INTO market_bars (symbol, timeframe, ts, open, high, low, close, volume, adjusted)
@@ -55,25 +51,34 @@ ON CONFLICT (symbol, tier) DO UPDATE SET last_bar_ts = GREATEST(pattern_scan_sta
 
 # One statement, so the version check and the bars read share one snapshot. Warm symbols
 # (cached at the version still current, new bar not older than the cached one) get only
-# the bars after the cached last one; the others get their whole window.
+# the bars after the cached last one (an index bound, not a filter); the others get their
+# whole window. One row per symbol; each column comes as the concatenated big-endian float8
+# bytes of its bars (exact, and decoded by numpy without parsing text). The last column says
+# whether any outbox row is unsent at all (via the small partial index; a per-symbol filter
+# there made the planner scan the whole outbox): if none, the claim round trip is skipped.
 READ_SQL = """
 WITH n AS (
     SELECT symbol, to_timestamp(until) AS until, cver, to_timestamp(clast) AS clast, k
     FROM unnest(%(s)s::varchar[], %(t)s::float8[], %(cver)s::bigint[], %(clast)s::float8[])
         WITH ORDINALITY AS n(symbol, until, cver, clast, k)
 ), v AS (
-    SELECT n.k, n.symbol, n.until, n.clast, pv.version,
-           COALESCE(pv.version = n.cver AND n.until >= n.clast, false) AS warm
+    SELECT n.k, n.symbol, n.until, pv.version,
+           COALESCE(pv.version = n.cver AND n.until >= n.clast, false) AS warm, n.clast
     FROM n LEFT JOIN pattern_bar_versions pv ON pv.symbol = n.symbol AND pv.timeframe = %(tf)s
 )
-SELECT v.k, v.version, v.warm::int, extract(epoch FROM w.ts)::float8, w.open, w.high, w.low, w.close, w.volume,
-       (SELECT count(*) FROM pattern_outbox WHERE sent_at IS NULL
-            AND payload->'data'->>'symbol' = ANY(%(s)s::varchar[]))
+SELECT v.k, v.version, v.warm,
+       string_agg(float8send(extract(epoch FROM w.ts)::float8), ''::bytea ORDER BY w.ts),
+       string_agg(float8send(w.open), ''::bytea ORDER BY w.ts), string_agg(float8send(w.high), ''::bytea ORDER BY w.ts),
+       string_agg(float8send(w.low), ''::bytea ORDER BY w.ts), string_agg(float8send(w.close), ''::bytea ORDER BY w.ts),
+       string_agg(float8send(w.volume), ''::bytea ORDER BY w.ts),
+       (SELECT count(*) FROM (SELECT 1 FROM pattern_outbox WHERE sent_at IS NULL ORDER BY id LIMIT 1) u)
 FROM v LEFT JOIN LATERAL (
     SELECT ts, open, high, low, close, volume FROM market_bars b
-    WHERE b.symbol = v.symbol AND b.timeframe = %(tf)s AND b.ts <= v.until AND (NOT v.warm OR b.ts > v.clast)
+    WHERE b.symbol = v.symbol AND b.timeframe = %(tf)s AND b.ts <= v.until
+      AND b.ts > CASE WHEN v.warm THEN v.clast ELSE '-infinity'::timestamptz END
     ORDER BY b.ts DESC LIMIT %(window)s) w ON true
-ORDER BY v.k, w.ts
+GROUP BY v.k, v.version, v.warm
+ORDER BY v.k
 """
 
 CLAIM_SQL = """
@@ -82,8 +87,6 @@ UPDATE pattern_outbox SET sent_at = clock_timestamp(), attempts = attempts + 1 W
     ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
 RETURNING id, channel, payload
 """
-
-_NAMES = ["k", "version", "warm", "epoch", *COLUMNS, "unsent"]
 
 
 @dataclass
@@ -132,29 +135,19 @@ def ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[s
               "v": [b["volume"] for b in bars.values()], "window": PANEL_WINDOW,
               "cver": [w.version if w else None for w in cached],
               "clast": [w.last_epoch if w else None for w in cached]}
-    cold = sum(w is None or w.last_epoch > u for w, u in zip(cached, until))
     key, conn = _connection(engine)
     committed = False
     try:
         with conn.cursor() as cur:
-            head = f"BEGIN; {UPSERT_SQL}; {WATERMARK_SQL};"
-            if cold > COPY_ABOVE:
-                cur.execute(head, params)
-                buf = io.StringIO()
-                cur.copy_expert(f"COPY ({cur.mogrify(READ_SQL, params).decode()}) TO STDOUT WITH (FORMAT csv)", buf)
-                buf.seek(0)
-                # round_trip: the default fast parser can be 1 ulp off, enough to flip a borderline candle
-                table = pd.read_csv(buf, header=None, names=_NAMES, dtype=float, float_precision="round_trip").to_numpy()
-            else:
-                cur.execute(head + READ_SQL, params)
-                table = np.array(cur.fetchall(), dtype=float).reshape(-1, len(_NAMES))
+            cur.execute(f"BEGIN; {UPSERT_SQL}; {WATERMARK_SQL}; {READ_SQL}", params)
+            table = cur.fetchall()
             seg, windows, hits = _segments(symbols, cached, table)
             found = detect_last_segments(seg, tier)
             new = []
             if found:
                 cur.execute(PERSIST_SQL, persist_params(found, ttl_hours))
                 new = cur.fetchall()
-            unsent = int(table[0, -1]) if len(table) else 0
+            unsent = int(table[0][-1]) if table else 0
             result = LiveResult(int(seg.lengths.sum()), len(found), len(new), 0, cache_hits=hits)
             if redis_client is None or not (new or unsent):
                 cur.execute("COMMIT")
@@ -192,28 +185,23 @@ def ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[s
     return result
 
 
-def _segments(symbols: list[str], cached: list[Window | None], table: np.ndarray
+def _segments(symbols: list[str], cached: list[Window | None], table: list[tuple]
               ) -> tuple[Segments, dict[str, Window], int]:
     """Each symbol's window (cache + new rows, or the rows read), as Segments for detection."""
-    k = table[:, 0].astype(np.int64) - 1
-    bounds = np.searchsorted(k, np.arange(len(symbols) + 1))
     windows: dict[str, Window] = {}
     hits = 0
-    for i, s in enumerate(symbols):
-        part = table[bounds[i]:bounds[i + 1]]
-        if not len(part) or np.isnan(part[0, 1]):
+    for k, version, warm, epoch_b, *cols_b, _unsent in table:
+        s, w = symbols[k - 1], cached[k - 1]
+        if version is None:
             continue  # no version row: nothing stored (cannot happen after the upsert)
-        version = int(part[0, 1])
-        part = part[~np.isnan(part[:, 3])]
-        epoch, data = part[:, 3], {c: part[:, 4 + j] for j, c in enumerate(COLUMNS)}
-        w = cached[i]
-        if bounds[i + 1] > bounds[i] and table[bounds[i], 2] == 1 and w is not None:
+        epoch = _floats(epoch_b)
+        data = {c: _floats(b) for c, b in zip(COLUMNS, cols_b)}
+        if warm and w is not None:
             newer = epoch > w.last_epoch
-            windows[s] = w.extended(version, epoch[newer], {c: a[newer] for c, a in data.items()})
+            windows[s] = w.extended(int(version), epoch[newer], {c: a[newer] for c, a in data.items()})
             hits += 1
         elif len(epoch):
-            windows[s] = Window(version, np.ascontiguousarray(epoch), {c: np.ascontiguousarray(a)
-                                                                       for c, a in data.items()})
+            windows[s] = Window(int(version), epoch, data)
     names = list(windows)
     if not names:
         return Segments([], np.array([], dtype=int), [], {c: np.array([]) for c in COLUMNS}), windows, hits
@@ -221,6 +209,13 @@ def _segments(symbols: list[str], cached: list[Window | None], table: np.ndarray
     return (Segments(names, np.array([len(w.epoch) for w in ws]),
                      [datetime.fromtimestamp(w.last_epoch, timezone.utc) for w in ws],
                      {c: np.concatenate([w.data[c] for w in ws]) for c in COLUMNS}), windows, hits)
+
+
+def _floats(raw) -> np.ndarray:
+    """float8send bytes (big-endian) -> native float64 array; NULL (no rows) -> empty."""
+    if raw is None:
+        return np.empty(0)
+    return np.frombuffer(raw, dtype=">f8").astype(np.float64)
 
 
 __all__ = ["CHANNEL", "LiveResult", "ingest"]

@@ -104,6 +104,14 @@ def test_delete_and_older_insert_invalidate(engine):
     ingest_bar(engine, None, "SYNWC3", "1d", _bar(f, 293), cache=cache)  # now warm again
     assert cache.hits == hits + 1
     _assert_cache_equals_db(engine, cache, "SYNWC3")
+    with engine.begin() as c:  # the newest bar withdrawn: invalid, and its re-send is an append again
+        c.execute(text("DELETE FROM market_bars WHERE symbol = 'SYNWC3' AND ts = :t"), {"t": f["ts"].iloc[293]})
+    ingest_bar(engine, None, "SYNWC3", "1d", _bar(f, 293), cache=cache)
+    assert cache.hits == hits + 1 and _version(engine, "SYNWC3") == v + 3
+    _assert_cache_equals_db(engine, cache, "SYNWC3")
+    ingest_bar(engine, None, "SYNWC3", "1d", _bar(f, 294), cache=cache)
+    assert cache.hits == hits + 2 and _version(engine, "SYNWC3") == v + 3
+    _assert_cache_equals_db(engine, cache, "SYNWC3")
 
 
 SYMBOLS = ["AAPL", "BA", "F", "GE", "JPM", "KO", "NVDA", "TSLA", "XOM", "ZION"]
