@@ -41,6 +41,23 @@ def database_url() -> str:
     return os.environ["DATABASE_URL"]
 
 
+@pytest.fixture()
+def scratch_db(database_url):
+    """(url, engine) of a fresh, empty database on the test server, dropped afterwards."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from shared_models.scratch import create_database, drop_database
+
+    url = create_database(database_url, "qp_scratch")
+    engine = create_engine(url)
+    try:
+        yield url, engine
+    finally:
+        engine.dispose()
+        drop_database(url, make_url(database_url).database)
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     return os.environ["REDIS_URL"]

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 import sqlalchemy.exc
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
 
 from shared_models import discoveries, migrate
@@ -97,33 +97,19 @@ def test_roles_cannot_log_in_and_carry_no_password(engine):
     assert rows == [("quantpipe_app", False, False), ("quantpipe_discovery", False, False)]
 
 
-def test_discovery_migration_round_trip_with_roles_already_present(database_url):
+def test_discovery_migration_round_trip_with_roles_already_present(scratch_db):
     """Roles exist cluster-wide (the session database made them): upgrade must not fail on them,
     downgrade must revoke and drop the tables while the roles survive for the other database."""
-    from sqlalchemy.engine import make_url
-
-    url = make_url(database_url)
-    name = f"qp_disc_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    fresh = url.set(database=name).render_as_string(hide_password=False)
-    eng = create_engine(fresh)
-    try:
-        migrate.upgrade(fresh, "0004")
-        assert DISCOVERY_TABLES <= set(inspect(eng).get_table_names())
-        migrate.downgrade(fresh, "0003")
-        assert not DISCOVERY_TABLES & set(inspect(eng).get_table_names())
-        with eng.connect() as c:
-            grants = c.execute(text("SELECT count(*) FROM information_schema.role_table_grants "
-                                    "WHERE grantee IN ('quantpipe_discovery', 'quantpipe_app')")).scalar()
-            roles = c.execute(text("SELECT count(*) FROM pg_roles "
-                                   "WHERE rolname IN ('quantpipe_discovery', 'quantpipe_app')")).scalar()
-        assert grants == 0 and roles == 2  # still used by the session database
-        migrate.upgrade(fresh, "0004")
-        assert DISCOVERY_TABLES <= set(inspect(eng).get_table_names())
-    finally:
-        eng.dispose()
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+    fresh, eng = scratch_db
+    migrate.upgrade(fresh, "0004")
+    assert DISCOVERY_TABLES <= set(inspect(eng).get_table_names())
+    migrate.downgrade(fresh, "0003")
+    assert not DISCOVERY_TABLES & set(inspect(eng).get_table_names())
+    with eng.connect() as c:
+        grants = c.execute(text("SELECT count(*) FROM information_schema.role_table_grants "
+                                "WHERE grantee IN ('quantpipe_discovery', 'quantpipe_app')")).scalar()
+        roles = c.execute(text("SELECT count(*) FROM pg_roles "
+                               "WHERE rolname IN ('quantpipe_discovery', 'quantpipe_app')")).scalar()
+    assert grants == 0 and roles == 2  # still used by the session database
+    migrate.upgrade(fresh, "0004")
+    assert DISCOVERY_TABLES <= set(inspect(eng).get_table_names())

@@ -2,7 +2,7 @@
 
 import uuid
 
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
 from shared_models import migrate
 
@@ -46,29 +46,15 @@ def test_consumer_checkpoints_join_the_flow(engine):
     assert lat[0] is None and all(x is not None and x >= 0 for x in lat[1:])
 
 
-def test_patterns_migration_down_and_up(database_url):
-    from sqlalchemy.engine import make_url
-
-    url = make_url(database_url)
-    name = f"qp_pat_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    target = url.set(database=name).render_as_string(hide_password=False)
-    eng = create_engine(target)
-    try:
-        migrate.upgrade(target, "0003")
-        mine = {"integration_events", "pattern_detections", "pattern_outbox", "backtest_jobs", "pattern_scan_state"}
-        assert mine <= set(inspect(eng).get_table_names())
-        migrate.downgrade(target, "0002")
-        assert not mine & set(inspect(eng).get_table_names())
-        with eng.connect() as c:
-            assert c.execute(text("SELECT count(*) FROM pg_proc WHERE proname = 'log_integration_event'")).scalar() == 0
-            assert c.execute(text("SELECT count(*) FROM pg_views WHERE viewname = 'pattern_flow_analysis'")).scalar() == 0
-        migrate.upgrade(target, "0003")
-        assert mine <= set(inspect(eng).get_table_names())
-    finally:
-        eng.dispose()
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+def test_patterns_migration_down_and_up(scratch_db):
+    target, eng = scratch_db
+    migrate.upgrade(target, "0003")
+    mine = {"integration_events", "pattern_detections", "pattern_outbox", "backtest_jobs", "pattern_scan_state"}
+    assert mine <= set(inspect(eng).get_table_names())
+    migrate.downgrade(target, "0002")
+    assert not mine & set(inspect(eng).get_table_names())
+    with eng.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM pg_proc WHERE proname = 'log_integration_event'")).scalar() == 0
+        assert c.execute(text("SELECT count(*) FROM pg_views WHERE viewname = 'pattern_flow_analysis'")).scalar() == 0
+    migrate.upgrade(target, "0003")
+    assert mine <= set(inspect(eng).get_table_names())
