@@ -25,11 +25,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -42,35 +40,6 @@ sys.path.insert(0, str(ROOT))
 
 ENTITIES = ["AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "META", "GOOG", "BRK.B", "JPM", "V", "AMD", "NFLX"]
 ACTIONS = ["view", "view", "search", "analyze", "trade", "alert", "watchlist_add"]
-
-
-def _servers() -> tuple[Path | None, str]:
-    home = None
-    if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
-        home = Path(tempfile.mkdtemp(prefix="qp-bench-ingest-"))
-        os.environ["QUANTPIPE_HOME"] = str(home)
-        os.environ["QUANTPIPE_LOG_DIR"] = str(home / "logs")
-        from shared_models import embedded
-
-        state = embedded.ensure_services(home)
-        os.environ.setdefault("DATABASE_URL", state.database_url)
-        os.environ.setdefault("REDIS_URL", state.redis_url)
-    return home, os.environ["DATABASE_URL"]
-
-
-def _fresh_database(admin_url: str) -> str:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from shared_models.db import normalize_url
-
-    url = make_url(normalize_url(admin_url))
-    name = f"qp_bench_ingest_{uuid.uuid4().hex[:8]}"
-    eng = create_engine(url, isolation_level="AUTOCOMMIT")
-    with eng.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    eng.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def _events(n: int, users: int, seed: int) -> list[dict]:
@@ -279,16 +248,15 @@ def main() -> None:
     ap.add_argument("--latency-samples", type=int, default=5000)
     args = ap.parse_args()
 
-    home, admin = _servers()
-    os.environ["DATABASE_URL"] = _fresh_database(admin)
+    from shared_models import scratch
+
+    env = scratch.start("qp_bench_ingest")
     workers = None
     try:
-        from shared_models import migrate
         from shared_models.ingest import licenses
         from shared_models.settings import get_settings
         from shared_models.shadow_watch import ShadowWatchSync
 
-        migrate.upgrade(os.environ["DATABASE_URL"])
         s = get_settings()
         if not (Path(s.home) / licenses.PRIVATE_FILE).exists():
             licenses.generate_keypair(Path(s.home))
@@ -330,14 +298,7 @@ def main() -> None:
     finally:
         if workers is not None:
             workers.stop()
-        from shared_models.db import dispose_engines
-
-        dispose_engines()
-        if home is not None:
-            from shared_models import embedded
-
-            embedded.stop_services(home)
-            shutil.rmtree(home, ignore_errors=True)
+        env.close()
 
 
 if __name__ == "__main__":

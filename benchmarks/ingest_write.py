@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -28,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import ingest as bench  # noqa: E402  (benchmarks/ingest.py: embedded servers, fresh database, events)
+import ingest as bench  # noqa: E402  (benchmarks/ingest.py: the event generator)
 
 MERGE_COUNTS = """
 CREATE OR REPLACE FUNCTION ingest_merge_counts(a jsonb, b jsonb) RETURNS jsonb
@@ -52,15 +51,14 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=12, help="measured batches per variant")
     ap.add_argument("--batch-size", type=int, default=5000)
     args = ap.parse_args()
-    home, admin = bench._servers()
-    os.environ["DATABASE_URL"] = bench._fresh_database(admin)
+    from shared_models import scratch
+
+    env = scratch.start("qp_bench_ingest_write")
     try:
-        from shared_models import migrate
         from shared_models.db import get_engine
         from shared_models.ingest import events as ev
         from shared_models.ingest import store
 
-        migrate.upgrade(os.environ["DATABASE_URL"])
         engine = get_engine(os.environ["DATABASE_URL"])
         with engine.begin() as c:
             c.exec_driver_sql(MERGE_COUNTS.replace("%", "%%"))
@@ -104,14 +102,7 @@ def main() -> None:
             print(f"  {name:9s} {statistics.median(v):10,.0f} events/s ({min(v):,.0f}-{max(v):,.0f})")
         print(f"ratio current / baseline = {c / b:.2f}x")
     finally:
-        from shared_models.db import dispose_engines
-
-        dispose_engines()
-        if home is not None:
-            from shared_models import embedded
-
-            embedded.stop_services(home)
-            shutil.rmtree(home, ignore_errors=True)
+        env.close()
 
 
 if __name__ == "__main__":

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import multiprocessing as mp
 import time
 from pathlib import Path
@@ -40,19 +38,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 NEW_DAY = "2021-04-20"  # day 1; day 2 is 2021-04-21, the last day of the data
 PREV_DAY = "2021-04-19"
-
-
-def _servers() -> Path | None:
-    if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
-        return None
-    home = Path(tempfile.mkdtemp(prefix="qp-bench-patterns-"))
-    os.environ["QUANTPIPE_HOME"] = str(home)
-    from shared_models import embedded
-
-    state = embedded.ensure_services(home)
-    os.environ.setdefault("DATABASE_URL", state.database_url)
-    os.environ.setdefault("REDIS_URL", state.redis_url)
-    return home
 
 
 def _prepare(engine, limit, day_before: str):
@@ -143,17 +128,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=None, help="only the first N tickers")
     args = ap.parse_args()
-    home = _servers()
+    from shared_models import scratch
+
+    env = scratch.start("qp_bench_patterns")  # a throwaway database, even on a configured server
     try:
         run(args.limit)
     finally:
-        if home is not None:
-            from shared_models import embedded
-            from shared_models.db import dispose_engines
-
-            dispose_engines()
-            embedded.stop_services(home)
-            shutil.rmtree(home, ignore_errors=True)
+        env.close()
 
 
 def run(limit) -> None:
