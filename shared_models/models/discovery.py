@@ -76,22 +76,30 @@ class Trade(Base):
     )
 
 
-class PatternDiscovery(Base):
-    """A regularity in one politician's trading (cycle, concentration, timing)."""
-
-    __tablename__ = "pattern_discoveries"
+class _Finding:
+    """Columns every finding carries: what kind, about what, how sure, and the evidence."""
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    politician_id: Mapped[int] = mapped_column(ForeignKey("politicians.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(40))
     subject: Mapped[str] = mapped_column(String(200))
-    strength: Mapped[float] = mapped_column(Float)
     confidence: Mapped[float] = mapped_column(Float)
     parameters: Mapped[Any] = mapped_column(JSONB)
     description: Mapped[str] = mapped_column(Text)
     evidence: Mapped[Any] = mapped_column(JSONB)
-    discovered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class _PoliticianFinding(_Finding):
+    politician_id: Mapped[int] = mapped_column(ForeignKey("politicians.id", ondelete="CASCADE"), index=True)
+
+
+class PatternDiscovery(_PoliticianFinding, Base):
+    """A regularity in one politician's trading (cycle, concentration, timing)."""
+
+    __tablename__ = "pattern_discoveries"
+
+    strength: Mapped[float] = mapped_column(Float)
+    discovered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
         UniqueConstraint("politician_id", "kind", "subject", name="uq_pattern_discoveries_natural_key"),
@@ -101,23 +109,14 @@ class PatternDiscovery(Base):
     )
 
 
-class AnomalyDetection(Base):
+class AnomalyDetection(_PoliticianFinding, Base):
     """A trade or filing out of the ordinary (late disclosure, size, abnormal return)."""
 
     __tablename__ = "anomaly_detections"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    politician_id: Mapped[int] = mapped_column(ForeignKey("politicians.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(40))
-    subject: Mapped[str] = mapped_column(String(200))
     severity: Mapped[float] = mapped_column(Float)
-    confidence: Mapped[float] = mapped_column(Float)
-    parameters: Mapped[Any] = mapped_column(JSONB)
-    description: Mapped[str] = mapped_column(Text)
-    evidence: Mapped[Any] = mapped_column(JSONB)
     investigated: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
         UniqueConstraint("politician_id", "kind", "subject", name="uq_anomaly_detections_natural_key"),
@@ -127,22 +126,14 @@ class AnomalyDetection(Base):
     )
 
 
-class NetworkDiscovery(Base):
+class NetworkDiscovery(_Finding, Base):
     """Members trading together: a significant pair or a community of them."""
 
     __tablename__ = "network_discoveries"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(40))
-    subject: Mapped[str] = mapped_column(String(200))
     members: Mapped[Any] = mapped_column(JSONB)  # politician ids, sorted
     strength: Mapped[float] = mapped_column(Float)
-    confidence: Mapped[float] = mapped_column(Float)
-    parameters: Mapped[Any] = mapped_column(JSONB)
-    description: Mapped[str] = mapped_column(Text)
-    evidence: Mapped[Any] = mapped_column(JSONB)
     discovered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
         UniqueConstraint("kind", "subject", name="uq_network_discoveries_natural_key"),

@@ -20,6 +20,22 @@ def load_daily(engine, *symbols: str) -> None:
     load_prices(engine, [ROOT / "data/prices/daily" / f"{s}.csv.gz" for s in symbols])
 
 
+def store_frame(engine, symbol: str, frame) -> None:
+    """Store adjusted daily bars through the loader's own write path (COPY + upsert), as
+    `quantpipe data load-prices` does."""
+    import pandas as pd
+
+    from shared_models.market_data import PriceFrame, write_price_frame
+
+    raw = engine.raw_connection()
+    try:
+        write_price_frame(raw, PriceFrame(Path(f"{symbol}.csv"), symbol, "1d", frame.assign(adjusted=True),
+                                          pd.DataFrame(columns=["reason", "field"])))
+        raw.commit()
+    finally:
+        raw.close()
+
+
 def collect(pubsub, n: int | None, timeout: float) -> list[dict]:
     """Messages until ``n`` arrived (or, with n=None, until ``timeout`` passes)."""
     out, deadline = [], time.monotonic() + timeout

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import text
 
-from tests.workers.patterns.helpers import check_event, collect, load_daily
+from tests.workers.patterns.helpers import check_event, collect, load_daily, store_frame
 from workers.patterns.publisher import CHANNEL
 
 
@@ -101,22 +101,6 @@ def test_live_bar_publishes_its_patterns_and_bad_bar_is_dead_lettered(workers, e
         sub.close()
 
 
-def _store_history(engine, symbol, frame):
-    from pathlib import Path
-
-    import pandas as pd
-
-    from shared_models.market_data import PriceFrame, write_price_frame
-
-    raw = engine.raw_connection()
-    try:
-        write_price_frame(raw, PriceFrame(Path(f"{symbol}.csv"), symbol, "1d", frame.assign(adjusted=True),
-                                          pd.DataFrame(columns=["reason", "field"])))
-        raw.commit()
-    finally:
-        raw.close()
-
-
 def test_universe_bar_batch_on_worker_matches_per_symbol_detection(workers, engine, redis_client):
     from workers.patterns import synthetic
     from workers.patterns.detection import detect_frame
@@ -127,7 +111,7 @@ def test_universe_bar_batch_on_worker_matches_per_symbol_detection(workers, engi
     frames["SYNB0"] = synthetic.plant_volume_spike(frames["SYNB0"], 299, ratio=4.0)
     frames["SYNB1"] = synthetic.plant_gap_up(frames["SYNB1"], 299, pct=2.0)
     for s, f in frames.items():
-        _store_history(engine, s, f.iloc[:299])
+        store_frame(engine, s, f.iloc[:299])
     bars = {s: {"ts": f["ts"].iloc[299].timestamp(),
                 **{k: float(f[k].iloc[299]) for k in ("open", "high", "low", "close", "volume")}}
             for s, f in frames.items()}

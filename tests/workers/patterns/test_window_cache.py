@@ -4,10 +4,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from sqlalchemy import text
 
-from shared_models.market_data import PriceFrame, read_price_file, write_price_frame
+from shared_models.market_data import read_price_file
+from tests.workers.patterns.helpers import store_frame
 from workers.patterns import synthetic
 from workers.patterns.detection import detect_frame
 from workers.patterns.live_batch import PANEL_WINDOW
@@ -16,17 +16,6 @@ from workers.patterns.window_cache import WindowCache
 
 DAILY = Path(__file__).resolve().parents[3] / "data/prices/daily"
 COLS = ("open", "high", "low", "close", "volume")
-
-
-def _store(engine, symbol: str, frame: pd.DataFrame) -> None:
-    """Through the loader's own write path (COPY + upsert), as `quantpipe data load-prices` does."""
-    raw = engine.raw_connection()
-    try:
-        write_price_frame(raw, PriceFrame(Path(f"{symbol}.csv"), symbol, "1d", frame.assign(adjusted=True),
-                                          pd.DataFrame(columns=["reason", "field"])))
-        raw.commit()
-    finally:
-        raw.close()
 
 
 def _bar(frame: pd.DataFrame, i: int) -> dict:
@@ -64,12 +53,12 @@ def test_history_rewrite_invalidates_the_cached_window(engine):
     frames = {s: synthetic.plant_volume_spike(synthetic.generate(300, seed=40 + i), 299, ratio=5.0)
               for i, s in enumerate(("SYNWC1", "SYNWC2"))}
     for s, f in frames.items():
-        _store(engine, s, f.iloc[:298])
+        store_frame(engine, s, f.iloc[:298])
         ingest_bar(engine, None, s, "1d", _bar(f, 298), cache=cache)  # cold: fills the cache
         _assert_cache_equals_db(engine, cache, s)
     v_before = _version(engine, "SYNWC1")
     rewritten = frames["SYNWC1"].iloc[:299].assign(volume=lambda f: f["volume"] * 10)
-    _store(engine, "SYNWC1", rewritten)  # re-adjusted history, bar 298 included
+    store_frame(engine, "SYNWC1", rewritten)  # re-adjusted history, bar 298 included
     assert _version(engine, "SYNWC1") > v_before
     v_other = _version(engine, "SYNWC2")
 
@@ -87,10 +76,10 @@ def test_history_rewrite_invalidates_the_cached_window(engine):
 def test_delete_and_older_insert_invalidate(engine):
     cache = WindowCache(100)
     f = synthetic.generate(300, seed=77)
-    _store(engine, "SYNWC3", f.iloc[:290].drop(index=[280]))
+    store_frame(engine, "SYNWC3", f.iloc[:290].drop(index=[280]))
     ingest_bar(engine, None, "SYNWC3", "1d", _bar(f, 290), cache=cache)
     v = _version(engine, "SYNWC3")
-    _store(engine, "SYNWC3", f.iloc[280:281])  # a missing older bar arrives late
+    store_frame(engine, "SYNWC3", f.iloc[280:281])  # a missing older bar arrives late
     assert _version(engine, "SYNWC3") == v + 1
     ingest_bar(engine, None, "SYNWC3", "1d", _bar(f, 291), cache=cache)
     _assert_cache_equals_db(engine, cache, "SYNWC3")
@@ -127,7 +116,7 @@ def test_warm_universe_ticks_equal_fresh_detection(engine):
     days = [d for d in frames["WCAAPL"]["ts"] if pd.Timestamp("2020-03-09", tz="UTC") <= d
             <= pd.Timestamp("2020-03-20", tz="UTC")]
     for s, f in frames.items():
-        _store(engine, s, f[f["ts"] < days[0]].iloc[-300:])
+        store_frame(engine, s, f[f["ts"] < days[0]].iloc[-300:])
     for n, day in enumerate(days):
         bars = {s: _bar(f, int(np.flatnonzero(f["ts"] == day)[0])) for s, f in frames.items()}
         result, rejected = ingest_bars(engine, None, "1d", bars, cache=cache)
