@@ -33,9 +33,9 @@ def load_data() -> tuple[int, int]:
     from sqlalchemy import text
 
     from shared_models import migrate
-    from shared_models.congress import load_congress
+    from loaders.congress import load_congress
     from shared_models.db import get_engine
-    from shared_models.market_data import load_prices
+    from loaders.prices import load_prices
 
     migrate.upgrade(os.environ["DATABASE_URL"])
     engine = get_engine()
@@ -71,7 +71,7 @@ def timed_scan(concurrency: int) -> tuple[float, dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.parse_args()
-    from shared_models import scratch
+    from tests import scratch
 
     env = scratch.start("qp_bench_discovery", migrate=False)
     os.environ["QP_TEST_LOG_DIR"] = str(env.home / "logs")

@@ -248,7 +248,7 @@ def main() -> None:
     ap.add_argument("--latency-samples", type=int, default=5000)
     args = ap.parse_args()
 
-    from shared_models import scratch
+    from tests import scratch
 
     env = scratch.start("qp_bench_ingest")
     workers = None

@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=12, help="measured batches per variant")
     ap.add_argument("--batch-size", type=int, default=5000)
     args = ap.parse_args()
-    from shared_models import scratch
+    from tests import scratch
 
     env = scratch.start("qp_bench_ingest_write")
     try:

@@ -28,7 +28,7 @@ import talib
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared_models.market_data import read_price_file  # noqa: E402
+from loaders.prices import read_price_file  # noqa: E402
 from workers.patterns import candlesticks  # noqa: E402
 from workers.patterns.custom import Bars  # noqa: E402
 from workers.patterns.detection import scan_hits  # noqa: E402

@@ -44,7 +44,7 @@ def _prepare(engine, limit, day_before: str):
     import pandas as pd
     from sqlalchemy import text
 
-    from shared_models.market_data import read_price_file, write_price_frame
+    from loaders.prices import read_price_file, write_price_frame
 
     hist, new = {}, {}
     for f in sorted((ROOT / "data/prices/daily").glob("*.csv.gz"))[:limit]:
@@ -128,7 +128,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=None, help="only the first N tickers")
     args = ap.parse_args()
-    from shared_models import scratch
+    from tests import scratch
 
     env = scratch.start("qp_bench_patterns")  # a throwaway database, even on a configured server
     try:

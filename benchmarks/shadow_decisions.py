@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--no-worker", action="store_true")
     args = ap.parse_args()
-    from shared_models import scratch
+    from tests import scratch
 
     env = scratch.start("qp_bench_shadow", migrate=False)
     try:

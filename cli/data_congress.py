@@ -18,7 +18,7 @@ def load_congress(settings, paths: tuple[str, ...]) -> None:
     Politicians are merged across files and spellings; exact duplicate rows are dropped;
     unparseable rows are rejected with reasons (kept in dead_letters). Re-loading is idempotent.
     """
-    from shared_models.congress import CongressFileError, read_congress, write_congress
+    from loaders.congress import CongressFileError, read_congress, write_congress
     from shared_models.db import get_engine
 
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

@@ -25,8 +25,8 @@ def load_prices(settings, paths: tuple[str, ...], symbols: str | None) -> None:
     from rich.table import Table
 
     from shared_models.db import get_engine
-    from shared_models.market_data import PriceFileError, discover_price_files
-    from shared_models.market_data import load_prices as load
+    from loaders.prices import PriceFileError, discover_price_files
+    from loaders.prices import load_prices as load
 
     if not paths:
         fail("give at least one file or directory, e.g. `quantpipe data load-prices data/prices`")

@@ -25,7 +25,7 @@ TEST_ENV = {
 
 def pytest_configure(config) -> None:
     os.environ.update({k: os.environ.get(k, v) for k, v in TEST_ENV.items()})
-    from shared_models import scratch
+    from tests import scratch
 
     _STATE["env"] = env = scratch.start("qp_test")
     os.environ.setdefault("QP_TEST_LOG_DIR", str(env.home / "test-logs"))
@@ -47,7 +47,7 @@ def scratch_db(database_url):
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
-    from shared_models.scratch import create_database, drop_database
+    from tests.scratch import create_database, drop_database
 
     url = create_database(database_url, "qp_scratch")
     engine = create_engine(url)

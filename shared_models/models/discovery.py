@@ -1,6 +1,6 @@
 """Tables of the discovery pool (migration: migrations/versions/0004_discovery.py).
 
-Inputs: ``politicians`` and ``trades`` (loaded by ``shared_models.congress``).
+Inputs: ``politicians`` and ``trades`` (loaded by ``loaders.congress``).
 Outputs: ``pattern_discoveries``, ``anomaly_detections``, ``network_discoveries``,
 ``model_experiments``. Every output row has a natural key (unique constraint) so a
 re-run of a scan upserts instead of duplicating; ``updated_at`` moves only when a

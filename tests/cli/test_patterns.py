@@ -52,7 +52,7 @@ def test_scan_names_missing_symbols_and_help_is_clear():
 
 
 def test_scan_wait_and_replay_inline(workers, engine):
-    from shared_models.market_data import load_prices
+    from loaders.prices import load_prices
 
     load_prices(engine, [ROOT / "data/prices/daily/KO.csv.gz"])
     wide = {**os.environ, "COLUMNS": "240"}

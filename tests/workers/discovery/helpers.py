@@ -20,8 +20,8 @@ def price_files() -> list[Path]:
 def ensure_loaded(engine):
     """Load the real congress files and the test price files once per test process (both idempotent)."""
     if "report" not in _STATE:
-        from shared_models.congress import load_congress
-        from shared_models.market_data import load_prices
+        from loaders.congress import load_congress
+        from loaders.prices import load_prices
 
         load_prices(engine, price_files())
         _STATE["report"] = load_congress(engine, [CONGRESS])

@@ -15,7 +15,7 @@ DATA_KEYS = {"symbol", "pattern", "confidence", "flow_id", "tier", "source", "ti
 
 
 def load_daily(engine, *symbols: str) -> None:
-    from shared_models.market_data import load_prices
+    from loaders.prices import load_prices
 
     load_prices(engine, [ROOT / "data/prices/daily" / f"{s}.csv.gz" for s in symbols])
 
@@ -25,7 +25,7 @@ def store_frame(engine, symbol: str, frame) -> None:
     `quantpipe data load-prices` does."""
     import pandas as pd
 
-    from shared_models.market_data import PriceFrame, write_price_frame
+    from loaders.prices import PriceFrame, write_price_frame
 
     raw = engine.raw_connection()
     try:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import text
 
-from shared_models.market_data import read_price_file
+from loaders.prices import read_price_file
 from tests.workers.patterns.helpers import ROOT, load_daily
 from workers.patterns.backtest import PROGRESS_CHANNEL, RESULTS_CHANNEL, symbol_trades
 from workers.patterns.listener import CANCEL_CHANNEL, JOB_CHANNEL, handle

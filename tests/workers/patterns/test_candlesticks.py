@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import talib
 
-from shared_models.market_data import read_price_file
+from loaders.prices import read_price_file
 from workers.patterns import candlesticks
 from workers.patterns.detection import detect_frame
 

@@ -6,7 +6,7 @@ import time
 import pytest
 from sqlalchemy import text
 
-from shared_models.market_data import read_price_file
+from loaders.prices import read_price_file
 from tests.support import WorkerProcess
 from tests.workers.patterns.helpers import ROOT, check_event, collect, load_daily
 from workers.patterns.detection import detect_frame

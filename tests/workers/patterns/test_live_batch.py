@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from shared_models.market_data import read_price_file
+from loaders.prices import read_price_file
 from workers.patterns.detection import detect_frame
 from workers.patterns.live_batch import PANEL_WINDOW, detect_last
 

@@ -61,7 +61,7 @@ def test_live_bar_publishes_its_patterns_and_bad_bar_is_dead_lettered(workers, e
     """A synthetic series with a planted 5x volume spike on its last bar, fed through patterns.on_bar."""
     from sqlalchemy import text as sql
 
-    from shared_models.market_data import PriceFrame, write_price_frame
+    from loaders.prices import PriceFrame, write_price_frame
     from workers.patterns import synthetic
     from workers.patterns.tasks import on_bar
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from shared_models.market_data import load_prices
+from loaders.prices import load_prices
 from workers.patterns import replay, synthetic
 from workers.patterns.detection import Detection, combine, detect_frame
 from workers.patterns.scanning import scan_symbol

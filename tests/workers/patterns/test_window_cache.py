@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import text
 
-from shared_models.market_data import read_price_file
+from loaders.prices import read_price_file
 from tests.workers.patterns.helpers import store_frame
 from workers.patterns import synthetic
 from workers.patterns.detection import detect_frame

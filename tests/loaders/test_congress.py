@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import text
 
-from shared_models.congress import clean, load_congress, name_key, read_congress
+from loaders.congress import clean, load_congress, name_key, read_congress
 from tests.workers.discovery.helpers import CONGRESS, ensure_loaded
 
 EXPECTED_READ = {"senate_transactions": 8350, "senate_filings": 143, "house": 15675}

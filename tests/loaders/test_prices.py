@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from shared_models.market_data import PriceFileError, load_prices, read_bars, read_price_file
+from loaders.prices import PriceFileError, load_prices, read_bars, read_price_file
 
 ROOT = Path(__file__).resolve().parents[2]
 DAILY = ROOT / "data/prices/daily"

@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from .db import normalize_url
+from shared_models.db import normalize_url
 
 
 def create_database(server_url: str, prefix: str = "qp_scratch") -> str:
@@ -55,8 +55,8 @@ class ScratchEnv:
 
     def close(self) -> None:
         """Drop the database, stop embedded servers, remove the temporary home."""
-        from . import embedded
-        from .db import dispose_engines
+        from shared_models import embedded
+        from shared_models.db import dispose_engines
 
         dispose_engines()
         try:
@@ -69,7 +69,7 @@ class ScratchEnv:
 
 def start(prefix: str = "qp_scratch", *, migrate: bool = True) -> ScratchEnv:
     """Servers + a fresh (migrated) database, exported through os.environ."""
-    from . import embedded
+    from shared_models import embedded
 
     # pgserver runs PostgreSQL as an unprivileged user when we are root: keep the home traversable
     home = Path(tempfile.mkdtemp(prefix=prefix.replace("_", "-") + "-home-"))
@@ -84,7 +84,7 @@ def start(prefix: str = "qp_scratch", *, migrate: bool = True) -> ScratchEnv:
                      server_url=db)
     os.environ.update(DATABASE_URL=env.database_url, REDIS_URL=env.redis_url)
     if migrate:
-        from . import migrate as _migrate
+        from shared_models import migrate as _migrate
 
         _migrate.upgrade(env.database_url)
     return env
