@@ -6,6 +6,7 @@ RUN useradd --create-home --uid 1000 quantpipe && mkdir -p /var/lib/quantpipe &&
 WORKDIR /app
 COPY pyproject.toml README.md alembic.ini celeryconfig.py ./
 COPY shared_models ./shared_models
+COPY loaders ./loaders
 COPY workers ./workers
 COPY cli ./cli
 COPY migrations ./migrations
