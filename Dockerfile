@@ -7,6 +7,7 @@ WORKDIR /app
 COPY pyproject.toml README.md alembic.ini celeryconfig.py ./
 COPY shared_models ./shared_models
 COPY loaders ./loaders
+COPY shadowwatch ./shadowwatch
 COPY workers ./workers
 COPY cli ./cli
 COPY migrations ./migrations

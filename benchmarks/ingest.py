@@ -115,7 +115,7 @@ def _reset(engine, redis_client) -> None:
     with engine.begin() as c:
         c.execute(text("TRUNCATE ingest_events, ingest_interests"))
     redis_client.delete("shadowwatch:events")
-    from shared_models.ingest.stream import ensure_group
+    from workers.ingestion.stream import ensure_group
 
     ensure_group(redis_client)
 
@@ -157,7 +157,7 @@ def sustained(sw, workers: Workers, events: list[dict], preload: bool) -> float:
     # Entries are XACKed+XDELed only after their batch COMMITs, so an empty stream with nothing
     # pending (after the producer finished) means every row is committed. Polling Redis keeps the
     # clock free of count(*) scans; the row count is checked once at the end.
-    from shared_models.ingest.stream import lag
+    from workers.ingestion.stream import lag
 
     deadline = time.monotonic() + 600
     while True:
@@ -190,7 +190,7 @@ def baseline_celery(sw, workers: Workers, events: list[dict]) -> float:
 
 
 def baseline_insert_commit(sw, events: list[dict]) -> float:
-    from shared_models.ingest.stream import write_batch
+    from workers.ingestion.stream import write_batch
 
     _reset(sw.engine, sw.redis)
     built = [sw.build(**e) for e in events]
@@ -209,7 +209,7 @@ def track_latency(sw, n: int) -> tuple[np.ndarray, np.ndarray]:
         lat[i] = time.perf_counter() - t0
 
     async def run_async():
-        from shared_models import ShadowWatch
+        from shadowwatch import ShadowWatch
 
         asw = ShadowWatch(sw.database_url, sw.redis_url, sw.license_key)
         out = np.empty(n)
@@ -225,7 +225,7 @@ def track_latency(sw, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def profile_latency(sw, users: list[int], reps: int) -> tuple[np.ndarray, np.ndarray]:
-    from shared_models.ingest.cache import user_keys
+    from workers.ingestion.cache import user_keys
 
     uncached, cached = [], []
     for _ in range(reps):
@@ -253,9 +253,9 @@ def main() -> None:
     env = scratch.start("qp_bench_ingest")
     workers = None
     try:
-        from shared_models.ingest import licenses
+        from workers.ingestion import licenses
         from shared_models.settings import get_settings
-        from shared_models.shadow_watch import ShadowWatchSync
+        from shadowwatch import ShadowWatchSync
 
         s = get_settings()
         if not (Path(s.home) / licenses.PRIVATE_FILE).exists():

@@ -56,8 +56,8 @@ def main() -> None:
     env = scratch.start("qp_bench_ingest_write")
     try:
         from shared_models.db import get_engine
-        from shared_models.ingest import events as ev
-        from shared_models.ingest import store
+        from workers.ingestion import events as ev
+        from workers.ingestion import erasure, store
 
         engine = get_engine(os.environ["DATABASE_URL"])
         with engine.begin() as c:
@@ -78,7 +78,7 @@ def main() -> None:
 
         def baseline(events: list[dict]) -> None:
             users = sorted({e["user_id"] for e in events})
-            params = {"eusers": users, "ekeys": [store.erasure_key(u) for u in users],
+            params = {"eusers": users, "ekeys": [erasure.erasure_key(u) for u in users],
                       "ids": [e["event_id"] for e in events], "users": [e["user_id"] for e in events],
                       "entities": [e["entity_id"] for e in events], "actions": [e["action"] for e in events],
                       "weights": [e["weight"] for e in events], "ts": [e["ts"] for e in events],

@@ -18,7 +18,7 @@ ACTION_MIX = {"view": 50, "search": 20, "analyze": 10, "alert": 5, "watchlist_ad
 
 
 def _client(license_key: str | None):
-    from shared_models.shadow_watch import ShadowWatchSync
+    from shadowwatch import ShadowWatchSync
 
     try:
         return ShadowWatchSync(license_key=license_key)
@@ -55,7 +55,7 @@ def simulate(settings, users: int, events: int, first_user: int, seed: int | Non
     """Load test: USERS x EVENTS track() calls with realistic interests; reports track() latency."""
     from sqlalchemy import text
 
-    from shared_models.ingest.licenses import LicenseError
+    from workers.ingestion.licenses import LicenseError
 
     sw = _client(license_key)
     rng = random.Random(seed)

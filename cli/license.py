@@ -21,7 +21,7 @@ def license_() -> None:
 @pass_settings
 def keygen(settings, force: bool) -> None:
     """Generate the Ed25519 key pair under QUANTPIPE_HOME (private key mode 0600, never commit it)."""
-    from shared_models.ingest.licenses import LicenseError, generate_keypair
+    from workers.ingestion.licenses import LicenseError, generate_keypair
 
     try:
         priv, pub = generate_keypair(Path(settings.home), force=force)
@@ -39,7 +39,7 @@ def keygen(settings, force: bool) -> None:
 @pass_settings
 def issue(settings, company: str, tier: str, events: int, days: float) -> None:
     """Print a new licence key signed with the private key (QUANTPIPE_LICENSE_PRIVATE_KEY or QUANTPIPE_HOME)."""
-    from shared_models.ingest.licenses import LicenseError, issue as issue_key, load_private_key
+    from workers.ingestion.licenses import LicenseError, issue as issue_key, load_private_key
 
     try:
         key = issue_key(load_private_key(settings), company=company, tier=tier, events=events, days=days)
@@ -53,7 +53,7 @@ def issue(settings, company: str, tier: str, events: int, days: float) -> None:
 @pass_settings
 def verify(settings, key: str) -> None:
     """Check KEY offline (signature, tier, expiry) and show its terms and usage."""
-    from shared_models.ingest.licenses import LicenseError, load_public_key, verify as verify_key
+    from workers.ingestion.licenses import LicenseError, load_public_key, verify as verify_key
 
     try:
         lic = verify_key(key, load_public_key(settings))
@@ -64,7 +64,7 @@ def verify(settings, key: str) -> None:
         import redis
 
         from shared_models.db import redis_url
-        from shared_models.ingest.stream import USAGE_PREFIX
+        from workers.ingestion.stream import USAGE_PREFIX
 
         used = int(redis.Redis.from_url(redis_url(), socket_timeout=2).get(USAGE_PREFIX + lic.id) or 0)
     except Exception:  # noqa: BLE001 - usage is informative only

@@ -14,8 +14,12 @@ __all__ = ["Base", "Settings", "SettingsError", "get_settings", "ShadowWatch"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "ShadowWatch":
-        from .shadow_watch import ShadowWatch
+    if name == "ShadowWatch":  # deprecated alias (one release): the client is the top-level `shadowwatch`
+        import warnings
 
+        from shadowwatch import ShadowWatch
+
+        warnings.warn("shared_models.ShadowWatch is deprecated; use `from shadowwatch import ShadowWatch`",
+                      DeprecationWarning, stacklevel=2)
         return ShadowWatch
     raise AttributeError(name)

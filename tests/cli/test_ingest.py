@@ -2,7 +2,7 @@
 
 import os
 
-from tests.shared_models.ingest.helpers import make_license_key, new_user
+from tests.workers.ingestion.helpers import make_license_key, new_user
 from tests.support import run_cli
 
 

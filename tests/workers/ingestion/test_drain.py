@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from shared_models.ingest.stream import GROUP, STREAM, ensure_group
-from tests.shared_models.ingest.helpers import new_user
+from workers.ingestion.stream import GROUP, STREAM, ensure_group
+from tests.workers.ingestion.helpers import new_user
 from workers.app import app
 
 FIELDS = ["event_id", "user_id", "entity_id", "action", "weight", "ts", "metadata"]
@@ -85,7 +85,7 @@ def test_malformed_entries_dead_lettered_valid_ones_stored(workers, engine, redi
 
 
 def test_purge_task_and_beat_entries(workers, engine):
-    from shared_models.ingest import store
+    from workers.ingestion import store
     from workers.beat_schedule import build_schedule
     from shared_models.settings import get_settings
 
@@ -118,7 +118,7 @@ def test_record_event_baseline_task_is_idempotent(workers, engine):
 def test_consumers_of_dead_processes_are_forgotten(redis_client):
     import socket
 
-    from shared_models.ingest import stream
+    from workers.ingestion import stream
 
     ensure_group(redis_client)
     dead, alive = f"{socket.gethostname()}:999999999", f"{socket.gethostname()}:{os.getpid()}"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from shared_models.ingest.stream import GROUP, STREAM
-from tests.shared_models.ingest.helpers import count_events, make_license_key, new_user
+from workers.ingestion.stream import GROUP, STREAM
+from tests.workers.ingestion.helpers import count_events, make_license_key, new_user
 from tests.support import RedisServer, WorkerProcess
 from workers.app import app
 
@@ -38,7 +38,7 @@ def _in_flight_consumer(redis_client, pids: set[int]) -> bool:
 
 @pytest.mark.slow
 def test_sigkill_worker_repeatedly_during_50k_run(engine, redis_client, database_url, redis_url):
-    from shared_models.shadow_watch import ShadowWatchSync
+    from shadowwatch import ShadowWatchSync
 
     sw = ShadowWatchSync(database_url, redis_url, make_license_key())
     users = [new_user() for _ in range(40)]
@@ -103,7 +103,7 @@ def _crash_and_restart(server: RedisServer) -> None:
 
 @pytest.mark.slow
 def test_redis_sigkill_restarts_lose_no_acknowledged_event(engine, database_url, tmp_path):
-    from shared_models.shadow_watch import ShadowWatchSync
+    from shadowwatch import ShadowWatchSync
 
     server = RedisServer(Path(tmp_path) / "redis", fsync="always").start()
     sw = ShadowWatchSync(database_url, server.url, make_license_key())

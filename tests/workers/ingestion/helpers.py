@@ -12,7 +12,7 @@ from sqlalchemy import text
 def make_license_key(days: float = 30, events: int = 10_000_000, tier: str = "prod",
                      now: float | None = None) -> str:
     """A licence signed by a key pair generated for this test session (never the repo's)."""
-    from shared_models.ingest import licenses
+    from workers.ingestion import licenses
     from shared_models.settings import get_settings
 
     s = get_settings()

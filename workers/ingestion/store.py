@@ -11,14 +11,17 @@ counted, so a redelivered batch changes nothing.
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from . import privacy
+from shared_models.models.ingest import Holding, IngestEvent, LoginAttempt
+
+from .erasure import erasure_key
 
 DECAY_SQL = "ingest_decay"
 
@@ -77,20 +80,6 @@ class BatchResult:
     duplicates: int
     dead_lettered: int
     users: list[int]
-
-
-@functools.lru_cache(maxsize=1)
-def _hasher() -> privacy.Hasher:
-    from ..settings import get_settings
-
-    return privacy.Hasher(privacy.hmac_key(get_settings()))
-
-
-@functools.lru_cache(maxsize=100_000)
-def erasure_key(user_id: Any) -> str:
-    """Keyed hash naming a user in ``ingest_erasures``: the tombstone holds no user id in the clear,
-    yet anyone holding the HMAC key (every worker) can match events against it."""
-    return _hasher()(str(user_id), "erasure")
 
 
 def _text_array(values: Iterable[str]) -> str:
@@ -169,10 +158,6 @@ def _jsonable(payload: Any) -> Any:
         return {"raw_repr": repr(payload)[:4000]}
 
 
-USER_TABLES = ("ingest_events", "ingest_interests", "ingest_holdings", "ingest_login_attempts",
-               "ingest_known_signals")
-
-
 def lock_for_writing(conn: Connection) -> None:
     """Take the writers' lock (ROW EXCLUSIVE, shared by all writers) as the transaction's first step.
 
@@ -184,53 +169,23 @@ def lock_for_writing(conn: Connection) -> None:
     conn.exec_driver_sql("LOCK TABLE ingest_events IN ROW EXCLUSIVE MODE")
 
 
-def record_erasure(conn: Connection, user_id: int, now_epoch: float) -> None:
-    """Commit this first: from then on no batch writes an event of the user stamped before now.
-
-    ``erased_at`` is the later of the caller's and the database's clock (events are stamped by the
-    client that tracked them), and never moves backwards on a repeated erasure.
-    """
-    conn.execute(text(
-        "INSERT INTO ingest_erasures AS x (user_key, erased_at) "
-        "VALUES (:k, greatest(clock_timestamp(), to_timestamp(:t))) "
-        "ON CONFLICT (user_key) DO UPDATE SET erased_at = greatest(x.erased_at, excluded.erased_at)"),
-        {"k": erasure_key(str(user_id)), "t": now_epoch})
-
-
-def delete_user_rows(conn: Connection, user_id: int) -> dict[str, int]:
-    """Right to erasure: every row of the user, dead letters carrying their id included.
-
-    SHARE ROW EXCLUSIVE conflicts with the writers' ROW EXCLUSIVE (so this waits for every batch
-    transaction in flight, then deletes what it wrote) and with itself (concurrent erasures queue up
-    instead of deadlocking on their own DELETEs); plain reads are not blocked.
-    """
-    conn.exec_driver_sql("LOCK TABLE ingest_events IN SHARE ROW EXCLUSIVE MODE")
-    counts = {t: conn.execute(text(f"DELETE FROM {t} WHERE user_id = :u"), {"u": user_id}).rowcount
-              for t in USER_TABLES}
-    counts["dead_letters"] = conn.execute(
-        text("DELETE FROM dead_letters WHERE pool = 'ingest' AND payload ->> 'user_id' = :u"),
-        {"u": str(user_id)}).rowcount
-    return counts
-
-
 def purge_old_events(conn: Connection, retention_days: int, chunk: int = 50_000) -> int:
     """Drop raw events (and login attempts) older than the retention window; interests stay."""
+    cutoff = func.now() - timedelta(days=retention_days)
     total = 0
     while True:
-        n = conn.execute(text(
-            "DELETE FROM ingest_events WHERE event_id IN (SELECT event_id FROM ingest_events "
-            "WHERE ts < now() - make_interval(days => :d) LIMIT :n)"), {"d": retention_days, "n": chunk}).rowcount
+        old = select(IngestEvent.event_id).where(IngestEvent.ts < cutoff).limit(chunk)
+        n = conn.execute(delete(IngestEvent).where(IngestEvent.event_id.in_(old.scalar_subquery()))).rowcount
         total += n
         if n < chunk:
             break
-    conn.execute(text("DELETE FROM ingest_login_attempts WHERE created_at < now() - make_interval(days => :d)"),
-                 {"d": retention_days})
+    conn.execute(delete(LoginAttempt).where(LoginAttempt.created_at < cutoff))
     return total
 
 
 def set_holdings(conn: Connection, user_id: int, entity_ids: Sequence[str]) -> None:
     """Replace the user's portfolio holdings (pinned library entries)."""
-    conn.execute(text("DELETE FROM ingest_holdings WHERE user_id = :u"), {"u": user_id})
+    conn.execute(delete(Holding).where(Holding.user_id == user_id))
     if entity_ids:
-        conn.execute(text("INSERT INTO ingest_holdings (user_id, entity_id) VALUES (:u, :e) ON CONFLICT DO NOTHING"),
-                     [{"u": user_id, "e": e} for e in entity_ids])
+        conn.execute(pg_insert(Holding).values([{"user_id": user_id, "entity_id": e} for e in entity_ids])
+                     .on_conflict_do_nothing())

@@ -8,9 +8,9 @@ import uuid
 
 from sqlalchemy import text
 
-from shared_models.ingest import events as ev
-from shared_models.ingest import store
-from tests.shared_models.ingest.helpers import new_user
+from workers.ingestion import events as ev
+from workers.ingestion import erasure, store
+from tests.workers.ingestion.helpers import new_user
 
 HALF_LIFE = 14 * 86400.0
 
@@ -114,14 +114,14 @@ def test_concurrent_erasures_with_a_batch_in_flight_do_not_deadlock(sw, engine):
     assert _rows(engine, user) == {"ingest_events": 0, "ingest_interests": 0}
     with engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM ingest_erasures WHERE user_key = :k"),
-                         {"k": store.erasure_key(str(user))}).scalar_one() == 1
+                         {"k": erasure.erasure_key(str(user))}).scalar_one() == 1
 
 
 def test_profile_read_racing_an_erasure_is_not_left_in_the_cache(sw, engine, monkeypatch, redis_client):
     """get_profile reads, an erasure runs (and clears the cache) before get_profile stores what it
     read: the stored profile must be taken back out."""
-    import shared_models.shadow_watch as client_mod
-    from shared_models.ingest import cache as cache_mod
+    from workers.ingestion import profile as client_mod
+    from workers.ingestion import cache as cache_mod
 
     user = new_user()
     with engine.begin() as c:

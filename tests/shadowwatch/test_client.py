@@ -8,16 +8,16 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from shared_models.ingest.events import EventValidationError
-from shared_models.ingest.licenses import LicenseError
-from tests.shared_models.ingest.helpers import new_user, make_license_key, wait_for_events
+from workers.ingestion.events import EventValidationError
+from workers.ingestion.licenses import LicenseError
+from tests.workers.ingestion.helpers import new_user, make_license_key, wait_for_events
 
 TEST_IPS = ["203.0.113.57", "2001:db8:77::15", "198.51.100.23"]
 
 
 @pytest.fixture()
 def sw(database_url, redis_url):
-    from shared_models import ShadowWatch
+    from shadowwatch import ShadowWatch
 
     client = ShadowWatch(database_url, redis_url, make_license_key()).sync
     yield client
@@ -31,7 +31,7 @@ def drain(workers):
 
 
 def test_import_path_and_url_forms(database_url, redis_url):
-    from shared_models import ShadowWatch
+    from shadowwatch import ShadowWatch
 
     base = database_url.split("://", 1)[1]
     for scheme in ("postgresql", "postgresql+psycopg2", "postgresql+asyncpg"):
@@ -88,7 +88,7 @@ def test_invalid_track_raises_naming_field_and_sends_nothing(sw, redis_client):
 
 
 def test_licence_limit_shared_across_instances(database_url, redis_url):
-    from shared_models.shadow_watch import ShadowWatchSync
+    from shadowwatch import ShadowWatchSync
 
     key = make_license_key(events=10)
     a, b = ShadowWatchSync(database_url, redis_url, key), ShadowWatchSync(database_url, redis_url, key)
@@ -105,7 +105,7 @@ def test_licence_limit_shared_across_instances(database_url, redis_url):
 
 
 def test_expired_or_tampered_licence_refused(database_url, redis_url):
-    from shared_models.shadow_watch import ShadowWatchSync
+    from shadowwatch import ShadowWatchSync
 
     import time
 
@@ -118,7 +118,7 @@ def test_expired_or_tampered_licence_refused(database_url, redis_url):
 
 
 def test_dev_mode_warns_and_limits(database_url, redis_url, redis_client):
-    from shared_models.shadow_watch import ShadowWatchSync
+    from shadowwatch import ShadowWatchSync
 
     used = int(redis_client.get("shadowwatch:usage:dev") or 0)
     sw = ShadowWatchSync(database_url, redis_url, None, dev_event_limit=used + 2)
@@ -131,7 +131,7 @@ def test_dev_mode_warns_and_limits(database_url, redis_url, redis_client):
 
 
 def test_async_api(database_url, redis_url, workers, engine):
-    from shared_models import ShadowWatch
+    from shadowwatch import ShadowWatch
 
     async def scenario():
         sw = ShadowWatch(database_url.replace("postgresql+psycopg2://", "postgresql+asyncpg://"), redis_url,
@@ -212,7 +212,7 @@ def test_eight_concurrent_producers_same_pair_end_to_end(sw, workers, engine):
     drain(workers)
     local.join()
     wait_for_events(engine, [user], 800, kick=lambda: drain(workers))
-    from shared_models.ingest.events import ACTIONS
+    from workers.ingestion.events import ACTIONS
 
     flat = [(ts, ACTIONS[a]) for plan in plans for ts, a in plan]
     t_max, h = max(ts for ts, _ in flat), sw.half_life_seconds

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from shared_models.ingest import privacy
+from workers.ingestion import privacy
 
 
 def test_network_prefixes():

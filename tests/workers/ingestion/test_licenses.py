@@ -5,7 +5,7 @@ import time
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from shared_models.ingest import licenses as L
+from workers.ingestion import licenses as L
 
 
 @pytest.fixture(scope="module")

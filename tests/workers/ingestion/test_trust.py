@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
-from shared_models.ingest import trust
-from tests.shared_models.ingest.helpers import new_user
+from workers.ingestion import trust
+from tests.workers.ingestion.helpers import new_user
 
 UAS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
@@ -40,8 +40,8 @@ def _login(sw, user, ctx, success=True):
 
 @pytest.fixture(scope="module")
 def population(request):
-    from shared_models.shadow_watch import ShadowWatchSync
-    from tests.shared_models.ingest.helpers import make_license_key
+    from shadowwatch import ShadowWatchSync
+    from tests.workers.ingestion.helpers import make_license_key
 
     sw = ShadowWatchSync(license_key=make_license_key())
     rng = random.Random(7)
@@ -115,7 +115,7 @@ def test_burst_of_failures_blocks(sw):
 
 
 def test_bad_context_and_attempt_rejected_with_field(sw):
-    from shared_models.ingest.events import EventValidationError
+    from workers.ingestion.events import EventValidationError
 
     with pytest.raises(EventValidationError, match="request_context.ip_address"):
         sw.verify_login(new_user(), {"ip_address": "999.1.1.1"})

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from shared_models.ingest.cache import MemoryCache, RedisCache
+from workers.ingestion.cache import MemoryCache, RedisCache
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -9,9 +9,9 @@ import uuid
 
 from sqlalchemy import text
 
-from shared_models.ingest import events as ev
-from shared_models.ingest import store
-from tests.shared_models.ingest.helpers import new_user
+from workers.ingestion import events as ev
+from workers.ingestion import erasure, store
+from tests.workers.ingestion.helpers import new_user
 
 HALF_LIFE = 14 * 86400.0
 
@@ -127,7 +127,7 @@ def test_delete_user_rows_and_dead_letters(engine):
         store.write_events(c, [_event(user)], HALF_LIFE)
         store.dead_letter(c, [({"user_id": user, "action": "nope"}, "action", "unknown")], "test")
     with engine.begin() as c:
-        counts = store.delete_user_rows(c, user)
+        counts = erasure.delete_user_rows(c, user)
     assert counts["ingest_events"] == 1 and counts["ingest_interests"] == 1 and counts["dead_letters"] == 1
 
 

@@ -140,3 +140,18 @@ def verify(key: str, public_key: Ed25519PublicKey, *, check_expiry: bool = True)
         raise LicenseError(f"licence {lic.id} of {lic.company} expired on "
                            f"{time.strftime('%Y-%m-%d', time.gmtime(lic.expires))}")
     return lic
+
+
+def cached_license(cache, key: str, settings) -> dict:
+    """The verified licence as a dict, cached under ``shadowwatch:license:{key}`` for up to 24 h."""
+    from . import cache as cache_mod
+
+    ck = cache_mod.license_key(key)
+    data = cache.get(ck)
+    if data is None:
+        lic = verify(key, load_public_key(settings))
+        data = lic.as_dict()
+        cache.set(ck, data, min(cache_mod.LICENSE_TTL, max(1.0, lic.expires - time.time())))
+    if time.time() >= data["expires"]:
+        raise LicenseError(f"licence {data['id']} of {data['company']} has expired")
+    return data

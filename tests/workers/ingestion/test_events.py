@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from shared_models.ingest import events as ev
+from workers.ingestion import events as ev
 
 H = lambda ip: "h" * 8  # noqa: E731  (a stand-in keyed hash; privacy has its own tests)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, func, select, text
+
+from shared_models.models.ingest import Erasure, Interest
 
 TOP_N_FINGERPRINT = 10
 TIERS = ((25.0, "core"), (8.0, "active"), (float("-inf"), "casual"))
@@ -54,9 +56,10 @@ def load_profile(conn: Connection, user_id: int, half_life_seconds: float, limit
         "action_counts": dict(r["action_counts"]), "event_count": int(r["event_count"]),
         "first_seen": _iso(r["first_seen"]), "last_seen": _iso(r["last_seen"]), "pinned": bool(r["pinned"]),
     } for r in rows]
-    totals = conn.execute(text(
-        "SELECT count(*) AS entities, coalesce(sum(event_count), 0) AS events, min(first_seen) AS first_seen, "
-        "max(last_seen) AS last_seen FROM ingest_interests WHERE user_id = :u"), {"u": user_id}).mappings().one()
+    totals = conn.execute(select(
+        func.count().label("entities"), func.coalesce(func.sum(Interest.event_count), 0).label("events"),
+        func.min(Interest.first_seen).label("first_seen"), func.max(Interest.last_seen).label("last_seen"))
+        .where(Interest.user_id == user_id)).mappings().one()
     return {
         "user_id": user_id,
         "library": library,
@@ -64,3 +67,43 @@ def load_profile(conn: Connection, user_id: int, half_life_seconds: float, limit
         "totals": {"events": int(totals["events"]), "entities": int(totals["entities"]),
                    "first_seen": _iso(totals["first_seen"]), "last_seen": _iso(totals["last_seen"])},
     }
+
+
+def cached_profile(engine, cache, user_id: int, half_life_seconds: float) -> dict[str, Any]:
+    """The profile from the cache, else read and cached (with the fingerprint, for login checks)."""
+    from . import cache as cache_mod
+
+    ck = cache_mod.profile_key(user_id)
+    cached = cache.get(ck)
+    if cached is not None:
+        return cached
+    with engine.connect() as conn:
+        read_at = conn.execute(select(func.clock_timestamp())).scalar_one()
+        profile = load_profile(conn, user_id, half_life_seconds)
+    cache.set(ck, profile, cache_mod.PROFILE_TTL)
+    cache.set(cache_mod.fingerprint_key(user_id), profile["fingerprint"], cache_mod.FINGERPRINT_TTL)
+    _uncache_if_erased_since(engine, cache, user_id, read_at)
+    return profile
+
+
+def _uncache_if_erased_since(engine, cache, user_id: int, read_at) -> None:
+    """An erasure that committed its tombstone after our read began may have cleared the cache
+    before our set: take the keys back out. (Tombstone after this check => its erasure clears
+    the cache after our set.)"""
+    from . import cache as cache_mod
+    from .erasure import erasure_key
+
+    with engine.connect() as conn:
+        erased = conn.execute(select(Erasure.user_key).where(
+            Erasure.user_key == erasure_key(str(user_id)), Erasure.erased_at >= read_at)).first()
+    if erased:
+        cache.delete(*cache_mod.user_keys(user_id))
+
+
+def fingerprint(engine, cache, user_id: int, half_life_seconds: float) -> dict[str, Any]:
+    from . import cache as cache_mod
+
+    cached = cache.get(cache_mod.fingerprint_key(user_id))
+    if cached is not None:
+        return cached
+    return cached_profile(engine, cache, user_id, half_life_seconds)["fingerprint"]
