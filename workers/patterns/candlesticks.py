@@ -49,6 +49,8 @@ NAME_OVERRIDES = {
     "CDL3LINESTRIKE": "ThreeLineStrike",
 }
 
+VOLUME_WINDOW, TREND_WINDOW = 20, 10  # bars behind relative volume / the prior-trend mean
+
 _NUMBERS = {"2": "Two", "3": "Three"}
 
 
@@ -102,7 +104,10 @@ def detect_candles(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray, v
     into another series when several symbols are concatenated into one array.
     """
     rel_volume = relative_volume(v)
-    mean10 = _prior_mean(c, 10)
+    mean10 = _prior_mean(c, TREND_WINDOW)
+    if valid_from is not None:  # a short series must not average the previous series' bars
+        rel_volume = np.where(valid_from >= VOLUME_WINDOW, rel_volume, np.nan)
+        mean10 = np.where(valid_from >= TREND_WINDOW, mean10, np.nan)
     out: list[CandleHits] = []
     for f, signal in raw_signals(o, h, l, c).items():
         hit = signal != 0
@@ -129,7 +134,7 @@ def _prior_mean(x: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def relative_volume(v: np.ndarray, n: int = 20) -> np.ndarray:
+def relative_volume(v: np.ndarray, n: int = VOLUME_WINDOW) -> np.ndarray:
     """Volume over the mean volume of the previous n bars (NaN where undefined or zero)."""
     prior = _prior_mean(v.astype(float), n)
     with np.errstate(divide="ignore", invalid="ignore"):

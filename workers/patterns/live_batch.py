@@ -29,6 +29,7 @@ from .detection import Detection
 
 CANDLE_WINDOW = 40  # > the largest TA-Lib candlestick lookback (14) + the 20-bar volume mean
 PANEL_WINDOW = 261  # SMA200 needs 200 bars and its previous value one more; HISTORY_BARS + 1
+MIN_PANEL = custom.RESISTANCE_WINDOW + 1  # the longest lookback but the SMA cross (gated on w >= 201)
 
 
 def _clip01(x):
@@ -74,7 +75,10 @@ def detect_last_segments(seg: Segments, tier: str = "daily") -> list[Detection]:
     symbols, n = seg.symbols, len(seg.symbols)
     if n == 0:
         return []
-    w = int(min(PANEL_WINDOW, seg.lengths.max()))
+    # At least MIN_PANEL columns, NaN-padded on the left: a listing's first bars have no previous
+    # close (change 0) and too few bars for a lookback, whose level is then NaN and does not fire
+    # (as talib.MAX/MIN in the per-symbol path), instead of an IndexError or a level of fewer bars.
+    w = int(max(MIN_PANEL, min(PANEL_WINDOW, seg.lengths.max())))
     ends = np.cumsum(seg.lengths)
     pos_from_end = np.repeat(ends, seg.lengths) - 1 - np.arange(ends[-1])  # 0 = a symbol's newest bar
     row_of = np.repeat(np.arange(n), seg.lengths)
@@ -159,7 +163,8 @@ def _candles(seg: Segments, pos_from_end: np.ndarray, emit, n: int) -> None:
     valid_from = (lengths.repeat(lengths) - 1) - pos_from_end[tail]
     rows_of = np.full(len(valid_from), -1)
     rows_of[ends] = np.arange(n)
-    rv = np.nan_to_num(candlesticks.relative_volume(cat["volume"])[ends], nan=0.0)
+    rv = candlesticks.relative_volume(cat["volume"])[ends]
+    rv = np.nan_to_num(np.where(valid_from[ends] >= candlesticks.VOLUME_WINDOW, rv, np.nan), nan=0.0)
     for ch in candlesticks.detect_candles(cat["open"], cat["high"], cat["low"], cat["close"], cat["volume"],
                                           valid_from=valid_from, only=rows_of >= 0):
         at_end = rows_of[ch.index] >= 0
