@@ -208,6 +208,16 @@ class ShadowSettings:
 
 
 @dataclass(frozen=True)
+class PlatformSettings:
+    """Shared by every pool: how dead letters are kept."""
+
+    dead_letter_prefix_bytes: int = env("QUANTPIPE_DEAD_LETTER_PREFIX_BYTES", 4096,
+                                        help="A dead letter keeps at most this much of the rejected input "
+                                             "(plus its size and SHA-256)",
+                                        check=lambda v: 256 <= v <= 1_048_576, check_msg="must be in 256..1048576")
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str | None = env("DATABASE_URL", None,
                                    help="PostgreSQL URL; unset = embedded PostgreSQL (pgserver)")
@@ -231,6 +241,7 @@ class Settings:
     patterns: PatternsSettings = field(default_factory=PatternsSettings)
     discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
     shadow: ShadowSettings = field(default_factory=ShadowSettings)
+    platform: PlatformSettings = field(default_factory=PlatformSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

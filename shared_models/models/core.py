@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Float, Index, String, Text, func
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Float, Index, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -35,14 +35,27 @@ class MarketBar(Base):
 
 
 class DeadLetter(Base):
-    """Input a pool could not process, kept with the reason and the offending field."""
+    """Input a pool could not process, kept with the reason and the offending field.
+
+    Write through ``shared_models.dead_letters`` (it caps the payload); a trigger fills
+    ``payload_bytes``/``payload_sha256`` and caps rows written any other way.
+    """
 
     __tablename__ = "dead_letters"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    pool: Mapped[str] = mapped_column(String(16), index=True)
+    pool: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(100))  # task name or loader
     field: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(Text)
-    payload: Mapped[Any] = mapped_column(JSONB)
+    payload: Mapped[Any] = mapped_column(JSONB)  # the input, or a string holding its first bytes
+    payload_bytes: Mapped[int] = mapped_column(BigInteger)  # size of the whole input
+    payload_sha256: Mapped[str] = mapped_column(String(64))  # hash of the whole input
+    payload_truncated: Mapped[bool] = mapped_column(default=False, server_default="false")
+    subject_key: Mapped[str | None] = mapped_column(String(64))  # who it is about (keyed hash), for erasure
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        Index("ix_dead_letters_pool_created_at", "pool", "created_at"),
+        Index("ix_dead_letters_subject_key", "subject_key", postgresql_where=text("subject_key IS NOT NULL")),
+    )

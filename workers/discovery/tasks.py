@@ -16,8 +16,8 @@ import sqlalchemy.exc
 from celery import chord, group
 from sqlalchemy import text
 
+from shared_models import dead_letters
 from shared_models.db import unit_of_work
-from shared_models.models.core import DeadLetter
 from shared_models.settings import get_settings
 from workers.app import app
 
@@ -36,7 +36,7 @@ def _dead_letter(task: str, field: str, reason: str, payload: dict) -> None:
     """Keep bad input (the discovery role may INSERT into dead_letters; if a deployment's role cannot, log it)."""
     try:
         with unit_of_work() as s:
-            s.add(DeadLetter(pool="discovery", source=task, field=field, reason=reason, payload=payload))
+            dead_letters.keep(s, "discovery", task, reason, payload, field=field)
     except sqlalchemy.exc.ProgrammingError as exc:
         logger.error("%s: %s (payload %s); dead letter not written: %s", task, reason, payload, exc.orig)
 

@@ -17,6 +17,8 @@ from typing import Callable
 import redis.exceptions
 from sqlalchemy import Engine, text
 
+from shared_models import dead_letters
+
 from .backtest import RESULTS_CHANNEL, validate_job
 
 JOB_CHANNEL = "tickstock.jobs.backtest"
@@ -62,10 +64,9 @@ def handle(engine: Engine, redis_client, channel: str, raw: str | bytes,
 
 def _reject(engine: Engine, redis_client, channel: str, payload, reason: str, job_id) -> None:
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO dead_letters (pool, source, field, reason, payload) "
-                          "VALUES ('patterns', :src, :f, :r, CAST(:p AS jsonb))"),
-                     {"src": f"listener:{channel}", "f": reason.split(":", 1)[0], "r": reason,
-                      "p": json.dumps(payload if isinstance(payload, dict) else {"raw": payload})})
+        dead_letters.keep(conn, "patterns", f"listener:{channel}", reason,
+                          payload if isinstance(payload, dict) else {"raw": payload},
+                          field=reason.split(":", 1)[0])
     if job_id:
         redis_client.publish(RESULTS_CHANNEL, json.dumps({"job_id": str(job_id), "status": "failed",
                                                           "results": {}, "error": reason, "timestamp": time.time()}))
