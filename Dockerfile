@@ -10,6 +10,7 @@ COPY loaders ./loaders
 COPY shadowwatch ./shadowwatch
 COPY workers ./workers
 COPY cli ./cli
+COPY api ./api
 COPY migrations ./migrations
 RUN pip install .
 COPY data ./data

@@ -15,6 +15,7 @@ COMMANDS = [
     ("cli.patterns", "patterns"),
     ("cli.discovery", "scan"), ("cli.discovery", "discoveries"),
     ("cli.shadow", "shadow"),
+    ("cli.api", "api"), ("cli.api", "api_key"),
 ]
 
 

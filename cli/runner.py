@@ -28,7 +28,7 @@ from workers.routing import POOLS
 from .console import console, fail, pass_settings
 
 COLORS = {"ingest": "cyan", "patterns": "magenta", "discovery": "yellow", "shadow": "green",
-          "beat": "blue", "flower": "bright_black", "listener": "bright_magenta"}
+          "beat": "blue", "flower": "bright_black", "listener": "bright_magenta", "api": "bright_cyan"}
 GRACE_SECONDS = 30.0
 
 
@@ -50,6 +50,11 @@ def beat_argv(home: Path, loglevel: str = "INFO") -> list[str]:
 def listener_argv() -> list[str]:
     """The backtest-job listener: pub/sub keeps no backlog, so it is a process, not a task."""
     return [sys.executable, "-m", "cli.main", "patterns", "listen"]
+
+
+def api_argv() -> list[str]:
+    """The HTTP API (`quantpipe api`, host/port/workers from QUANTPIPE_API_*)."""
+    return [sys.executable, "-m", "cli.main", "api"]
 
 
 def flower_auth(settings) -> str:
@@ -181,7 +186,7 @@ class Supervisor:
 
     def shutdown(self) -> None:
         # beat first (no new work), then workers (finish current tasks), Flower last
-        order = sorted(self.children, key=lambda c: {"beat": 0, "listener": 0, "flower": 2}.get(c.name, 1))
+        order = sorted(self.children, key=lambda c: {"beat": 0, "listener": 0, "api": 0, "flower": 2}.get(c.name, 1))
         for child in order:
             child.terminate()
         deadline = time.monotonic() + GRACE_SECONDS
@@ -196,11 +201,12 @@ class Supervisor:
 @click.option("--pools", default=",".join(POOLS), show_default=True, help="Comma-separated pools to run.")
 @click.option("--no-beat", is_flag=True, help="Do not start celery beat.")
 @click.option("--no-flower", is_flag=True, help="Do not start Flower.")
+@click.option("--no-api", is_flag=True, help="Do not start the HTTP API.")
 @click.option("--loglevel", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 @pass_settings
-def up(settings, concurrency, pools, no_beat, no_flower, loglevel) -> None:
-    """Migrate, then run every worker pool, beat, the backtest listener and Flower until Ctrl+C / SIGTERM."""
+def up(settings, concurrency, pools, no_beat, no_flower, no_api, loglevel) -> None:
+    """Migrate, then run every worker pool, beat, the backtest listener, Flower and the API until Ctrl+C / SIGTERM."""
     from shared_models import embedded, migrate
     from shared_models.db import service_urls
 
@@ -230,6 +236,13 @@ def up(settings, concurrency, pools, no_beat, no_flower, loglevel) -> None:
         source = "FLOWER_BASIC_AUTH" if settings.flower_basic_auth else str(settings.home / "flower_auth")
         console.print(f"Flower: http://127.0.0.1:{settings.flower_port}  (user [bold]{user}[/], "
                       f"password in {source})")
+    if not no_api:
+        from .api import bootstrap_key
+
+        children.append(Child("api", api_argv()))
+        key_path, _ = bootstrap_key(settings, db_url)
+        console.print(f"API: http://{settings.api.host}:{settings.api.port}  (docs /docs; admin key in {key_path}; "
+                      "more with `quantpipe api-key create`)")
     code = Supervisor(children, child_env(settings, db_url, redis_url)).run()
     if started_pg or started_redis:
         state = embedded.read_state(settings.home.resolve())

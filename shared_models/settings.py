@@ -218,6 +218,28 @@ class PlatformSettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    host: str = env("QUANTPIPE_API_HOST", "127.0.0.1", help="Address `quantpipe api` binds")
+    port: int = env("QUANTPIPE_API_PORT", 8000, help="Port of the HTTP API", check=lambda v: 0 < v < 65536,
+                    check_msg="must be a TCP port")
+    workers: int = env("QUANTPIPE_API_WORKERS", 1, help="uvicorn worker processes of `quantpipe api`",
+                       check=_positive[0], check_msg=_positive[1])
+    database_url: str | None = env("QUANTPIPE_API_DATABASE_URL", None, secret=True,
+                                   help="PostgreSQL URL of the API's own login role (unset = DATABASE_URL "
+                                        "with role QUANTPIPE_API_DB_ROLE)")
+    db_role: str = env("QUANTPIPE_API_DB_ROLE", "quantpipe_api",
+                       help="Role the API's connections take (never the owner); empty = the URL's user",
+                       check=lambda v: v == "" or v.replace("_", "").isalnum(), check_msg="must be a role name")
+    db_pool: int = env("QUANTPIPE_API_DB_POOL", 10, help="Database connections per API worker process",
+                       check=_positive[0], check_msg=_positive[1])
+    max_page: int = env("QUANTPIPE_API_MAX_PAGE", 500, help="Largest page (limit) any list endpoint returns",
+                        check=_positive[0], check_msg=_positive[1])
+    health_cache_seconds: float = env("QUANTPIPE_API_HEALTH_CACHE_SECONDS", 5.0,
+                                      help="/health and /metrics reuse worker/queue facts this long",
+                                      check=lambda v: v >= 0, check_msg="must be >= 0")
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str | None = env("DATABASE_URL", None,
                                    help="PostgreSQL URL; unset = embedded PostgreSQL (pgserver)")
@@ -242,6 +264,7 @@ class Settings:
     discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
     shadow: ShadowSettings = field(default_factory=ShadowSettings)
     platform: PlatformSettings = field(default_factory=PlatformSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

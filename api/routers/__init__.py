@@ -1,0 +1,1 @@
+"""One router per area; each handler is a thin client of a pool's public functions."""
