@@ -46,7 +46,8 @@ def up_env():
     home = Path(tempfile.mkdtemp(prefix="qp-up-home-"))
     os.chmod(home, 0o755)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(QUANTPIPE_HOME=str(home), FLOWER_PORT=str(free_port()), FLOWER_BASIC_AUTH="ops:s3cret-test-only")
+    env.update(QUANTPIPE_HOME=str(home), FLOWER_PORT=str(free_port()), FLOWER_BASIC_AUTH="ops:s3cret-test-only",
+               QUANTPIPE_API_PORT=str(free_port()))
     yield env
     shutil.rmtree(home, ignore_errors=True)
 
@@ -81,6 +82,22 @@ def test_up_runs_every_pool_and_sigterm_leaves_nothing(up_env):
                 break
             time.sleep(1)
         assert sorted(name.split("@")[0] for name in workers) == sorted(POOLS)
+
+        # the API child answers, and `up` left a first admin key under QUANTPIPE_HOME (mode 0600)
+        key_file = Path(up_env["QUANTPIPE_HOME"]) / "api_key"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        api = f"http://127.0.0.1:{up_env['QUANTPIPE_API_PORT']}"
+        code = 0
+        for _ in range(30):
+            code = _get(f"{api}/health")[0]
+            if code == 200:
+                break
+            time.sleep(1)
+        assert code == 200
+        req = urllib.request.Request(f"{api}/api/v1/auth/me",
+                                     headers={"Authorization": f"Bearer {key_file.read_text().strip()}"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert json.loads(resp.read())["scopes"] == ["admin"]
 
         # a crashed pool is restarted by the supervisor and comes back online
         ingest = [c for c in psutil.Process(proc.pid).children() if "ingest" in c.cmdline()]
