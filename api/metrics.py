@@ -58,7 +58,7 @@ class PipelineCollector:
 
     @staticmethod
     def _redis_metrics():
-        from shared_models.ingest import stream
+        from workers.ingestion import stream
         from workers.patterns.liveness import heartbeat_age
 
         from .health import _redis
