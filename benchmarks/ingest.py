@@ -70,7 +70,9 @@ def _wait_rows(engine, target: int, timeout: float, kick=None) -> float:
 
 class Workers:
     def __init__(self, concurrency: int):
-        from workers.app import app
+        from workers.app import app, load_pools
+
+        load_pools(["ingest"])  # this process sends ingest tasks as task objects
 
         self.app = app
         self.hostname = f"bench-ingest@{uuid.uuid4().hex[:6]}"

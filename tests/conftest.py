@@ -29,6 +29,12 @@ def pytest_configure(config) -> None:
 
     _STATE["env"] = env = scratch.start("qp_test")
     os.environ.setdefault("QP_TEST_LOG_DIR", str(env.home / "test-logs"))
+    # The test process is a client of every pool: it may use any pool's task objects
+    # (``app.tasks["ingest.drain"]``). Workers import only their own pool (workers.app).
+    from workers.app import load_pools
+    from workers.routing import POOLS
+
+    load_pools(POOLS)
 
 
 def pytest_unconfigure(config) -> None:

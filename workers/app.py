@@ -1,16 +1,48 @@
-"""The Celery app. Workers: ``celery -A workers.app worker -Q <pool>`` (or ``quantpipe worker``)."""
+"""The Celery app. Workers: ``celery -A workers.app worker -Q <pool>`` (or ``quantpipe worker``).
+
+Importing this module registers no pool's tasks: a worker imports only the task
+modules of the pools whose queues it consumes (``-Q``; every pool without ``-Q``),
+so an ingest worker never loads networkx, statsmodels, TA-Lib or the shadow
+statistics. Everyone else (beat, Flower, the CLI, the API, another pool's task)
+sends by name: ``app.send_task("ingest.drain")`` or ``app.signature("ingest.drain")``;
+routes go by name prefix (``workers.routing``). A client that wants task objects
+imports the pool's ``tasks`` module, or calls :func:`load_pools`.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import Iterable
+
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import celeryd_init, worker_process_init
 
 from .base import PipelineTask
+from .routing import POOL_PACKAGES, POOLS
 
 app = Celery("quantpipe", task_cls=PipelineTask)
 app.config_from_object("celeryconfig")
-app.autodiscover_tasks(["workers.ingestion", "workers.patterns", "workers.discovery", "workers.shadow"],
-                       related_name="tasks", force=True)
+
+
+def load_pools(pools: Iterable[str]) -> list[str]:
+    """Import (and so register) the task modules of ``pools``; returns the modules imported."""
+    modules = [f"{POOL_PACKAGES[pool]}.tasks" for pool in pools]
+    for module in modules:
+        importlib.import_module(module)
+    return modules
+
+
+def consumed_pools(queues: Iterable[str] | None, exclude: Iterable[str] | None = ()) -> list[str]:
+    """The pools a worker started with ``-Q queues -X exclude`` consumes (all of them without ``-Q``)."""
+    wanted = [q for q in queues if q in POOLS] if queues else list(POOLS)
+    return [p for p in wanted if p not in set(exclude or ())]
+
+
+@celeryd_init.connect
+def _load_consumed_pools(options: dict | None = None, **_: object) -> None:
+    """Runs in the worker's main process after ``-Q`` is parsed and before pool children fork."""
+    options = options or {}
+    load_pools(consumed_pools(options.get("queues"), options.get("exclude_queues")))
 
 
 @worker_process_init.connect

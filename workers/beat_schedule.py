@@ -1,19 +1,21 @@
-"""The one beat schedule: each pool contributes entries from its own ``schedule`` module."""
+"""The one beat schedule: each pool contributes entries from its own ``schedule`` module.
+
+A ``schedule`` module is light (names and periods): beat imports no pool's tasks and
+sends every entry by name, routed by its prefix.
+"""
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
-from .routing import POOLS
-
-_POOL_PACKAGES = {"ingest": "ingestion", "patterns": "patterns", "discovery": "discovery", "shadow": "shadow"}
+from .routing import POOL_PACKAGES, POOLS
 
 
 def build_schedule(settings) -> dict[str, Any]:
     schedule: dict[str, Any] = {}
     for pool in POOLS:
-        module = importlib.import_module(f"workers.{_POOL_PACKAGES[pool]}.schedule")
+        module = importlib.import_module(f"{POOL_PACKAGES[pool]}.schedule")
         for name, entry in module.entries(settings).items():
             if not entry["task"].startswith(pool + "."):
                 raise ValueError(f"beat entry {name!r} runs {entry['task']!r} outside pool {pool!r}")

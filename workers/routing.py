@@ -1,8 +1,15 @@
-"""Queues and routes: a task's name prefix is its pool, and its pool is its queue."""
+"""Queues and routes: a task's name prefix is its pool, and its pool is its queue.
+
+Routing needs only the name, so any process can send any pool's task without
+importing that pool's code (see ``workers.app``).
+"""
 
 from kombu import Exchange, Queue
 
 POOLS = ("ingest", "patterns", "discovery", "shadow")
+# where each pool's code lives (its ``tasks`` and ``schedule`` modules)
+POOL_PACKAGES = {"ingest": "workers.ingestion", "patterns": "workers.patterns", "discovery": "workers.discovery",
+                 "shadow": "workers.shadow"}
 
 QUEUES = tuple(Queue(pool, Exchange(pool, type="direct"), routing_key=pool) for pool in POOLS)
 TASK_ROUTES = {f"{pool}.*": {"queue": pool, "routing_key": pool} for pool in POOLS}

@@ -9,8 +9,6 @@ after a crash, or running the scan again, changes nothing.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 
 import sqlalchemy.exc
 from celery import chord, group
@@ -20,16 +18,14 @@ from shared_models import dead_letters
 from shared_models.db import unit_of_work
 from shared_models.settings import get_settings
 from workers.app import app
+from workers.ping import ping_task
 
 from . import scan
 
 logger = logging.getLogger(__name__)
 
 
-@app.task(name="discovery.ping", ignore_result=False, acks_late=False)
-def ping() -> dict:
-    """Liveness probe: proves a worker of this queue picked the task up."""
-    return {"pool": "discovery", "hostname": ping.request.hostname or socket.gethostname(), "pid": os.getpid()}
+ping = ping_task("discovery")
 
 
 def _dead_letter(task: str, field: str, reason: str, payload: dict) -> None:

@@ -8,18 +8,14 @@ a drain that runs out of time budget with work left re-enqueues itself.
 from __future__ import annotations
 
 import functools
-import os
-import socket
 
 from workers.app import app
+from workers.ping import ping_task
 
 from .stream import STREAM, forget_idle_consumers
 
 
-@app.task(name="ingest.ping", ignore_result=False, acks_late=False)
-def ping() -> dict:
-    """Liveness probe: proves a worker of this queue picked the task up."""
-    return {"pool": "ingest", "hostname": ping.request.hostname or socket.gethostname(), "pid": os.getpid()}
+ping = ping_task("ingest")
 
 
 @functools.lru_cache(maxsize=1)

@@ -7,11 +7,10 @@ All tasks take ids and plain JSON values and are idempotent (detection key, outb
 from __future__ import annotations
 
 import functools
-import os
-import socket
 from datetime import datetime
 
 from workers.app import app
+from workers.ping import ping_task
 
 
 @functools.lru_cache(maxsize=1)
@@ -52,10 +51,7 @@ def _dead_letter(source: str, field: str, reason: str, payload: dict) -> None:
         s.add(DeadLetter(pool="patterns", source=source, field=field, reason=reason, payload=payload))
 
 
-@app.task(name="patterns.ping", ignore_result=False, acks_late=False)
-def ping() -> dict:
-    """Liveness probe: proves a worker of this queue picked the task up."""
-    return {"pool": "patterns", "hostname": ping.request.hostname or socket.gethostname(), "pid": os.getpid()}
+ping = ping_task("patterns")
 
 
 @app.task(name="patterns.scan", ignore_result=False)

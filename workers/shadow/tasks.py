@@ -10,13 +10,12 @@ With ENABLE_SHADOW_MODELS=false every task returns at once with a log line.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 
 from celery.signals import worker_process_init
 
 from shared_models.settings import get_settings
 from workers.app import app
+from workers.ping import ping_task
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +23,7 @@ log = logging.getLogger(__name__)
 @worker_process_init.connect
 def _warm_boundaries(**_: object) -> None:
     """Compute the sequential boundaries once per shadow worker process, not inside the first promotion
-    (other pools' workers import this module too, and skip it)."""
+    (only shadow workers import this module; the check keeps it so if another worker imports it)."""
     if "shadow" not in (app.amqp.queues.consume_from or {"shadow": None}):
         return
     try:
@@ -39,10 +38,7 @@ def _warm_boundaries(**_: object) -> None:
         log.exception("shadow: could not precompute sequential boundaries")
 
 
-@app.task(name="shadow.ping", ignore_result=False, acks_late=False)
-def ping() -> dict:
-    """Liveness probe: proves a worker of this queue picked the task up."""
-    return {"pool": "shadow", "hostname": ping.request.hostname or socket.gethostname(), "pid": os.getpid()}
+ping = ping_task("shadow")
 
 
 def _disabled(task: str) -> dict | None:
