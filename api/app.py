@@ -31,9 +31,9 @@ TAGS = [
 
 
 def routers() -> list[APIRouter]:
-    from .routers import auth, operations
+    from .routers import activity, auth, operations, patterns
 
-    return [operations.router, auth.router]
+    return [activity.router, patterns.router, operations.router, auth.router]
 
 
 def _docs(app: FastAPI) -> None:

@@ -7,8 +7,8 @@ scopes and lifecycle times.
 Role ``quantpipe_api`` (cluster-wide, NOLOGIN, created only if missing): what the
 API's requests run as. It inherits ``quantpipe_app`` (the main app's reads and the
 ``investigated`` flag) and holds exactly what the pools' public functions the API
-calls need: shadow registry writes, the ingest client's login/erasure writes, reads
-of patterns and dead letters, and reading / touching its own keys. It cannot create
+calls need: shadow registry writes, the ingest client's login/erasure writes (erasure
+also deletes the user's dead letters), reads of patterns and dead letters, and reading / touching its own keys. It cannot create
 or revoke keys (the CLI does that as the owner).
 
 Revision ID: 0007
@@ -76,7 +76,8 @@ def upgrade() -> None:
     op.execute(f"GRANT SELECT ON api_keys, alembic_version TO {API_ROLE}")  # /health reports the revision
     op.execute(f"GRANT UPDATE (last_used_at) ON api_keys TO {API_ROLE}")
     op.execute(f"GRANT SELECT ON {', '.join(READ)} TO {API_ROLE}")
-    op.execute(f"GRANT INSERT ON dead_letters TO {API_ROLE}")
+    # INSERT: bad input is kept; DELETE: erasure (DELETE /users/{id}) removes the user's ingest dead letters
+    op.execute(f"GRANT INSERT, DELETE ON dead_letters TO {API_ROLE}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE ON {', '.join(SHADOW)} TO {API_ROLE}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(INGEST)} TO {API_ROLE}")
     seqs = _sequences(op.get_bind(), ("dead_letters",) + SHADOW + INGEST)
