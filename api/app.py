@@ -31,9 +31,9 @@ TAGS = [
 
 
 def routers() -> list[APIRouter]:
-    from .routers import activity, auth, operations, patterns
+    from .routers import activity, auth, operations, patterns, shadow
 
-    return [activity.router, patterns.router, operations.router, auth.router]
+    return [shadow.router, activity.router, patterns.router, operations.router, auth.router]
 
 
 def _docs(app: FastAPI) -> None:
