@@ -2,6 +2,8 @@
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+# no embedded PostgreSQL/Redis in a container: an unset DATABASE_URL/REDIS_URL is an error
+ENV QUANTPIPE_EMBEDDED=false
 RUN useradd --create-home --uid 1000 quantpipe && mkdir -p /var/lib/quantpipe && chown quantpipe /var/lib/quantpipe
 WORKDIR /app
 COPY pyproject.toml README.md alembic.ini celeryconfig.py ./

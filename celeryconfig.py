@@ -10,12 +10,15 @@ Reliability choices (DESIGN §2):
 """
 
 from shared_models.db import redis_url
-from shared_models.settings import get_settings
+from shared_models.settings import SettingsError, get_settings
 from workers.beat_schedule import build_schedule
 from workers.routing import QUEUES, TASK_ROUTES
 
-_settings = get_settings()
-_redis = redis_url()
+try:
+    _settings = get_settings()
+    _redis = redis_url()
+except SettingsError as exc:  # one line naming the variable, not a traceback, in a worker's log
+    raise SystemExit(f"quantpipe: {exc}") from None
 
 broker_url = _redis
 result_backend = _redis

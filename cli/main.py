@@ -26,7 +26,8 @@ def cli() -> None:
 
     Four worker pools (ingest, patterns, discovery, shadow) consume their own Redis
     queues and write to one PostgreSQL database. With DATABASE_URL / REDIS_URL unset,
-    quantpipe starts an embedded PostgreSQL and Redis under QUANTPIPE_HOME.
+    quantpipe starts an embedded PostgreSQL and Redis under QUANTPIPE_HOME (unless
+    QUANTPIPE_EMBEDDED=false, as in containers: then it refuses to run).
 
     Start everything with `quantpipe up`; see `quantpipe status`.
     """
@@ -37,7 +38,14 @@ for module_name, attr in COMMANDS:
 
 
 def main() -> None:
-    cli(prog_name="quantpipe")
+    from shared_models.settings import SettingsError
+
+    from .console import fail
+
+    try:
+        cli(prog_name="quantpipe")
+    except SettingsError as exc:  # settings first read outside a command's own check
+        fail(str(exc), 2)
 
 
 if __name__ == "__main__":

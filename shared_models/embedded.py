@@ -197,5 +197,7 @@ def resolve_urls(settings) -> tuple[str, str]:
     db, rd = settings.database_url, settings.redis_url
     if db and rd:
         return db, rd
+    if not settings.embedded_allowed:  # Settings.from_env refuses this already; never start one by mistake
+        raise RuntimeError("DATABASE_URL/REDIS_URL unset and QUANTPIPE_EMBEDDED=false")
     state = ensure_services(settings.home, postgres=db is None, redis=rd is None)
     return db or state.database_url, rd or state.redis_url

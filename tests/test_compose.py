@@ -72,3 +72,12 @@ def test_backtest_listener_is_a_singleton():
     svc = SERVICES["patterns-listener"]
     assert svc["command"] == ["quantpipe", "patterns", "listen"]
     assert svc.get("container_name")
+
+
+def test_no_service_of_the_image_starts_an_embedded_server():
+    ours = {name: svc for name, svc in SERVICES.items() if svc.get("image") == "quantpipe:latest"}
+    assert {"migrate", "beat", "flower"} | {f"worker-{p}" for p in POOLS} <= set(ours)
+    for name, svc in ours.items():
+        env = svc.get("environment", {})
+        assert env.get("QUANTPIPE_EMBEDDED") == "false", name
+        assert env.get("DATABASE_URL") and env.get("REDIS_URL"), name

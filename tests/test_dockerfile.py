@@ -17,3 +17,7 @@ def test_dockerfile_copies_every_installed_package():
     modules = {m + ".py" for m in config["tool"]["setuptools"].get("py-modules", [])}
     first_copy = re.search(r"^COPY ((?:\S+ )+)\./$", (ROOT / "Dockerfile").read_text(), flags=re.M)
     assert first_copy and modules <= set(first_copy.group(1).split()), "Dockerfile misses a top-level module"
+
+
+def test_the_image_starts_no_embedded_server():
+    assert re.search(r"^ENV QUANTPIPE_EMBEDDED=false$", (ROOT / "Dockerfile").read_text(), flags=re.M)

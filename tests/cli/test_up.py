@@ -46,7 +46,8 @@ def up_env():
     home = Path(tempfile.mkdtemp(prefix="qp-up-home-"))
     os.chmod(home, 0o755)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(QUANTPIPE_HOME=str(home), FLOWER_PORT=str(free_port()), FLOWER_BASIC_AUTH="ops:s3cret-test-only",
+    env.update(QUANTPIPE_HOME=str(home), QUANTPIPE_EMBEDDED="true", FLOWER_PORT=str(free_port()),
+               FLOWER_BASIC_AUTH="ops:s3cret-test-only",
                QUANTPIPE_API_PORT=str(free_port()))
     yield env
     shutil.rmtree(home, ignore_errors=True)

@@ -39,3 +39,20 @@ def test_every_variable_is_documented():
     names = [n for n, *_ in declared_variables()]
     assert len(names) == len(set(names))
     assert all(help_ for _, _, help_, _ in declared_variables())
+
+
+@pytest.mark.parametrize("env,missing", [
+    ({}, "DATABASE_URL and REDIS_URL"),
+    ({"DATABASE_URL": "postgresql://u@h/db"}, "REDIS_URL"),
+    ({"REDIS_URL": "redis://h:6379/0"}, "DATABASE_URL"),
+])
+def test_embedded_off_requires_the_urls(env, missing):
+    with pytest.raises(SettingsError, match=f"^{missing} must be set: QUANTPIPE_EMBEDDED=false$"):
+        Settings.from_env({**env, "QUANTPIPE_EMBEDDED": "false"})
+    assert Settings.from_env(env).embedded_allowed  # on by default: a laptop needs nothing
+
+
+def test_embedded_off_with_both_urls_is_fine():
+    s = Settings.from_env({"QUANTPIPE_EMBEDDED": "off", "DATABASE_URL": "postgresql://u@h/db",
+                           "REDIS_URL": "redis://h:6379/0"})
+    assert not s.embedded_allowed and not s.embedded
