@@ -72,7 +72,7 @@ def _run(args, db_url: str) -> None:
     from shared_models.db import dispose_engines, unit_of_work
     from shared_models.models.shadow import PromotionEvent
     from shared_models.settings import get_settings
-    from workers.shadow import decisions, registry
+    from workers.shadow import decisions, recording, registry
     from workers.shadow.evaluation import EvalConfig
     from workers.shadow.rollback import RollbackConfig
 
@@ -85,12 +85,12 @@ def _run(args, db_url: str) -> None:
     kw = dict(min_trades=sh.min_trades, interval=sh.check_interval, horizon=sh.max_trades)
     with unit_of_work() as s:
         champ, _ = registry.deploy(s, "champ", "momentum", champion=True)
-        registry.record_trades(s, champ, _trades(rng, args.n, 0.0005, "c"), source="bench", **kw)
+        recording.record_trades(s, champ, _trades(rng, args.n, 0.0005, "c"), source="bench", **kw)
     promo, back, floor = [], [], []
     for i in range(args.reps):
         with unit_of_work() as s:
             ch, _ = registry.deploy(s, f"chal{i}", "momentum")
-            registry.record_trades(s, ch, _trades(rng, args.n, 0.003, f"s{i}-"), source="bench", **kw)
+            recording.record_trades(s, ch, _trades(rng, args.n, 0.003, f"s{i}-"), source="bench", **kw)
             ids = (champ.id, ch.id)
         t0 = time.perf_counter()
         with unit_of_work() as s:
@@ -130,7 +130,7 @@ def _run(args, db_url: str) -> None:
         with unit_of_work() as s:
             for i in range(args.reps):
                 ch, _ = registry.deploy(s, f"w{i}", "momentum")
-                registry.record_trades(s, ch, _trades(rng, args.n, 0.0005, f"w{i}-"), source="bench", **kw)
+                recording.record_trades(s, ch, _trades(rng, args.n, 0.0005, f"w{i}-"), source="bench", **kw)
         with WorkerProcess("shadow", concurrency=1) as w:
             evaluate.delay("champ").get(timeout=120)   # first task: imports done in the pool child
             before = rss(w)

@@ -172,7 +172,8 @@ def compare(settings, challenger: str) -> None:
     """Evaluate CHALLENGER against the champion now (read-only: nothing is stored or promoted)."""
     from shared_models.db import session_factory
     from workers.shadow import registry
-    from workers.shadow.decisions import _jsonable, run_evaluation
+    from workers.shadow.decisions import run_evaluation
+    from workers.shadow.service import jsonable
     from workers.shadow.evaluation import EvalConfig
 
     with _user_errors(), session_factory()() as session:
@@ -189,7 +190,7 @@ def compare(settings, challenger: str) -> None:
         console.print(f"PENDING: {challenger} has {n} trades, evaluation starts at SHADOW_MIN_TRADES="
                       f"{settings.shadow.min_trades}")
         return
-    console.print(_criteria_table(_jsonable(done[1].as_dict())))
+    console.print(_criteria_table(jsonable(done[1].as_dict())))
 
 
 @shadow.command()
@@ -285,9 +286,6 @@ def record_trades(settings, file: Path, model: str | None, evaluate: bool) -> No
     from rich.progress import Progress
     from rich.table import Table
 
-    from shared_models.db import unit_of_work
-    from workers.shadow import registry
-
     with open(file, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         required = {"trade_id", "opened_at", "closed_at", "return"}
@@ -300,20 +298,17 @@ def record_trades(settings, file: Path, model: str | None, evaluate: bool) -> No
     groups: dict[str, list[dict]] = {}
     for r in rows:
         groups.setdefault(model or (r.get("model") or "").strip(), []).append(r)
-    s = settings.shadow
+    from workers.shadow import service
+
     results, to_evaluate = [], []
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("recording trades", total=len(rows))
         for name, batch in groups.items():
             for start in range(0, len(batch), 2000):
                 chunk = batch[start:start + 2000]
-                with _user_errors(), unit_of_work() as session:
-                    m = registry.get_model(session, name)
-                    res = registry.record_trades(session, m, chunk, source=f"cli:{file.name}",
-                                                 min_trades=s.min_trades, interval=s.check_interval,
-                                                 horizon=s.max_trades)
-                    if res.looks_reached and m.role == "challenger":
-                        to_evaluate.append(name)
+                res = service.record_trades(name, chunk, source=f"cli:{file.name}", settings=settings)
+                if res.evaluate:
+                    to_evaluate.append(name)
                 results.append(res)
                 progress.advance(task, len(chunk))
     table = Table(title=f"{file.name}")

@@ -64,6 +64,9 @@ class ShadowTrade(Base):
     ret: Mapped[float] = mapped_column("return", Float)
     pnl: Mapped[float] = mapped_column(Float)
     shadow: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    # the opportunity (signal) the trade acted on: champion and challenger trades on the same one are paired
+    # (migration 0008)
+    opportunity_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
@@ -71,6 +74,8 @@ class ShadowTrade(Base):
         CheckConstraint("closed_at >= opened_at", name="closed_after_opened"),
         CheckConstraint("\"return\" > -1", name="return_gt_minus_one"),
         Index("ix_shadow_trades_model_closed", "model_id", "closed_at", "id"),
+        Index("ix_shadow_trades_model_opportunity", "model_id", "opportunity_id",
+              postgresql_where=text("opportunity_id IS NOT NULL")),
     )
 
 

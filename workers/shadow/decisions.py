@@ -27,6 +27,7 @@ from .alerts import Alert
 from .evaluation import EvalConfig, evaluate
 from .registry import ShadowError
 from .sequential import look_index
+from .service import jsonable
 
 
 @dataclass
@@ -96,11 +97,11 @@ def evaluate_challenger(session: Session, name: str, settings, *, auto_promote: 
     n_k, ev = done
     stored = insert(ShadowEvaluation).values(
         challenger_id=ch.id, champion_id=champ.id, n_trades=n_k, decision=ev.decision, score=ev.score,
-        metrics=_jsonable(ev.as_dict()), elapsed_ms=_ms(t0)).on_conflict_do_nothing().returning(ShadowEvaluation.id)
+        metrics=jsonable(ev.as_dict()), elapsed_ms=_ms(t0)).on_conflict_do_nothing().returning(ShadowEvaluation.id)
     if session.execute(stored).first() is None:
-        return Outcome("DUPLICATE", f"look at {n_k} trades was already evaluated", _jsonable(ev.as_dict()))
+        return Outcome("DUPLICATE", f"look at {n_k} trades was already evaluated", jsonable(ev.as_dict()))
     out = Outcome(ev.decision, f"{ch.name} vs {champ.name} at {n_k} trades: {ev.decision} (score {ev.score})",
-                  _jsonable(ev.as_dict()))
+                  jsonable(ev.as_dict()))
     if ev.decision == "APPROVED" and auto:
         event = promote(session, ch.name, actor=actor, reason=f"sequential test APPROVED at {n_k} trades "
                         f"(score {ev.score})", expected_champion_id=champ.id, metrics=out.evaluation, t0=t0)
@@ -213,19 +214,3 @@ def monitor_champion(session: Session, settings) -> Outcome:
     elif res.finished:
         out.decision = "CONFIRMED"
     return out
-
-
-def _jsonable(obj):
-    """numpy scalars and non-finite floats → JSON-safe values (PostgreSQL jsonb rejects NaN)."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer, int)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if np.isfinite(v) else None
-    return obj

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import stats
 
 from . import bootstrap, metrics
-from .moments import Moments, deflated_sharpe, sharpe_diff_z, welch_z, win_rate_z
+from .moments import Moments, deflated_sharpe, psr, sharpe_diff_z, welch_z, win_rate_z
 from .sequential import boundaries, look_index, schedule
 
 PRIMARY_WEIGHT = 16.0     # 5 × 16 = 80
@@ -146,7 +146,7 @@ def evaluate(challenger: np.ndarray, champion: np.ndarray, cfg: EvalConfig, rng:
     else:
         decision = "PENDING"
     snapshot = {"challenger": sc.as_dict(), "champion": sp.as_dict(), "bootstrap": boot.as_dict(),
-                "drawdown": dd, "welch_z": z, "psr": metrics.psr(sc.sharpe, sc.n, sc.skew, sc.kurtosis),
+                "drawdown": dd, "welch_z": z, "psr": float(psr(mc.sharpe, mc.n, mc.skew, mc.kurtosis)),
                 "dsr": dsr, "n_trials": n_trials}
     if decision == "REJECTED":
         snapshot["reason"] = ("challenger significantly worse (lower boundary crossed)" if g["harm"]

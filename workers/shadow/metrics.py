@@ -1,7 +1,9 @@
-"""Vectorised performance metrics and two-sample tests on per-trade returns.
+"""Performance summary of one trade series and the noise-aware drawdown test.
 
 Every function takes plain numpy arrays of per-trade returns (fractions, 0.01 =
-+1 %) so it can be tested and benchmarked without a database or Celery.
++1 %) so it can be tested and benchmarked without a database or Celery. The
+moments (mean, Sharpe, skew, kurtosis, win rate) and every test statistic come
+from ``moments`` — one implementation each.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-EULER_GAMMA = 0.5772156649015329
+from .moments import Moments
 
 
 @dataclass(frozen=True)
@@ -44,78 +46,17 @@ def summarize(r: np.ndarray) -> Summary:
     n = r.size
     if n < 2:
         raise ValueError(f"returns: need at least 2 trades, got {n}")
-    mean, std = r.mean(), r.std(ddof=1)
+    m = Moments.of(r)
+    mean, std = float(m.mean), float(np.sqrt(m.var))
     downside = np.sqrt(np.mean(np.minimum(r, 0.0) ** 2))
     gains, losses = r[r > 0].sum(), -r[r < 0].sum()
     return Summary(
-        n=n, win_rate=float((r > 0).mean()), mean=float(mean), std=float(std),
-        sharpe=float(mean / std) if std > 0 else float("nan"),
+        n=n, win_rate=float(m.win_rate), mean=mean, std=std,
+        sharpe=mean / std if std > 0 else float("nan"),
         sortino=float(mean / downside) if downside > 0 else float("inf"),
         max_drawdown=float(max_drawdown(r)),
         profit_factor=float(gains / losses) if losses > 0 else float("inf"),
-        skew=float(_skew(r, mean)), kurtosis=float(_kurt(r, mean)))
-
-
-def _skew(r: np.ndarray, mean: float) -> float:
-    d = r - mean
-    return float(np.mean(d ** 3) / max(np.mean(d ** 2), 1e-300) ** 1.5)
-
-
-def _kurt(r: np.ndarray, mean: float) -> float:
-    d2 = (r - mean) ** 2
-    return float(np.mean(d2 ** 2) / max(np.mean(d2), 1e-300) ** 2)
-
-
-def welch_z(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
-    """Welch's t for mean(a) − mean(b): (t, degrees of freedom, one-sided p for a > b)."""
-    res = stats.ttest_ind(a, b, equal_var=False, alternative="greater")
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
-    return float(res.statistic), float(df), float(res.pvalue)
-
-
-def sharpe_variance(sr: float, n: int, skew: float, kurt: float) -> float:
-    """Asymptotic variance of the per-trade Sharpe estimate under non-normal iid returns
-    (Mertens 2002; the denominator of PSR, Bailey & López de Prado 2012)."""
-    return (1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr ** 2) / (n - 1)
-
-
-def sharpe_difference(a: Summary, b: Summary) -> tuple[float, float]:
-    """z and one-sided p of SR_a − SR_b for two independent trade streams.
-
-    Jobson–Korkie/Memmel need paired returns over the same periods; trades of two
-    models are not paired, so the two Mertens variances simply add.
-    """
-    var = sharpe_variance(a.sharpe, a.n, a.skew, a.kurtosis) + sharpe_variance(b.sharpe, b.n, b.skew, b.kurtosis)
-    z = (a.sharpe - b.sharpe) / np.sqrt(var)
-    return float(z), float(stats.norm.sf(z))
-
-
-def two_proportion(wins_a: int, n_a: int, wins_b: int, n_b: int) -> tuple[float, float]:
-    """Pooled two-proportion z of p_a − p_b and its one-sided p (a > b)."""
-    p = (wins_a + wins_b) / (n_a + n_b)
-    se = np.sqrt(p * (1 - p) * (1 / n_a + 1 / n_b))
-    z = (wins_a / n_a - wins_b / n_b) / se if se > 0 else 0.0
-    return float(z), float(stats.norm.sf(z))
-
-
-def psr(sr: float, n: int, skew: float, kurt: float, sr_star: float = 0.0) -> float:
-    """Probabilistic Sharpe Ratio: P(true SR > sr_star) (Bailey & López de Prado 2012)."""
-    return float(stats.norm.cdf((sr - sr_star) / np.sqrt(sharpe_variance(sr, n, skew, kurt))))
-
-
-def expected_max_sharpe(n_trials: int, sr_variance: float) -> float:
-    """E[max SR] of ``n_trials`` independent zero-skill trials (False Strategy Theorem)."""
-    if n_trials <= 1:
-        return 0.0
-    return float(np.sqrt(sr_variance) * ((1 - EULER_GAMMA) * stats.norm.ppf(1 - 1 / n_trials)
-                                         + EULER_GAMMA * stats.norm.ppf(1 - 1 / (n_trials * np.e))))
-
-
-def dsr(sr: float, n: int, skew: float, kurt: float, n_trials: int, sr_variance: float) -> float:
-    """Deflated Sharpe Ratio: PSR against the expected maximum Sharpe of the trials
-    (Bailey & López de Prado 2014)."""
-    return psr(sr, n, skew, kurt, expected_max_sharpe(n_trials, sr_variance))
+        skew=float(m.skew), kurtosis=float(m.kurtosis))
 
 
 def drawdown_test(a: np.ndarray, b: np.ndarray, tolerance: float, alpha: float, rng: np.random.Generator,

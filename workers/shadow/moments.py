@@ -1,9 +1,15 @@
-"""Statistics from running power sums, vectorised over any leading axes.
+"""Statistics from running power sums, vectorised over any leading axes — the
+one implementation of every test statistic the pool uses.
 
 The promotion gate needs mean, variance, skewness, kurtosis and win count at
 every look. Computed from cumulative sums of r, r², r³, r⁴ and wins they cost
 O(1) per look, so the same code evaluates one challenger in the worker and
 thousands of simulated challengers at 46 looks at once in ``simulation``.
+
+Sharpe ratios here are per trade (not annualised). References: Mertens (2002)
+for the variance of a Sharpe estimate under non-normal iid returns; Bailey &
+López de Prado (2012) for PSR and the minimum track record length, (2014) for
+the deflated Sharpe ratio.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .metrics import EULER_GAMMA
+EULER_GAMMA = float(np.euler_gamma)
 
 
 @dataclass(frozen=True)
@@ -82,9 +88,19 @@ def welch_z(a: Moments, b: Moments) -> np.ndarray:
     return (a.mean - b.mean) / np.sqrt(np.maximum(a.var / a.n + b.var / b.n, 1e-300))
 
 
+def paired_z(d: Moments) -> np.ndarray:
+    """z of mean(d) for per-opportunity differences d = challenger − champion on the same opportunity."""
+    return d.mean / np.sqrt(np.maximum(d.var / d.n, 1e-300))
+
+
+def sharpe_variance(sr, n, skew, kurt):
+    """Asymptotic variance of a per-trade Sharpe estimate under non-normal iid returns (Mertens 2002;
+    the denominator of PSR). ``kurt`` is Pearson's (3 for normal returns)."""
+    return (1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr ** 2) / (n - 1)
+
+
 def sharpe_var(m: Moments) -> np.ndarray:
-    sr = m.sharpe
-    return (1.0 - m.skew * sr + (m.kurtosis - 1.0) / 4.0 * sr ** 2) / (m.n - 1)
+    return sharpe_variance(m.sharpe, m.n, m.skew, m.kurtosis)
 
 
 def sharpe_diff_z(a: Moments, b: Moments) -> np.ndarray:
@@ -99,6 +115,19 @@ def win_rate_z(a: Moments, b: Moments) -> np.ndarray:
     return (a.win_rate - b.win_rate) / se
 
 
+def psr(sr, n, skew, kurt, sr_star=0.0):
+    """Probabilistic Sharpe Ratio: P(true SR > sr_star) given SR estimated from n trades."""
+    return stats.norm.cdf((sr - sr_star) / np.sqrt(np.maximum(sharpe_variance(sr, n, skew, kurt), 1e-300)))
+
+
+def expected_max_sharpe(n_trials: int, sr_variance):
+    """E[max SR] of ``n_trials`` independent zero-skill trials (False Strategy Theorem)."""
+    if n_trials <= 1:
+        return 0.0 * np.asarray(sr_variance)
+    return np.sqrt(sr_variance) * ((1 - EULER_GAMMA) * stats.norm.ppf(1 - 1 / n_trials)
+                                   + EULER_GAMMA * stats.norm.ppf(1 - 1 / (n_trials * np.e)))
+
+
 def deflated_sharpe(m: Moments, n_trials: int, sr_variance: np.ndarray | float | None = None) -> np.ndarray:
     """DSR of each stream: PSR against E[max SR] of ``n_trials`` zero-skill trials.
 
@@ -106,6 +135,16 @@ def deflated_sharpe(m: Moments, n_trials: int, sr_variance: np.ndarray | float |
     is used: the spread luck alone produces among trials of this length.
     """
     v = 1.0 / (m.n - 1) if sr_variance is None else sr_variance
-    sr0 = 0.0 if n_trials <= 1 else np.sqrt(v) * ((1 - EULER_GAMMA) * stats.norm.ppf(1 - 1 / n_trials)
-                                                  + EULER_GAMMA * stats.norm.ppf(1 - 1 / (n_trials * np.e)))
-    return stats.norm.cdf((m.sharpe - sr0) / np.sqrt(np.maximum(sharpe_var(m), 1e-300)))
+    return psr(m.sharpe, m.n, m.skew, m.kurtosis, expected_max_sharpe(n_trials, v))
+
+
+def min_track_record(sr, skew, kurt, sr_star, alpha: float = 0.05):
+    """Minimum Track Record Length (Bailey & López de Prado 2012): trades needed before an observed
+    per-trade Sharpe ``sr`` can be told from ``sr_star`` at confidence 1 − alpha, the return moments
+    staying as observed. Infinite when sr ≤ sr_star (no length will do)."""
+    sr, sr_star = np.asarray(sr, dtype=float), np.asarray(sr_star, dtype=float)
+    gap = sr - sr_star
+    z = stats.norm.ppf(1 - alpha)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n = 1.0 + (1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr ** 2) * (z / gap) ** 2
+    return np.where(gap > 0, n, np.inf)

@@ -1,45 +1,27 @@
-"""Registry reads and writes: deploy models, record trades, fetch return series.
+"""Registry reads and writes: deploy models, look them up, fetch return series.
 
 Every function takes a Session inside the caller's transaction (one unit of
-work); user errors raise ``ShadowError`` naming the offending field.
+work); user errors raise ``ShadowError`` naming the offending field. Trades are
+recorded by ``recording``.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable
 
 import numpy as np
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
-from shared_models.models.core import DeadLetter
 from shared_models.models.shadow import PromotionEvent, ShadowModel, ShadowTrade
-
-from .sequential import schedule
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
 
 class ShadowError(ValueError):
     """A user error: unknown model, bad field, refused promotion. The message names the field."""
-
-
-@dataclass(frozen=True)
-class RecordResult:
-    model: str
-    inserted: int
-    duplicates: int
-    rejected: int
-    total: int
-    looks_reached: list[int]   # planned evaluation looks crossed by this batch
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 def deploy(session: Session, name: str, model_type: str, description: str = "",
@@ -81,83 +63,6 @@ def get_champion(session: Session) -> ShadowModel | None:
 
 def trade_count(session: Session, model_id: int) -> int:
     return int(session.scalar(select(func.count()).where(ShadowTrade.model_id == model_id)) or 0)
-
-
-def _parse_time(value: Any, field: str) -> datetime:
-    if isinstance(value, datetime):
-        ts = value
-    else:
-        try:
-            ts = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise ShadowError(f"{field}: {value!r} is not an ISO-8601 timestamp") from None
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
-
-
-def _parse_float(value: Any, field: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ShadowError(f"{field}: {value!r} is not a number") from None
-    if not math.isfinite(v):
-        raise ShadowError(f"{field}: {value!r} is not finite")
-    return v
-
-
-def validate_trade(row: dict, default_shadow: bool) -> dict:
-    """One trade row → column values, or ShadowError naming the bad field."""
-    trade_id = str(row.get("trade_id") or "").strip()
-    if not trade_id or len(trade_id) > 100:
-        raise ShadowError("trade_id: required, at most 100 characters")
-    opened = _parse_time(row.get("opened_at"), "opened_at")
-    closed = _parse_time(row.get("closed_at"), "closed_at")
-    if closed < opened:
-        raise ShadowError(f"closed_at: {closed.isoformat()} is before opened_at {opened.isoformat()}")
-    ret = _parse_float(row.get("return"), "return")
-    if ret <= -1:
-        raise ShadowError(f"return: {ret} would lose more than everything (must be > -1)")
-    pnl = _parse_float(row.get("pnl", 0.0), "pnl")
-    shadow = row.get("shadow", default_shadow)
-    if isinstance(shadow, str):
-        low = shadow.strip().lower()
-        if low not in ("true", "false", "1", "0", "yes", "no", ""):
-            raise ShadowError(f"shadow: {shadow!r} is not true/false")
-        shadow = default_shadow if low == "" else low in ("true", "1", "yes")
-    return {"trade_id": trade_id, "opened_at": opened, "closed_at": closed, "ret": ret, "pnl": pnl,
-            "shadow": bool(shadow)}
-
-
-def record_trades(session: Session, model: ShadowModel, rows: Iterable[dict], *, source: str,
-                  min_trades: int, interval: int, horizon: int) -> RecordResult:
-    """Insert trades idempotently (unique per model and trade id); bad rows are dead-lettered."""
-    good: list[dict] = []
-    bad = 0
-    default_shadow = model.role != "champion"
-    for row in rows:
-        try:
-            values = validate_trade(row, default_shadow)
-        except ShadowError as exc:
-            bad += 1
-            field = str(exc).split(":", 1)[0]
-            session.add(DeadLetter(pool="shadow", source=source, field=field, reason=str(exc),
-                                   payload={"model": model.name, "row": {k: str(v) for k, v in row.items()}}))
-            continue
-        values["model_id"] = model.id
-        good.append(values)
-    inserted = 0
-    if good:
-        table = ShadowTrade.__table__
-        rows_db = [{"model_id": g["model_id"], "trade_id": g["trade_id"], "opened_at": g["opened_at"],
-                    "closed_at": g["closed_at"], "return": g["ret"], "pnl": g["pnl"], "shadow": g["shadow"]}
-                   for g in good]
-        for start in range(0, len(rows_db), 5000):
-            stmt = insert(table).values(rows_db[start:start + 5000]).on_conflict_do_nothing(
-                index_elements=["model_id", "trade_id"]).returning(table.c.id)
-            inserted += len(session.execute(stmt).all())
-    total = trade_count(session, model.id)
-    looks = schedule(min_trades, interval, horizon)
-    reached = [int(n) for n in looks if total - inserted < n <= total]
-    return RecordResult(model.name, inserted, len(good) - inserted, bad, total, reached)
 
 
 def returns(session: Session, model_id: int, *, after: datetime | None = None, until: datetime | None = None,

@@ -9,6 +9,7 @@ With ENABLE_SHADOW_MODELS=false every task returns at once with a log line.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from celery.signals import worker_process_init
@@ -41,15 +42,21 @@ def _warm_boundaries(**_: object) -> None:
 ping = ping_task("shadow")
 
 
-def _disabled(task: str) -> dict | None:
-    if get_settings().shadow.enabled:
-        return None
-    from .alerts import log_info
+def when_enabled(name: str, ignore_result: bool = False):
+    """With ENABLE_SHADOW_MODELS=false the task returns ``{"disabled": true}`` with a log line (the one check)."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def task(*args, **kwargs):
+            if get_settings().shadow.enabled:
+                return fn(*args, **kwargs)
+            from .alerts import log_info
 
-    msg = f"{task}: shadow pool disabled (ENABLE_SHADOW_MODELS=false); nothing done"
-    log.info(msg)
-    log_info(msg)
-    return {"disabled": True, "message": msg}
+            msg = f"{name}: shadow pool disabled (ENABLE_SHADOW_MODELS=false); nothing done"
+            log.info(msg)
+            log_info(msg)
+            return {"disabled": True, "message": msg}
+        return app.task(name=name, ignore_result=ignore_result)(task)
+    return wrap
 
 
 def _send(alerts, dedupe: str | None = None) -> None:
@@ -68,32 +75,21 @@ def _send(alerts, dedupe: str | None = None) -> None:
     emit(alerts)
 
 
-@app.task(name="shadow.record_trades", ignore_result=False)
+@when_enabled("shadow.record_trades")
 def record_trades(model: str, trades: list[dict]) -> dict:
-    """Store a batch of closed trades; enqueue ``shadow.evaluate`` at each planned look crossed."""
-    if (off := _disabled("shadow.record_trades")) is not None:
-        return off
-    from shared_models.db import unit_of_work
+    """Store a batch of closed trades (bad rows dead-lettered, never failing the batch); enqueue
+    ``shadow.evaluate`` at each planned look crossed."""
+    from .service import record_trades as record
 
-    from . import registry
-
-    s = get_settings()
-    with unit_of_work() as session:
-        m = registry.get_model(session, model)
-        res = registry.record_trades(session, m, trades, source="shadow.record_trades",
-                                     min_trades=s.shadow.min_trades, interval=s.shadow.check_interval,
-                                     horizon=s.shadow.max_trades)
-        role = m.role
-    if res.looks_reached and role == "challenger":
-        evaluate.delay(model)
-    return {**res.as_dict(), "evaluation_enqueued": bool(res.looks_reached and role == "challenger")}
+    res = record(model, trades, source="shadow.record_trades")
+    if res.evaluate:
+        evaluate.delay(res.model)
+    return {**res.as_dict(), "evaluation_enqueued": res.evaluate}
 
 
-@app.task(name="shadow.evaluate", ignore_result=False)
+@when_enabled("shadow.evaluate")
 def evaluate(challenger: str) -> dict:
     """Evaluate a challenger at its latest planned look; promote/reject per the decision."""
-    if (off := _disabled("shadow.evaluate")) is not None:
-        return off
     from shared_models.db import unit_of_work
 
     from .decisions import evaluate_challenger
@@ -108,12 +104,10 @@ def evaluate(challenger: str) -> dict:
     return out.as_dict()
 
 
-@app.task(name="shadow.evaluate_all", ignore_result=True)
+@when_enabled("shadow.evaluate_all", ignore_result=True)
 def evaluate_all() -> dict:
     """Beat safety net: enqueue an evaluation for every challenger (a look missed by a lost
     enqueue is picked up here; evaluations already stored are no-ops)."""
-    if (off := _disabled("shadow.evaluate_all")) is not None:
-        return off
     from sqlalchemy import select
 
     from shared_models.db import unit_of_work
@@ -126,11 +120,9 @@ def evaluate_all() -> dict:
     return {"enqueued": len(names)}
 
 
-@app.task(name="shadow.monitor", ignore_result=False)
+@when_enabled("shadow.monitor")
 def monitor() -> dict:
     """The rollback monitor of a freshly promoted champion (run by beat)."""
-    if (off := _disabled("shadow.monitor")) is not None:
-        return off
     from shared_models.db import unit_of_work
 
     from .decisions import monitor_champion

@@ -17,7 +17,7 @@ from shared_models.db import unit_of_work
 from shared_models.settings import get_settings
 from tests.support import ROOT
 from workers.shadow import checkpoint as cp
-from workers.shadow import decisions, registry
+from workers.shadow import decisions, recording, registry
 
 from .conftest import make_trades
 
@@ -104,8 +104,8 @@ def test_a_torn_checkpoint_write_never_replaces_a_good_checkpoint(registry_db, t
     sh = get_settings().shadow
     with unit_of_work() as s:
         m, _ = registry.deploy(s, "champ", "momentum", champion=True)
-        registry.record_trades(s, m, make_trades(np.linspace(-0.01, 0.01, 10_000), minutes=1), source="test",
-                               min_trades=sh.min_trades, interval=sh.check_interval, horizon=sh.max_trades)
+        recording.record_trades(s, m, make_trades(np.linspace(-0.01, 0.01, 10_000), minutes=1), source="test",
+                                min_trades=sh.min_trades, interval=sh.check_interval, horizon=sh.max_trades)
     path = tmp_path / "shadow_models_checkpoint.json"
     with unit_of_work() as s:
         cp.export(s, path)
@@ -137,8 +137,8 @@ def test_checkpoint_round_trip_restores_the_registry_exactly(registry_db, tmp_pa
         champ, _ = registry.deploy(s, "champ", "momentum", "the champion", {"lookback": 20}, champion=True)
         chal, _ = registry.deploy(s, "chal", "mean_reversion", "", {"z": 2.5})
         for m, prefix in ((champ, "c"), (chal, "s")):
-            registry.record_trades(s, m, make_trades(0.003 + 0.02 * rng.standard_normal(600), prefix=prefix),
-                                   source="test", min_trades=sh.min_trades, interval=sh.check_interval,
+            recording.record_trades(s, m, make_trades(0.003 + 0.02 * rng.standard_normal(600), prefix=prefix),
+                                    source="test", min_trades=sh.min_trades, interval=sh.check_interval,
                                    horizon=sh.max_trades)
     with unit_of_work() as s:
         decisions.evaluate_challenger(s, "chal", get_settings(), auto_promote=False)

@@ -14,7 +14,7 @@ from shared_models.db import unit_of_work
 from shared_models.models.core import DeadLetter
 from shared_models.models.shadow import PromotionEvent, ShadowEvaluation, ShadowModel
 from shared_models.settings import get_settings
-from workers.shadow import decisions, registry
+from workers.shadow import decisions, recording, registry
 from workers.shadow.registry import ShadowError
 
 from .conftest import T0, make_trades, returns
@@ -23,8 +23,8 @@ from .conftest import T0, make_trades, returns
 def _record(name, rows):
     s = get_settings().shadow
     with unit_of_work() as session:
-        return registry.record_trades(session, registry.get_model(session, name), rows, source="test",
-                                      min_trades=s.min_trades, interval=s.check_interval, horizon=s.max_trades)
+        return recording.record_trades(session, registry.get_model(session, name), rows, source="test",
+                                       min_trades=s.min_trades, interval=s.check_interval, horizon=s.max_trades)
 
 
 def _deploy(name, champion=False):

@@ -78,6 +78,22 @@ def test_bad_trades_are_dead_lettered_by_the_task(workers, registry_db):
     assert row.field == "return" and "finite" in row.reason
 
 
+def test_one_bad_row_never_fails_the_task_or_its_good_rows(workers, registry_db):
+    with unit_of_work() as s:
+        registry.deploy(s, "champ", "momentum", champion=True)
+    good = make_trades([0.01, 0.02, -0.01], prefix="g")
+    batch = [good[0], 7, {**good[0], "trade_id": "n\x00ul"}, good[1], {**good[1], "trade_id": "b", "shadow": [1]},
+             ["a", "list"], good[2]]
+    res = tasks.record_trades.delay("champ", batch).get(timeout=60)
+    assert (res["inserted"], res["rejected"]) == (3, 4)
+    assert [r["field"] for r in res["rejections"]] == ["row", "trade_id", "shadow", "row"]
+    ghost = tasks.record_trades.delay("ghost", good).get(timeout=60)      # no such model: kept, not raised
+    assert (ghost["inserted"], ghost["rejected"], ghost["evaluation_enqueued"]) == (0, 3, False)
+    with registry_db.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM shadow_trades")).scalar() == 3
+        assert c.execute(text("SELECT count(*) FROM dead_letters WHERE pool='shadow'")).scalar() == 7
+
+
 def test_disabled_pool_tasks_are_no_ops_with_a_log_line(monkeypatch, registry_db):
     monkeypatch.setenv("ENABLE_SHADOW_MODELS", "false")
     get_settings.cache_clear()
@@ -85,6 +101,7 @@ def test_disabled_pool_tasks_are_no_ops_with_a_log_line(monkeypatch, registry_db
         out = tasks.evaluate.run("anything")
         assert out["disabled"] and "ENABLE_SHADOW_MODELS=false" in out["message"]
         assert tasks.monitor.run()["disabled"]
+        assert tasks.record_trades.run("champ", [])["disabled"] and tasks.evaluate_all.run()["disabled"]
         from workers.shadow.schedule import entries
         assert entries(get_settings()) == {}
         log = Path(os.environ["QUANTPIPE_LOG_DIR"]) / "shadow_models.log"
