@@ -106,3 +106,10 @@ def history(session: Session, limit: int = 50) -> list[dict]:
     return [{"id": e.id, "event": e.event, "from": f, "to": t_, "reason": e.reason, "actor": e.actor,
              "elapsed_ms": e.elapsed_ms, "created_at": e.created_at, "metrics": e.metrics}
             for e, f, t_ in session.execute(q)]
+
+
+def record_trades(session: Session, model, rows, **kw):
+    """Kept for callers written before ``recording``/``service``: prefer ``service.record_trades``."""
+    from .recording import record_trades as record
+
+    return record(session, model, rows, **kw)
