@@ -192,7 +192,7 @@ def baseline_celery(sw, workers: Workers, events: list[dict]) -> float:
 
 
 def baseline_insert_commit(sw, events: list[dict]) -> float:
-    from workers.ingestion.stream import write_batch
+    from workers.ingestion.batch import write_batch
 
     _reset(sw.engine, sw.redis)
     built = [sw.build(**e) for e in events]

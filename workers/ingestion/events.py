@@ -16,6 +16,8 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
+from . import redact
+
 # Default weights: a trade says much more about interest than a page view. Negative
 # weights (watchlist_remove) lower the interest.
 DEFAULT_ACTIONS: dict[str, float] = {
@@ -35,7 +37,7 @@ ENTITY_RE = re.compile(r"^[A-Z0-9][A-Z0-9._:/^=\-]{0,31}$")
 MAX_USER_ID = 2**63 - 1
 FUTURE_SKEW_SECONDS = 300.0
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)  # reused: no per-call setup
-_IP_CHARS = re.compile(r"^[0-9a-fA-F:.]{7,45}$")
+MAX_METADATA_DEPTH = 16  # nesting of objects/arrays; deeper is refused at track() and dead-lettered by the drain
 
 
 class EventValidationError(ValueError):
@@ -73,29 +75,29 @@ def check_user_id(user_id: Any) -> int:
 def check_entity_id(entity_id: Any) -> str:
     if not isinstance(entity_id, str):
         raise EventValidationError("entity_id", f"must be a string, got {type(entity_id).__name__}")
+    if not entity_id.isascii():  # str.upper() would map 'ſPY' onto SPY, 'ıbm' onto IBM, 'ﬃ' onto FFI
+        raise EventValidationError("entity_id", f"{entity_id[:40]!r} has non-ASCII characters")
     norm = entity_id.strip().upper()
     if not ENTITY_RE.match(norm):
         raise EventValidationError("entity_id", f"{entity_id[:40]!r} is not a ticker-like id "
                                                 "(1-32 of A-Z 0-9 . _ : / ^ = -)")
+    if redact.might_hold_ip(norm) and redact.holds_ip(norm):
+        raise EventValidationError("entity_id", "looks like an IP address (raw addresses are never stored)")
     return norm
 
 
-def _scrub(value: Any, hash_ip) -> Any:
-    """Replace IP-address strings anywhere in metadata by their keyed hash (no raw IP stored)."""
+def scrub(value: Any, hash_ip, depth: int = 0) -> Any:
+    """Replace IP addresses anywhere in metadata (values, keys, inside text) by their keyed hash,
+    refusing nesting deeper than MAX_METADATA_DEPTH (the walk itself stays shallow)."""
     if isinstance(value, str):
-        if _IP_CHARS.match(value):
-            import ipaddress
-
-            try:
-                ipaddress.ip_address(value)
-            except ValueError:
-                return value
-            return "iphash:" + hash_ip(value)
-        return value
-    if isinstance(value, dict):
-        return {k: _scrub(v, hash_ip) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub(v, hash_ip) for v in value]
+        return redact.redact_text(value, hash_ip) if redact.might_hold_ip(value) else value
+    if isinstance(value, (dict, list, tuple)):
+        if depth >= MAX_METADATA_DEPTH:
+            raise EventValidationError("metadata", f"nested deeper than {MAX_METADATA_DEPTH} levels")
+        if isinstance(value, dict):
+            return {(redact.redact_text(k, hash_ip) if isinstance(k, str) and redact.might_hold_ip(k) else k):
+                    scrub(v, hash_ip, depth + 1) for k, v in value.items()}
+        return [scrub(v, hash_ip, depth + 1) for v in value]
     return value
 
 
@@ -105,7 +107,7 @@ def encode_metadata(metadata: Any, max_bytes: int, hash_ip) -> tuple[dict, str]:
         return {}, "{}"
     if not isinstance(metadata, Mapping):
         raise EventValidationError("metadata", f"must be a JSON object, got {type(metadata).__name__}")
-    metadata = _scrub(dict(metadata), hash_ip)
+    metadata = scrub(dict(metadata), hash_ip)
     try:
         encoded = _ENCODER.encode(metadata)
     except (TypeError, ValueError, RecursionError) as exc:
@@ -157,8 +159,12 @@ def uuid7() -> uuid.UUID:
 _CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-def check_event_id(event_id: Any) -> str:
+def check_event_id(event_id: Any, *, required: bool = False) -> str:
+    """A canonical UUID string; None means "stamp a new one" at track(), but is refused where the id
+    is the idempotency key of something already sent (a stream entry): a fresh id would duplicate it."""
     if event_id is None:
+        if required:
+            raise EventValidationError("event_id", "is null (a stream entry must carry its idempotency key)")
         return str(uuid7())
     if isinstance(event_id, str) and _CANONICAL_UUID.match(event_id):
         return event_id  # already canonical (what track() sends): skip the UUID round trip
@@ -196,7 +202,7 @@ def revalidate(raw: Any, *, max_metadata_bytes: int, hash_ip, now: float | None 
         raise EventValidationError("action", f"{str(action)[:40]!r} is not a valid action name")
     meta, meta_json = encode_metadata(raw.get("metadata"), max_metadata_bytes, hash_ip)
     return {
-        "event_id": check_event_id(raw["event_id"]),
+        "event_id": check_event_id(raw["event_id"], required=True),
         "user_id": check_user_id(raw["user_id"]),
         "entity_id": check_entity_id(raw["entity_id"]),
         "action": action,

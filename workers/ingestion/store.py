@@ -11,7 +11,9 @@ counted, so a redelivered batch changes nothing.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Iterable, Sequence
@@ -25,6 +27,10 @@ from .erasure import erasure_key
 
 DECAY_SQL = "ingest_decay"
 
+# The hot path stays one SQL text statement, not Core: arrays travel as PostgreSQL array literals
+# (one string each, parsed by array_in) and the action-count merge is inlined; BENCHMARKS.md
+# (benchmarks/ingest_write.py) measured it at 1.64-1.78x the previous statement's events/s. The
+# non-hot paths (holdings, known signals, login attempts, erasure, purge, stats) use the models.
 _BATCH_SQL = """
 WITH erased AS (                      -- right to erasure: tombstones of this batch's users (record_erasure)
     SELECT h.user_id, x.erased_at
@@ -40,7 +46,18 @@ WITH erased AS (                      -- right to erasure: tombstones of this ba
     SELECT event_id, user_id, entity_id, action, weight, to_timestamp(ts_epoch), meta::jsonb FROM src
     ORDER BY event_id
     ON CONFLICT (event_id) DO NOTHING
-    RETURNING user_id, entity_id, action, weight, ts
+    RETURNING event_id, user_id, entity_id, action, weight, ts
+), clash AS (                         -- ids already stored with other content (an identical resend is no clash)
+    SELECT s.event_id, array_remove(ARRAY[
+               CASE WHEN e.user_id <> s.user_id THEN 'user_id' END,
+               CASE WHEN e.entity_id <> s.entity_id THEN 'entity_id' END,
+               CASE WHEN e.action <> s.action THEN 'action' END,
+               CASE WHEN e.weight <> s.weight THEN 'weight' END,
+               CASE WHEN e.ts <> to_timestamp(s.ts_epoch) THEN 'ts' END,
+               CASE WHEN e.metadata <> s.meta::jsonb THEN 'metadata' END], NULL) AS fields
+    FROM src s JOIN ingest_events e ON e.event_id = s.event_id   -- the snapshot: rows stored before this batch
+    WHERE (SELECT count(*) FROM ins) < (SELECT count(*) FROM src)   -- one-time filter: skipped when all are new
+      AND NOT EXISTS (SELECT 1 FROM ins i WHERE i.event_id = s.event_id)
 ), ins_t AS (
     SELECT i.*, max(i.ts) OVER (PARTITION BY i.user_id, i.entity_id) AS t_max FROM ins i
 ), agg AS (
@@ -70,7 +87,9 @@ WITH erased AS (                      -- right to erasure: tombstones of this ba
         last_seen = greatest(cur.last_seen, excluded.last_seen)
     RETURNING user_id
 )
-SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT array_agg(DISTINCT user_id) FROM up) AS users
+SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT array_agg(DISTINCT user_id) FROM up) AS users,
+       (SELECT json_agg(json_build_object('event_id', event_id, 'fields', fields)) FROM clash
+        WHERE cardinality(fields) > 0) AS clashes
 """
 
 
@@ -108,46 +127,110 @@ def _columns(events: Sequence[dict]) -> dict[str, str]:
     }
 
 
-def write_events(conn: Connection, events: Sequence[dict], half_life_seconds: float) -> tuple[int, list[int]]:
-    """Insert validated events and update interests in one statement; (inserted, touched users)."""
+def write_events(conn: Connection, events: Sequence[dict], half_life_seconds: float
+                 ) -> tuple[int, list[int], list[tuple[str, list[str]]]]:
+    """Insert validated events and update interests in one statement.
+
+    Returns (inserted, touched users, clashes): a clash is an event whose id is already stored
+    with other content, as (event_id, the fields that differ); it is neither stored nor counted.
+    """
     if not events:
-        return 0, []
+        return 0, [], []
     lock_for_writing(conn)
     params = _columns(events)
     params["half_life"] = float(half_life_seconds)
     row = conn.exec_driver_sql(_BATCH_SQL, params).one()
-    return int(row.inserted), list(row.users or [])
+    clashes = [(c["event_id"], c["fields"]) for c in (row.clashes or [])]
+    return int(row.inserted), list(row.users or []), clashes
 
 
-def dead_letter(conn: Connection, rejects: Iterable[tuple[Any, str | None, str]], source: str) -> int:
-    """Keep rejected input with the reason and the offending field (pool 'ingest')."""
-    clean = lambda v: None if v is None else str(v).replace("\x00", "\\x00")[:2000]  # noqa: E731
-    rows = [{"field": clean(field), "reason": clean(reason), "payload": json.dumps(_jsonable(payload)),
-             "ukey": _payload_user_key(payload)} for payload, field, reason in rejects]
-    if not rows:
-        return 0
-    lock_for_writing(conn)
-    # An erased user's rejected events are erased too (a payload without a numeric ts counts as old).
-    kept = conn.execute(text(
-        "INSERT INTO dead_letters (pool, source, field, reason, payload) "
-        "SELECT 'ingest', :source, :field, :reason, p FROM (SELECT CAST(:payload AS jsonb) AS p) d "
-        "WHERE NOT EXISTS (SELECT 1 FROM ingest_erasures x WHERE x.user_key = :ukey "
-        "  AND x.erased_at >= CASE WHEN jsonb_typeof(d.p -> 'ts') = 'number' "
-        "                          THEN to_timestamp(greatest(least((d.p ->> 'ts')::float8, 1e11), -1e10)) "
-        "                          ELSE '-infinity'::timestamptz END)"),
-        [dict(r, source=source) for r in rows]).rowcount
-    return max(kept, 0)
+DEAD_LETTER_PREFIX_BYTES = 4096
 
 
-def _payload_user_key(payload: Any) -> str | None:
-    user = payload.get("user_id") if isinstance(payload, dict) else None
-    if isinstance(user, bool) or not isinstance(user, (int, str)):
+def _letter(payload: Any) -> Any:
+    """The kept form of a payload: whole if its JSON fits in DEAD_LETTER_PREFIX_BYTES, else a prefix of
+    its text with the size and SHA-256 of the whole (a 2 MB garbage entry is not kept whole)."""
+    text = payload if isinstance(payload, str) else None
+    if text is None:
+        kept = _jsonable(payload)
+        encoded = json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
+        if len(encoded.encode("utf-8", "surrogatepass")) <= DEAD_LETTER_PREFIX_BYTES:
+            return kept
+        text = encoded
+    whole = text.encode("utf-8", "surrogatepass")
+    prefix = whole[:DEAD_LETTER_PREFIX_BYTES].decode("utf-8", "ignore")
+    # jsonb holds neither NUL nor lone surrogates: NUL becomes the text \x00, a surrogate U+FFFD
+    prefix = prefix.replace("\x00", "\\x00").encode("utf-8", "replace").decode("utf-8", "replace")
+    return {"raw": prefix, "bytes": len(whole), "sha256": hashlib.sha256(whole).hexdigest(),
+            "truncated": len(whole) > DEAD_LETTER_PREFIX_BYTES}
+
+
+def _ts_hint(ts: Any) -> float | None:
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not math.isfinite(ts):
+        return None
+    return float(min(max(ts, -1e10), 1e11))
+
+
+def _user_key(user: Any) -> str | None:
+    if isinstance(user, bool) or not isinstance(user, (int, str)) or (isinstance(user, str) and len(user) > 64):
         return None
     return erasure_key(str(user))
 
 
+def dead_letter(conn: Connection, rejects: Iterable[Any], source: str) -> int:
+    """Keep rejected input (``batch.Reject``) with the reason and the offending field (pool 'ingest').
+
+    An erased user's rejected events are erased too: a reject about a user with a tombstone at or
+    after its ts (no numeric ts counts as old) is not kept.
+    """
+    clean = lambda v: None if v is None else (  # noqa: E731 - text columns hold neither NUL nor surrogates
+        str(v).replace("\x00", "\\x00")[:2000].encode("utf-8", "replace").decode("utf-8"))
+    rows = [{"field": clean(r.field), "reason": clean(r.reason), "payload": json.dumps(_letter(r.payload)),
+             "ukey": _user_key(r.user_id), "ts": _ts_hint(r.ts), "source": source} for r in rejects]
+    if not rows:
+        return 0
+    lock_for_writing(conn)
+    kept = conn.execute(text(
+        "INSERT INTO dead_letters (pool, source, field, reason, payload) "
+        "SELECT 'ingest', :source, :field, :reason, CAST(:payload AS jsonb) "
+        "WHERE NOT EXISTS (SELECT 1 FROM ingest_erasures x WHERE x.user_key = :ukey "
+        "  AND x.erased_at >= coalesce(to_timestamp(CAST(:ts AS float8)), '-infinity'::timestamptz))"),
+        rows).rowcount
+    return max(kept, 0)
+
+
+def keep_dead_letters(engine, rejects: list[Any], source: str) -> int:
+    """Dead letters in their own transaction; if the set is refused, one by one, and a letter that
+    cannot be kept as it is is kept as its size and hash only (so it can never block the stream)."""
+    from .batch import is_transient
+
+    if not rejects:
+        return 0
+    try:
+        with engine.begin() as conn:
+            return dead_letter(conn, rejects, source)
+    except Exception as exc:  # noqa: BLE001 - classified
+        if is_transient(exc):
+            raise
+    kept = 0
+    for r in rejects:
+        try:
+            with engine.begin() as conn:
+                kept += dead_letter(conn, [r], source)
+        except Exception as exc:  # noqa: BLE001 - classified
+            if is_transient(exc):
+                raise
+            whole = repr(r.payload)[:1_000_000].encode("utf-8", "backslashreplace")
+            digest = type(r)(payload={"unstorable": type(exc).__name__, "bytes": len(whole),
+                                      "sha256": hashlib.sha256(whole).hexdigest()},
+                             field=r.field, reason=r.reason, user_id=r.user_id, ts=r.ts)
+            with engine.begin() as conn:
+                kept += dead_letter(conn, [digest], source)
+    return kept
+
+
 def _jsonable(payload: Any) -> Any:
-    """The payload as jsonb can hold it; otherwise its repr (jsonb refuses NUL and lone surrogates)."""
+    """The payload as jsonb can hold it; otherwise its repr (jsonb refuses NUL, NaN and lone surrogates)."""
     try:
         encoded = json.dumps(payload, allow_nan=False)
         if "\\u0000" in encoded:
@@ -155,7 +238,7 @@ def _jsonable(payload: Any) -> Any:
         json.dumps(payload, ensure_ascii=False).encode("utf-8")  # lone surrogates fail here
         return payload if isinstance(payload, dict) else {"raw": payload}
     except (TypeError, ValueError, UnicodeEncodeError, RecursionError):
-        return {"raw_repr": repr(payload)[:4000]}
+        return {"raw_repr": repr(payload)[:2 * DEAD_LETTER_PREFIX_BYTES]}
 
 
 def lock_for_writing(conn: Connection) -> None:

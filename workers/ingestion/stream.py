@@ -19,11 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import redis
-import sqlalchemy.exc
 from sqlalchemy import Engine
 
-from . import events as ev
-from . import store
+from . import batch
 
 log = logging.getLogger(__name__)
 
@@ -92,68 +90,6 @@ class DrainStats:
         return {"batches": self.batches, "read": self.read, "inserted": self.inserted,
                 "duplicates": self.duplicates, "dead_lettered": self.dead_lettered, "reclaimed": self.reclaimed,
                 "users": len(self.users)}
-
-
-def _decode(fields: dict) -> Any:
-    raw = fields.get(b"e", fields.get("e"))
-    if raw is None:
-        raise ev.EventValidationError("event", f"stream entry has no 'e' field (fields: {sorted(map(str, fields))})")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ev.EventValidationError("event", f"not valid JSON: {exc}") from None
-
-
-def _split(entries: list, *, max_metadata_bytes: int, hash_ip) -> tuple[list[dict], list[tuple], int]:
-    valid: list[dict] = []
-    rejects: list[tuple] = []
-    seen: set[str] = set()
-    dups = 0
-    for entry_id, fields in entries:
-        raw: Any = None
-        try:
-            raw = _decode(fields)
-            event = ev.revalidate(raw, max_metadata_bytes=max_metadata_bytes, hash_ip=hash_ip)
-        except ev.EventValidationError as exc:
-            payload = raw if raw is not None else {k.decode() if isinstance(k, bytes) else k:
-                                                   v.decode(errors="replace") if isinstance(v, bytes) else v
-                                                   for k, v in (fields or {}).items()}
-            rejects.append((payload, exc.field, exc.reason))
-            continue
-        if event["event_id"] in seen:
-            dups += 1
-            continue
-        seen.add(event["event_id"])
-        valid.append(event)
-    return valid, rejects, dups
-
-
-_PERMANENT_DB_ERRORS = (sqlalchemy.exc.DataError, sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError)
-
-
-def write_batch(engine: Engine, valid: list[dict], rejects: list[tuple], half_life_seconds: float,
-                source: str = "ingest.drain") -> tuple[int, list[int], int]:
-    """One transaction for the batch; if PostgreSQL refuses it for a data reason, retry event by
-    event so the culprit is dead-lettered instead of blocking the stream forever."""
-    try:
-        with engine.begin() as conn:
-            inserted, users = store.write_events(conn, valid, half_life_seconds)
-            dead = store.dead_letter(conn, rejects, source)
-        return inserted, users, dead
-    except _PERMANENT_DB_ERRORS:
-        log.warning("batch of %d refused by PostgreSQL; writing event by event", len(valid))
-    inserted, users, dead = 0, set(), 0
-    for event in valid:
-        try:
-            with engine.begin() as conn:
-                n, u = store.write_events(conn, [event], half_life_seconds)
-            inserted += n
-            users.update(u)
-        except _PERMANENT_DB_ERRORS as exc:
-            rejects = rejects + [(event, None, f"refused by PostgreSQL: {str(exc.orig)[:500]}")]
-    with engine.begin() as conn:
-        dead = store.dead_letter(conn, rejects, source)
-    return inserted, sorted(users), dead
 
 
 def _reclaim(r: redis.Redis, consumer: str, min_idle_ms: int, count: int) -> list:
@@ -234,11 +170,11 @@ def drain(r: redis.Redis, engine: Engine, *, batch_size: int, half_life_seconds:
             entries = reply[0][1] if reply else []
         if not entries:
             break
-        valid, rejects, dups = _split(entries, max_metadata_bytes=max_metadata_bytes, hash_ip=hash_ip)
-        inserted, users, dead = write_batch(engine, valid, rejects, half_life_seconds)
+        valid, rejects, dups = batch.split(entries, max_metadata_bytes=max_metadata_bytes, hash_ip=hash_ip)
+        out = batch.write_batch(engine, valid, rejects, half_life_seconds)
         # committed: from here on a crash only causes an idempotent rewrite
-        if on_committed is not None and users:
-            on_committed(users)
+        if on_committed is not None and out.users:
+            on_committed(sorted(out.users))
         ids = [eid for eid, _ in entries]
         pipe = r.pipeline(transaction=False)
         pipe.xack(STREAM, GROUP, *ids)
@@ -246,8 +182,8 @@ def drain(r: redis.Redis, engine: Engine, *, batch_size: int, half_life_seconds:
         pipe.execute()
         stats.batches += 1
         stats.read += len(entries)
-        stats.inserted += inserted
-        stats.duplicates += dups + (len(valid) - inserted)
-        stats.dead_lettered += dead
-        stats.users.update(users)
+        stats.inserted += out.inserted
+        stats.duplicates += dups + (len(valid) - out.inserted - out.conflicts)
+        stats.dead_lettered += out.dead_lettered
+        stats.users.update(out.users)
     return stats

@@ -56,16 +56,13 @@ def record_event(event: dict) -> dict:
 
     Kept correct and idempotent (same validation and ON CONFLICT path) so the comparison is fair.
     """
-    from . import events as ev
-    from .stream import write_batch
+    import json
+
+    from .batch import split, write_batch
 
     pool = _pool()
-    try:
-        valid = [ev.revalidate(event, max_metadata_bytes=pool.settings.ingest.max_metadata_bytes,
-                               hash_ip=pool.hasher.ip)]
-        rejects: list = []
-    except ev.EventValidationError as exc:
-        valid, rejects = [], [(event, exc.field, exc.reason)]
-    inserted, users, dead = write_batch(pool.engine, valid, rejects, pool.half_life_seconds, "ingest.record_event")
-    pool.invalidate_users(users)
-    return {"inserted": inserted, "dead_lettered": dead}
+    valid, rejects, _ = split([("task", {"e": json.dumps(event, default=str)})],
+                              max_metadata_bytes=pool.settings.ingest.max_metadata_bytes, hash_ip=pool.hasher.ip)
+    out = write_batch(pool.engine, valid, rejects, pool.half_life_seconds, "ingest.record_event")
+    pool.invalidate_users(out.users)
+    return {"inserted": out.inserted, "dead_lettered": out.dead_lettered}

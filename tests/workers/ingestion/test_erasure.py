@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from workers.ingestion import events as ev
 from workers.ingestion import erasure, store
+from workers.ingestion.batch import Reject
 from tests.workers.ingestion.helpers import new_user
 
 HALF_LIFE = 14 * 86400.0
@@ -75,7 +76,7 @@ def test_batches_written_after_the_erasure_skip_older_events_and_keep_newer(sw, 
     time.sleep(0.01)
     after = [_event(user, "NVDA", "trade")]
     with engine.begin() as c:
-        n, users = store.write_events(c, before[2:] + after, HALF_LIFE)
+        n, users, _ = store.write_events(c, before[2:] + after, HALF_LIFE)
     assert (n, users) == (1, [user])
     with engine.connect() as c:
         rows = c.execute(text("SELECT entity_id, event_count FROM ingest_interests WHERE user_id = :u"),
@@ -88,8 +89,10 @@ def test_dead_letters_of_an_erased_user_are_not_kept(sw, engine):
     user = new_user()
     sw.delete_user(user)
     with engine.begin() as c:
-        n = store.dead_letter(c, [({"user_id": user, "action": "nope", "ts": time.time() - 30}, "action", "x"),
-                                  ({"user_id": str(user), "action": "nope"}, "action", "x")], "test")
+        ts = time.time() - 30
+        n = store.dead_letter(c, [Reject({"user_id": user, "action": "nope", "ts": ts}, "action", "x", user, ts),
+                                  Reject({"user_id": str(user), "action": "nope"}, "action", "x", str(user))],
+                              "test")
     with engine.connect() as c:
         kept = c.execute(text("SELECT count(*) FROM dead_letters WHERE pool = 'ingest' "
                               "AND payload ->> 'user_id' = :u"), {"u": str(user)}).scalar_one()

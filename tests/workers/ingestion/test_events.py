@@ -111,3 +111,55 @@ def test_any_input_is_either_a_valid_event_or_a_named_rejection(user_id, entity_
     again = ev.revalidate(dict(e), max_metadata_bytes=256, hash_ip=H)
     assert again.pop("metadata_json") == json.dumps(e["metadata"], separators=(",", ":"), ensure_ascii=False)
     assert again == e
+
+
+def _nested(depth: int) -> dict:
+    root = node = {}
+    for _ in range(depth - 1):
+        node["a"] = {}
+        node = node["a"]
+    return root
+
+
+def test_metadata_depth_is_bounded_with_a_named_error():
+    build(metadata=_nested(ev.MAX_METADATA_DEPTH))  # the bound itself is fine
+    for depth in (ev.MAX_METADATA_DEPTH + 1, 480, 5000):
+        with pytest.raises(ev.EventValidationError) as info:
+            build(metadata=_nested(depth), max_metadata_bytes=10**6)
+        assert info.value.field == "metadata" and "nested deeper than 16" in info.value.reason
+    deep_list: list = []
+    node = deep_list
+    for _ in range(100):
+        node.append([])
+        node = node[0]
+    with pytest.raises(ev.EventValidationError, match="^metadata: nested deeper"):
+        build(metadata={"x": deep_list})
+
+
+@pytest.mark.parametrize("ticker", ["ſPY", "ıbm", "ﬃ", "ＡＡＰＬ", "AAPL\u200b", "SPY\u00a0", "Ⅻ", "ß"])
+def test_non_ascii_tickers_are_refused_not_mapped_onto_real_ones(ticker):
+    with pytest.raises(ev.EventValidationError) as info:
+        build(entity_id=ticker)
+    assert info.value.field == "entity_id" and "non-ASCII" in info.value.reason
+
+
+@pytest.mark.parametrize("entity", ["10.0.0.1", "192.168.001.010", "2001:DB8::1", "0::1", "0::FFFF:10.1.2.3",
+                                    "10.0.0.1:8080"])
+def test_ip_shaped_entity_ids_are_refused(entity):
+    with pytest.raises(ev.EventValidationError) as info:
+        build(entity_id=entity)
+    assert info.value.field == "entity_id" and "IP address" in info.value.reason
+
+
+@pytest.mark.parametrize("entity", ["BRK.B", "BTC-USD", "ES=F", "NYSE:AAPL", "1.5", "A:B", "EUR/USD"])
+def test_real_ticker_shapes_still_accepted(entity):
+    assert build(entity_id=entity)["entity_id"] == entity
+
+
+def test_a_stream_entry_with_a_null_event_id_is_refused_not_given_a_fresh_id():
+    raw = {"event_id": None, "user_id": 1, "entity_id": "AAPL", "action": "view", "weight": 1.0,
+           "ts": time.time() - 5}
+    with pytest.raises(ev.EventValidationError) as info:
+        ev.revalidate(raw, max_metadata_bytes=256, hash_ip=H)
+    assert info.value.field == "event_id" and "null" in info.value.reason
+    assert uuid.UUID(build(event_id=None)["event_id"])  # track() without an id still stamps one

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from workers.ingestion import events as ev
 from workers.ingestion import erasure, store
+from workers.ingestion.batch import Reject
 from tests.workers.ingestion.helpers import new_user
 
 HALF_LIFE = 14 * 86400.0
@@ -37,7 +38,7 @@ def test_decay_formula_and_no_cap(engine):
     t0 = time.time() - 60 * 86400
     evs = [_event(user, action=a, ts=t0 + i * 86400 * 3.5) for i, a in enumerate(["trade", "view", "search"] * 20)]
     with engine.begin() as c:
-        n, users = store.write_events(c, evs[:30], HALF_LIFE)
+        n, users, _ = store.write_events(c, evs[:30], HALF_LIFE)
     with engine.begin() as c:
         store.write_events(c, evs[30:], HALF_LIFE)
     assert n == 30 and users == [user]
@@ -125,7 +126,7 @@ def test_delete_user_rows_and_dead_letters(engine):
     user = new_user()
     with engine.begin() as c:
         store.write_events(c, [_event(user)], HALF_LIFE)
-        store.dead_letter(c, [({"user_id": user, "action": "nope"}, "action", "unknown")], "test")
+        store.dead_letter(c, [Reject({"user_id": user, "action": "nope"}, "action", "unknown", user)], "test")
     with engine.begin() as c:
         counts = erasure.delete_user_rows(c, user)
     assert counts["ingest_events"] == 1 and counts["ingest_interests"] == 1 and counts["dead_letters"] == 1

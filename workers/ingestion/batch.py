@@ -1,0 +1,203 @@
+"""From stream entries to committed rows: no batch is ever hostage to one entry.
+
+``split`` checks every entry on its own: whatever goes wrong with one (bad JSON, a field
+that fails validation, nesting that would blow the stack, any exception at all) makes it a
+``Reject`` with the reason; the others go on. ``write_batch`` writes the valid events and
+the dead letters in one transaction. If PostgreSQL (or anything else) refuses the batch for
+a reason that is not a passing outage, it bisects: halves are written on their own until
+the entries that cannot be written are alone, and those are dead-lettered. A transient
+error (connection lost, server restarting) is raised instead, so the entries stay pending
+and are retried: an outage never dead-letters good events.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import sqlalchemy.exc
+from sqlalchemy import Engine
+
+from . import events as ev
+from . import redact, store
+
+log = logging.getLogger(__name__)
+
+ENTRY_OVERHEAD_BYTES = 2048  # an entry's fields other than metadata, JSON-encoded, fit easily in this
+
+
+@dataclass
+class Reject:
+    """An input that will be kept as a dead letter: what to keep, which field, why, and whom it is about."""
+
+    payload: Any
+    field: str | None
+    reason: str
+    user_id: Any = None
+    ts: Any = None
+
+
+@dataclass
+class Outcome:
+    inserted: int = 0
+    users: set[int] = field(default_factory=set)
+    dead_lettered: int = 0
+    conflicts: int = 0
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A passing outage (retry later) rather than something wrong with the data."""
+    from workers.base import TRANSIENT_ERRORS
+
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return True
+    return isinstance(exc, sqlalchemy.exc.DBAPIError) and bool(exc.connection_invalidated)
+
+
+def _raw_text(fields: Any, max_bytes: int) -> str:
+    if not isinstance(fields, dict):
+        raise ev.EventValidationError("event", f"stream entry is not a field map ({type(fields).__name__})")
+    raw = fields.get(b"e", fields.get("e"))
+    if raw is None:
+        names = sorted(k.decode(errors="replace") if isinstance(k, bytes) else str(k) for k in fields)[:10]
+        raise ev.EventValidationError("event", f"stream entry has no 'e' field (fields: {names})")
+    if len(raw) > max_bytes:
+        raise ev.EventValidationError("event", f"stream entry of {len(raw)} bytes exceeds the bound of {max_bytes}")
+    if isinstance(raw, bytes):
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ev.EventValidationError("event", f"not valid UTF-8: {exc}") from None
+    return str(raw)
+
+
+def _entry_text(fields: Any) -> str:
+    """The whole entry as text, whatever it holds (for a dead letter)."""
+    if not isinstance(fields, dict):
+        return repr(fields)[:100_000]
+    parts = []
+    for k, v in fields.items():
+        k = k.decode("utf-8", "backslashreplace") if isinstance(k, bytes) else str(k)
+        v = v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else str(v)
+        parts.append(v if k == "e" and len(fields) == 1 else f"{k}={v}")
+    return "\n".join(parts)
+
+
+def keepable(raw: Any, text: str, hash_ip: Callable[[str], str]) -> Any:
+    """What a dead letter keeps: the decoded object with every IP redacted when that is safe to walk,
+    else the entry's text with every IP redacted (never a raw address, never a deep structure)."""
+    if isinstance(raw, dict):
+        try:
+            return ev.scrub(raw, hash_ip)
+        except Exception:  # noqa: BLE001 - too deep or odd: keep the text instead
+            pass
+    return redact.redact_text(text, hash_ip)
+
+
+def split(entries: list, *, max_metadata_bytes: int, hash_ip: Callable[[str], str]
+          ) -> tuple[list[dict], list[Reject], int]:
+    """(valid events, rejects, identical resends within the batch) of a list of stream entries."""
+    valid: list[dict] = []
+    rejects: list[Reject] = []
+    seen: dict[str, dict] = {}
+    dups = 0
+    max_bytes = max_metadata_bytes + ENTRY_OVERHEAD_BYTES
+    for _entry_id, fields in entries:
+        raw: Any = None
+        text: str | None = None
+        try:
+            text = _raw_text(fields, max_bytes)
+            try:
+                raw = json.loads(text)
+            except ValueError as exc:
+                raise ev.EventValidationError("event", f"not valid JSON: {exc}") from None
+            event = ev.revalidate(raw, max_metadata_bytes=max_metadata_bytes, hash_ip=hash_ip)
+        except Exception as exc:  # noqa: BLE001 - whatever it is, this entry must not stop the others
+            if isinstance(exc, ev.EventValidationError):
+                name, reason = exc.field, exc.reason
+            else:
+                name, reason = "event", f"cannot be processed: {type(exc).__name__}: {str(exc)[:300]}"
+            payload = keepable(raw, text if text is not None else _entry_text(fields), hash_ip)
+            user = raw.get("user_id") if isinstance(raw, dict) else None
+            rejects.append(Reject(payload, name, reason, user, raw.get("ts") if isinstance(raw, dict) else None))
+            continue
+        first = seen.get(event["event_id"])
+        if first is None:
+            seen[event["event_id"]] = event
+            valid.append(event)
+        elif _same(first, event):
+            dups += 1
+        else:
+            rejects.append(conflict_reject(event, _differences(first, event)))
+    return valid, rejects, dups
+
+
+_COMPARED = ("user_id", "entity_id", "action", "weight", "ts", "metadata")
+
+
+def _same(a: dict, b: dict) -> bool:
+    return all(a[k] == b[k] for k in _COMPARED)
+
+
+def _differences(a: dict, b: dict) -> list[str]:
+    return [k for k in _COMPARED if a[k] != b[k]]
+
+
+def conflict_reject(event: dict, fields: list[str]) -> Reject:
+    payload = {k: v for k, v in event.items() if k != "metadata_json"}
+    return Reject(payload, "event_id",
+                  f"event_id {event['event_id']} was already used for an event with other content "
+                  f"(differs in: {', '.join(fields) or 'content'}); not stored",
+                  event["user_id"], event["ts"])
+
+
+def _write(engine: Engine, events: list[dict], rejects: list[Reject], half_life: float,
+           source: str) -> Outcome:
+    with engine.begin() as conn:
+        inserted, users, clashes = store.write_events(conn, events, half_life)
+        by_id = {e["event_id"]: e for e in events} if clashes else {}
+        rejects = rejects + [conflict_reject(by_id[eid], names) for eid, names in clashes]
+        dead = store.dead_letter(conn, rejects, source)
+    return Outcome(inserted, set(users), dead, len(clashes))
+
+
+def _isolate(engine: Engine, events: list[dict], half_life: float, source: str) -> tuple[Outcome, list[Reject]]:
+    """Write what can be written by halves; the events that fail alone come back as rejects."""
+    try:
+        return _write(engine, events, [], half_life, source), []
+    except Exception as exc:  # noqa: BLE001 - classified below
+        if is_transient(exc):
+            raise
+        if len(events) == 1:
+            orig = getattr(exc, "orig", None) or exc
+            e = events[0]
+            return Outcome(), [Reject({k: v for k, v in e.items() if k != "metadata_json"}, "event",
+                                      f"refused by PostgreSQL: {type(orig).__name__}: {str(orig)[:500]}",
+                                      e["user_id"], e["ts"])]
+    mid = len(events) // 2
+    total, bad = Outcome(), []
+    for half in (events[:mid], events[mid:]):
+        out, rej = _isolate(engine, half, half_life, source)
+        total.inserted += out.inserted
+        total.users |= out.users
+        total.dead_lettered += out.dead_lettered
+        total.conflicts += out.conflicts
+        bad += rej
+    return total, bad
+
+
+def write_batch(engine: Engine, valid: list[dict], rejects: list[Reject], half_life_seconds: float,
+                source: str = "ingest.drain") -> Outcome:
+    """Write a batch and its dead letters in one transaction; isolate what cannot be written."""
+    try:
+        return _write(engine, valid, rejects, half_life_seconds, source)
+    except Exception as exc:  # noqa: BLE001 - classified below
+        if is_transient(exc):
+            raise
+        log.warning("batch of %d events + %d rejects refused (%s: %s); isolating the culprits",
+                    len(valid), len(rejects), type(exc).__name__, str(exc)[:200])
+    out, bad = _isolate(engine, valid, half_life_seconds, source) if valid else (Outcome(), [])
+    out.dead_lettered += store.keep_dead_letters(engine, rejects + bad, source)
+    return out
