@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -85,6 +86,17 @@ def _entry_text(fields: Any) -> str:
     return "\n".join(parts)
 
 
+_USER_HINT = re.compile(r'"user_id"\s*:\s*(?:(\d{1,19})\b|"([^"\\]{1,64})")')
+
+
+def _user_hint(text: str | None) -> Any:
+    """The user an undecodable entry is about, read from its text, so erasure still finds its dead letter."""
+    m = _USER_HINT.search(text[:100_000]) if text else None
+    if m is None:
+        return None
+    return int(m.group(1)) if m.group(1) else m.group(2)
+
+
 def keepable(raw: Any, text: str, hash_ip: Callable[[str], str]) -> Any:
     """What a dead letter keeps: the decoded object with every IP redacted when that is safe to walk,
     else the entry's text with every IP redacted (never a raw address, never a deep structure)."""
@@ -119,8 +131,9 @@ def split(entries: list, *, max_metadata_bytes: int, hash_ip: Callable[[str], st
                 name, reason = exc.field, exc.reason
             else:
                 name, reason = "event", f"cannot be processed: {type(exc).__name__}: {str(exc)[:300]}"
-            payload = keepable(raw, text if text is not None else _entry_text(fields), hash_ip)
-            user = raw.get("user_id") if isinstance(raw, dict) else None
+            text = text if text is not None else _entry_text(fields)
+            payload = keepable(raw, text, hash_ip)
+            user = raw.get("user_id") if isinstance(raw, dict) else _user_hint(text)
             rejects.append(Reject(payload, name, reason, user, raw.get("ts") if isinstance(raw, dict) else None))
             continue
         first = seen.get(event["event_id"])

@@ -14,7 +14,7 @@ import functools
 import time
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func
+from sqlalchemy import Connection, Engine, delete, func, or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from shared_models.models.core import DeadLetter
@@ -64,7 +64,9 @@ def delete_user_rows(conn: Connection, user_id: int) -> dict[str, int]:
     conn.exec_driver_sql("LOCK TABLE ingest_events IN SHARE ROW EXCLUSIVE MODE")
     counts = {m.__tablename__: conn.execute(delete(m).where(m.user_id == user_id)).rowcount for m in USER_MODELS}
     counts["dead_letters"] = conn.execute(delete(DeadLetter).where(
-        DeadLetter.pool == "ingest", DeadLetter.payload["user_id"].astext == str(user_id))).rowcount
+        DeadLetter.pool == "ingest",
+        or_(DeadLetter.subject_key == erasure_key(str(user_id)),            # capped letters name them by key
+            DeadLetter.payload["user_id"].astext == str(user_id)))).rowcount  # rows kept before the helper
     return counts
 
 

@@ -49,7 +49,8 @@ def _max_dead_id(engine) -> int:
 
 def _dead_since(engine, after: int) -> list:
     with engine.connect() as c:
-        return c.execute(text("SELECT field, reason, payload, length(payload::text) AS size FROM dead_letters "
+        return c.execute(text("SELECT field, reason, payload, length(payload::text) AS size, payload_bytes, payload_sha256, "
+                              "payload_truncated, subject_key FROM dead_letters "
                               "WHERE pool = 'ingest' AND id > :i ORDER BY id"), {"i": after}).mappings().all()
 
 
@@ -85,7 +86,9 @@ def test_poison_entries_are_isolated_and_the_stream_keeps_flowing(workers, engin
     assert "nested deeper than 16" in dead[0]["reason"] and dead[0]["field"] == "metadata"
     assert "exceeds the bound" in dead[2]["reason"]
     assert all(d["size"] < 30_000 for d in dead)  # capped (4 KB prefix, escaped): the 2 MB entry is not kept whole
-    assert dead[2]["payload"]["bytes"] == 2_000_000 and len(dead[2]["payload"]["sha256"]) == 64
+    assert dead[2]["payload_bytes"] == 2_000_000 and dead[2]["payload_truncated"]
+    assert len(dead[2]["payload_sha256"]) == 64
+    assert dead[0]["subject_key"] and dead[1]["subject_key"]  # about the user: erasure can find them
     assert "203.0.113.77" not in json.dumps([d["payload"] for d in dead])  # dead letters keep no raw IP
 
 
