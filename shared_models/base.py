@@ -3,10 +3,10 @@ constraints deterministically and `downgrade` can drop them by name."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Any
 
-from sqlalchemy import DateTime, MetaData, func
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -17,11 +17,9 @@ NAMING_CONVENTION = {
 }
 
 
+# What a JSONB column can hold when it is not always an object (dead letters keep any input).
+JSONValue = dict[str, Any] | list[Any] | str | int | float | bool
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class CreatedAt:
-    """Mixin: a server-side creation timestamp."""
-
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

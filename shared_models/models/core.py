@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, Float, Index, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..base import Base
+from ..base import Base, JSONValue
 
 
 class MarketBar(Base):
@@ -48,7 +47,7 @@ class DeadLetter(Base):
     source: Mapped[str] = mapped_column(String(100))  # task name or loader
     field: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(Text)
-    payload: Mapped[Any] = mapped_column(JSONB)  # the input, or a string holding its first bytes
+    payload: Mapped[JSONValue] = mapped_column(JSONB)  # the input, or a string holding its first bytes
     payload_bytes: Mapped[int] = mapped_column(BigInteger)  # size of the whole input
     payload_sha256: Mapped[str] = mapped_column(String(64))  # hash of the whole input
     payload_truncated: Mapped[bool] = mapped_column(default=False, server_default="false")

@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Index, Integer,
-                        String, Text, UniqueConstraint, func)
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Identity, Index,
+                        Integer, String, Text, UniqueConstraint, func, text)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -28,7 +28,7 @@ class Politician(Base):
 
     __tablename__ = "politicians"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     # bioguide id when known, else "name:<last>|<first>": stable across re-loads
     key: Mapped[str] = mapped_column(String(120), unique=True)
     full_name: Mapped[str] = mapped_column(String(200))
@@ -36,7 +36,7 @@ class Politician(Base):
     state: Mapped[str | None] = mapped_column(String(2))
     district: Mapped[str | None] = mapped_column(String(8))
     bioguide: Mapped[str | None] = mapped_column(String(16))
-    aliases: Mapped[Any] = mapped_column(JSONB, default=list)  # every spelling seen
+    aliases: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))  # every spelling seen
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -48,7 +48,7 @@ class Trade(Base):
 
     __tablename__ = "trades"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     politician_id: Mapped[int] = mapped_column(ForeignKey("politicians.id", ondelete="CASCADE"), index=True)
     source: Mapped[str] = mapped_column(String(40))
     row_hash: Mapped[str] = mapped_column(String(64))
@@ -79,13 +79,13 @@ class Trade(Base):
 class _Finding:
     """Columns every finding carries: what kind, about what, how sure, and the evidence."""
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
     subject: Mapped[str] = mapped_column(String(200))
     confidence: Mapped[float] = mapped_column(Float)
-    parameters: Mapped[Any] = mapped_column(JSONB)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONB)
     description: Mapped[str] = mapped_column(Text)
-    evidence: Mapped[Any] = mapped_column(JSONB)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONB)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -131,7 +131,7 @@ class NetworkDiscovery(_Finding, Base):
 
     __tablename__ = "network_discoveries"
 
-    members: Mapped[Any] = mapped_column(JSONB)  # politician ids, sorted
+    members: Mapped[list[int]] = mapped_column(JSONB)  # politician ids, sorted
     strength: Mapped[float] = mapped_column(Float)
     discovered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -147,11 +147,11 @@ class ModelExperiment(Base):
 
     __tablename__ = "model_experiments"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     params_hash: Mapped[str] = mapped_column(String(64))
-    parameters: Mapped[Any] = mapped_column(JSONB)
-    metrics: Mapped[Any] = mapped_column(JSONB)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB)
     deployment_ready: Mapped[bool] = mapped_column(Boolean)
     description: Mapped[str] = mapped_column(Text)
     ran_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -29,7 +29,7 @@ class IngestEvent(Base):
     action: Mapped[str] = mapped_column(String(32))
     weight: Mapped[float] = mapped_column(Float)
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    event_metadata: Mapped[Any] = mapped_column("metadata", JSONB)
+    event_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
@@ -52,7 +52,7 @@ class Interest(Base):
     score: Mapped[float] = mapped_column(Float)
     score_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     event_count: Mapped[int] = mapped_column(BigInteger)
-    action_counts: Mapped[Any] = mapped_column(JSONB)
+    action_counts: Mapped[dict[str, int]] = mapped_column(JSONB)
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
