@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from cli.console import console, fail, pass_settings
+from rich.markup import escape
+
+from cli.console import console, err_console, fail, pass_settings
 
 
 @click.command(name="load-prices")
@@ -25,7 +27,7 @@ def load_prices(settings, paths: tuple[str, ...], symbols: str | None) -> None:
     from rich.table import Table
 
     from shared_models.db import get_engine
-    from loaders.prices import PriceFileError, discover_price_files
+    from loaders.prices import FileFailure, PriceFileError, discover_price_files, symbol_of
     from loaders.prices import load_prices as load
 
     if not paths:
@@ -33,10 +35,10 @@ def load_prices(settings, paths: tuple[str, ...], symbols: str | None) -> None:
     try:
         files = discover_price_files(paths)
     except PriceFileError as exc:
-        fail(str(exc))
+        fail(escape(str(exc)))
     if symbols:
         wanted = {s.strip().upper() for s in symbols.split(",") if s.strip()}
-        files = [f for f in files if f.name.split(".", 1)[0].removesuffix("_1min").upper() in wanted]
+        files = [f for f in files if _symbol_or_none(symbol_of, f) in wanted]
     if not files:
         fail("no price files matched")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -44,12 +46,15 @@ def load_prices(settings, paths: tuple[str, ...], symbols: str | None) -> None:
         task = bar.add_task("loading prices", total=len(files))
 
         def step(fr) -> None:
-            bar.update(task, advance=1, description=f"loaded {fr.symbol} ({fr.timeframe})")
+            if isinstance(fr, FileFailure):
+                bar.update(task, advance=1, description=f"[red]refused {fr.path}[/]")
+            else:
+                bar.update(task, advance=1, description=f"loaded {fr.symbol} ({fr.timeframe})")
 
         try:
             report = load(get_engine(), files, progress=step)
         except PriceFileError as exc:
-            fail(str(exc))
+            fail(escape(str(exc)))
     table = Table(title="load-prices")
     for col in ("files", "symbols", "rows read", "bars loaded", "rejected"):
         table.add_column(col, justify="right")
@@ -63,3 +68,17 @@ def load_prices(settings, paths: tuple[str, ...], symbols: str | None) -> None:
         for reason, n in sorted(report.rejected.items(), key=lambda kv: -kv[1]):
             reasons.add_row(reason, str(n))
         console.print(reasons)
+    if report.failed:
+        for f in report.failed:
+            err_console.print(f"[red]error:[/] {escape(f.error)}")
+        fail(f"{len(report.failed)} file(s) could not be read as prices (kept in dead_letters); "
+             f"{len(report.files)} loaded")
+
+
+def _symbol_or_none(symbol_of, path):
+    from loaders.prices import PriceFileError
+
+    try:
+        return symbol_of(path)
+    except PriceFileError:
+        return None

@@ -1,25 +1,17 @@
 """Price loader: the repository's CSV bars into ``market_bars`` (shared by patterns and discovery).
 
-Three layouts are recognised by their header, not their path:
-
-- daily (``timestamp,open,high,low,close,adjusted_close,volume,...``): raw OHLC are
-  not split-adjusted, so OHLC are scaled by ``adjusted_close / close`` and stored
-  with ``adjusted = true``;
-- benchmark (``Date,Open,High,Low,Close,Adj Close,Volume``, e.g. GSPC): same scaling,
-  symbol from the file name, timeframe ``1d``;
-- intraday (``timestamp,open,high,low,close,volume``, ``<SYM>_1min.csv.gz``): stored
-  as is, timeframe ``1min``, timestamps taken as UTC.
-
-Bad bars (NaN, non-positive price, high < low, negative volume, duplicate or
-unsorted timestamps) are rejected, counted per reason and kept in ``dead_letters``
-so nothing is silently dropped. Each file is one transaction: COPY into a temp
-table, then ``INSERT .. ON CONFLICT DO UPDATE`` — loading twice changes nothing.
+Reading and validating a file is ``loaders.price_files`` (layouts, the bar schema of
+``shared_models.bars``); this module writes. Each file is one transaction: COPY into a temp
+table, then ``INSERT .. ON CONFLICT DO UPDATE .. WHERE IS DISTINCT FROM`` — loading twice
+changes nothing, and a value that does change is recorded in ``market_bar_corrections`` (old
+and new values, by the trigger of migration 0009) with this file as its source. Refused rows
+are counted per reason and kept in ``dead_letters``; a file that cannot be read at all is
+reported (and dead-lettered) and the other files still load.
 """
 
 from __future__ import annotations
 
 import io
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,26 +22,13 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
 
-DAILY_COLUMNS = ["timestamp", "open", "high", "low", "close", "adjusted_close", "volume"]
-BENCHMARK_COLUMNS = ["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]
-INTRADAY_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
+from shared_models import dead_letters
+
+from .price_files import (BENCHMARK_COLUMNS, DAILY_COLUMNS, INTRADAY_COLUMNS, PriceFileError,  # noqa: F401
+                          PriceFrame, read_price_file, symbol_of)
+
 DEAD_LETTER_SOURCE = "load-prices"
 MAX_DEAD_LETTERS_PER_FILE = 10_000  # beyond this the file is broken; the counts still say so
-
-
-class PriceFileError(ValueError):
-    """A file cannot be read as prices at all (unknown layout, missing column)."""
-
-
-@dataclass
-class PriceFrame:
-    """One file, parsed: accepted bars (split-adjusted) and rejected rows with reasons."""
-
-    path: Path
-    symbol: str
-    timeframe: str
-    bars: pd.DataFrame  # ts (UTC), open, high, low, close, volume, adjusted
-    rejected: pd.DataFrame  # original columns + reason + field
 
 
 @dataclass
@@ -59,14 +38,23 @@ class FileReport:
     timeframe: str
     rows: int
     loaded: int
-    rejected: dict[str, int]
+    rejected: dict[str, int]  # "field: reason" -> rows
+
+
+@dataclass
+class FileFailure:
+    """A file that could not be read as prices at all (nothing of it was written)."""
+
+    path: str
+    error: str
 
 
 @dataclass
 class LoadReport:
-    """What ``load_prices`` did; ``rejected`` maps reason -> count over all files."""
+    """What ``load_prices`` did; ``rejected`` maps "field: reason" -> count over all files."""
 
     files: list[FileReport] = field(default_factory=list)
+    failed: list[FileFailure] = field(default_factory=list)
 
     @property
     def loaded(self) -> int:
@@ -101,80 +89,6 @@ def discover_price_files(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def _symbol_of(path: Path) -> str:
-    name = path.name.split(".", 1)[0]
-    name = name.removesuffix("_1min").lstrip("^")
-    return name.upper()
-
-
-def _reject_reasons(ts: pd.Series, frame: pd.DataFrame, price_cols: Sequence[str]) -> tuple[pd.Series, pd.Series]:
-    """(reason, field) per row; empty string = accepted. First failing check wins."""
-    n = len(frame)
-    reason = np.full(n, "", dtype=object)
-    fld = np.full(n, "", dtype=object)
-
-    def mark(mask: np.ndarray, why: str, column: str) -> None:
-        hit = mask & (reason == "")
-        reason[hit] = why
-        fld[hit] = column
-
-    mark(ts.isna().to_numpy(), "unparseable timestamp", "timestamp")
-    for c in [*price_cols, "volume"]:
-        mark(frame[c].isna().to_numpy(), "missing or non-numeric value", c)
-    for c in price_cols:
-        mark((frame[c] <= 0).to_numpy(), "non-positive price", c)
-    mark((frame["high"] < frame["low"]).to_numpy(), "high < low", "high")
-    mark((frame["volume"] < 0).to_numpy(), "negative volume", "volume")
-    valid_ts = ts.where(reason == "")
-    mark(valid_ts.duplicated(keep="first").to_numpy() & valid_ts.notna().to_numpy(),
-         "duplicate timestamp", "timestamp")
-    prev_max = valid_ts.where(reason == "").cummax().shift(1)
-    mark((valid_ts < prev_max).to_numpy(), "unsorted timestamp", "timestamp")
-    return pd.Series(reason, index=frame.index), pd.Series(fld, index=frame.index)
-
-
-def read_price_file(path: str | Path) -> PriceFrame:
-    """Parse, validate and split-adjust one file (pure: no database)."""
-    path = Path(path)
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    cols = list(raw.columns)
-    symbol = _symbol_of(path)
-    if set(DAILY_COLUMNS) <= set(cols):
-        timeframe, adj_col = "1d", "adjusted_close"
-        frame = raw[DAILY_COLUMNS].rename(columns={"adjusted_close": "adj"})
-    elif set(BENCHMARK_COLUMNS) <= set(cols):
-        timeframe, adj_col = "1d", "Adj Close"
-        frame = raw[BENCHMARK_COLUMNS].rename(columns={
-            "Date": "timestamp", "Open": "open", "High": "high", "Low": "low", "Close": "close",
-            "Adj Close": "adj", "Volume": "volume"})
-    elif set(INTRADAY_COLUMNS) <= set(cols):
-        timeframe, adj_col = "1min", None
-        frame = raw[INTRADAY_COLUMNS].copy()
-    else:
-        raise PriceFileError(f"{path}: header {cols} is neither daily, benchmark nor intraday prices")
-    price_cols = ["open", "high", "low", "close"] + (["adj"] if adj_col else [])
-    num = frame[price_cols + ["volume"]].apply(pd.to_numeric, errors="coerce")
-    ts = pd.to_datetime(frame["timestamp"], errors="coerce", utc=True, format="ISO8601")
-    reason, fld = _reject_reasons(ts, num, price_cols)
-    if adj_col:
-        fld = fld.replace("adj", adj_col)
-    ok = (reason == "").to_numpy()
-    good = num[ok]
-    bars = pd.DataFrame({"ts": ts[ok].to_numpy()})
-    if adj_col:
-        factor = (good["adj"] / good["close"]).to_numpy()
-        for c in ("open", "high", "low", "close"):
-            bars[c] = good[c].to_numpy() * factor
-    else:
-        for c in ("open", "high", "low", "close"):
-            bars[c] = good[c].to_numpy()
-    bars["volume"] = good["volume"].to_numpy()
-    bars["adjusted"] = adj_col is not None
-    rejected = raw[~ok].copy()
-    rejected["reason"], rejected["field"] = reason[~ok], fld[~ok]
-    return PriceFrame(path, symbol, timeframe, bars, rejected)
-
-
 _UPSERT = """
 INSERT INTO market_bars (symbol, timeframe, ts, open, high, low, close, volume, adjusted)
 SELECT symbol, timeframe, ts, open, high, low, close, volume, adjusted FROM _qp_bars_in
@@ -203,7 +117,9 @@ def _copy_buffer(pf: PriceFrame) -> io.StringIO:
 
 def write_price_frame(conn, pf: PriceFrame) -> int:
     """Upsert one parsed file inside the caller's transaction (a DBAPI connection); return rows written."""
+    source = f"{DEAD_LETTER_SOURCE}:{pf.path.name}"
     cur = conn.cursor()
+    cur.execute("SELECT set_config('quantpipe.bar_source', %s, true)", (source,))  # names the corrections
     cur.execute("CREATE TEMP TABLE IF NOT EXISTS _qp_bars_in (LIKE market_bars INCLUDING DEFAULTS) "
                 "ON COMMIT DELETE ROWS")
     cur.execute("TRUNCATE _qp_bars_in")
@@ -211,29 +127,64 @@ def write_price_frame(conn, pf: PriceFrame) -> int:
                     "FROM STDIN WITH (FORMAT csv)", _copy_buffer(pf))
     cur.execute(_UPSERT)
     written = cur.rowcount
-    source = f"{DEAD_LETTER_SOURCE}:{pf.path.name}"
     # Re-loading replaces this file's dead letters instead of piling up copies.
-    cur.execute("DELETE FROM dead_letters WHERE pool = 'patterns' AND source = %s", (source,))
-    rows = [("patterns", source, r.pop("field"), r.pop("reason"), json.dumps(r))
-            for r in pf.rejected.head(MAX_DEAD_LETTERS_PER_FILE).to_dict("records")]
-    if rows:
-        cur.executemany("INSERT INTO dead_letters (pool, source, field, reason, payload) "
-                        "VALUES (%s, %s, %s, %s, %s::jsonb)", rows)
+    _forget(cur, source)
+    letters = []
+    for r in pf.rejected.head(MAX_DEAD_LETTERS_PER_FILE).to_dict("records"):
+        fld, detail = r.pop("field"), r.pop("detail")
+        r.pop("reason")
+        letters.append((fld, detail, r))
+    _keep(cur, source, letters)
     cur.close()
     return written
+
+
+def _forget(cur, source: str) -> None:
+    dead_letters.forget_sources(cur, "patterns", [source])
+
+
+def _keep(cur, source: str, letters: list[tuple[str, str, dict]]) -> None:
+    """Dead letters (field, reason, payload) of this file, in the caller's transaction."""
+    dead_letters.keep_many(cur, "patterns", [dead_letters.Letter(source, why, p, f) for f, why, p in letters])
+
+
+def _failed_file(engine: Engine, path: Path, error: str) -> None:
+    """Keep a file that could not be read (its path, the error and its first bytes)."""
+    try:
+        head = path.read_bytes()[:2000].decode("utf-8", "backslashreplace")
+    except OSError:
+        head = ""
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        source = f"{DEAD_LETTER_SOURCE}:{path.name}"
+        _forget(cur, source)
+        _keep(cur, source, [("file", error, {"path": str(path), "head": head})])
+        raw.commit()
+    finally:
+        raw.close()
 
 
 def load_prices(engine: Engine, paths: Iterable[str | Path],
                 progress: Callable[[FileReport], None] | None = None) -> LoadReport:
     """Load price files or directories into ``market_bars``; one transaction per file; idempotent.
 
-    ``progress`` is called after each file with its ``FileReport``. Raises ``PriceFileError``
-    (naming the file) for a file whose layout is unknown, before anything is written.
+    ``progress`` is called after each file with its ``FileReport`` (or ``FileFailure``). A file
+    that cannot be read as prices (``PriceFileError``: not UTF-8, not CSV, unknown header) is
+    dead-lettered and listed in ``report.failed``; the other files still load. A path that does
+    not exist raises ``PriceFileError`` before anything is written.
     """
     files = discover_price_files(paths)
     report = LoadReport()
     for path in files:
-        pf = read_price_file(path)
+        try:
+            pf = read_price_file(path)
+        except PriceFileError as exc:
+            _failed_file(engine, path, str(exc))
+            report.failed.append(FileFailure(str(path), str(exc)))
+            if progress is not None:
+                progress(report.failed[-1])
+            continue
         raw = engine.raw_connection()
         try:
             write_price_frame(raw, pf)
@@ -244,7 +195,7 @@ def load_prices(engine: Engine, paths: Iterable[str | Path],
         finally:
             raw.close()
         fr = FileReport(str(path), pf.symbol, pf.timeframe, len(pf.bars) + len(pf.rejected), len(pf.bars),
-                        dict(Counter(pf.rejected["reason"])))
+                        dict(Counter(pf.rejected["field"] + ": " + pf.rejected["reason"])))
         report.files.append(fr)
         if progress is not None:
             progress(fr)

@@ -134,3 +134,30 @@ class PatternBarVersion(Base):
     version: Mapped[int] = mapped_column(BigInteger)
     max_ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_min_ts: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MarketBarCorrection(Base):
+    """A stored bar rewritten with other values: both versions, who wrote it (migration 0009 trigger)."""
+
+    __tablename__ = "market_bar_corrections"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    symbol: Mapped[str] = mapped_column(String(16))
+    timeframe: Mapped[str] = mapped_column(String(8))
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    old_open: Mapped[float] = mapped_column(Float)
+    old_high: Mapped[float] = mapped_column(Float)
+    old_low: Mapped[float] = mapped_column(Float)
+    old_close: Mapped[float] = mapped_column(Float)
+    old_volume: Mapped[float] = mapped_column(Float)
+    old_adjusted: Mapped[bool] = mapped_column()
+    new_open: Mapped[float] = mapped_column(Float)
+    new_high: Mapped[float] = mapped_column(Float)
+    new_low: Mapped[float] = mapped_column(Float)
+    new_close: Mapped[float] = mapped_column(Float)
+    new_volume: Mapped[float] = mapped_column(Float)
+    new_adjusted: Mapped[bool] = mapped_column()
+    source: Mapped[str] = mapped_column(String(100))
+    corrected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_market_bar_corrections_bar", "symbol", "timeframe", "ts"),)

@@ -66,9 +66,8 @@ def test_bad_bars_are_rejected_with_reasons_and_dead_lettered(engine, tmp_path):
     path = _dirty_copy(tmp_path)
     pf = read_price_file(path)
     reasons = pf.rejected.set_index("reason")["field"].to_dict()
-    assert reasons == {"missing or non-numeric value": "close", "high < low": "high",
-                       "negative volume": "volume", "duplicate timestamp": "timestamp",
-                       "unsorted timestamp": "timestamp"}
+    assert reasons == {"missing": "close", "below low": "high", "negative": "volume",
+                       "duplicate timestamp": "timestamp", "unsorted timestamp": "timestamp"}
     assert len(pf.bars) == 41 - 5
     report = load_prices(engine, [path])
     assert report.loaded == 36 and sum(report.rejected.values()) == 5
@@ -107,8 +106,15 @@ def test_load_is_idempotent_and_readable(engine):
 def test_unknown_layout_names_the_file(tmp_path, engine):
     bad = tmp_path / "x.csv"
     bad.write_text("a,b\n1,2\n")
-    with pytest.raises(PriceFileError, match="x.csv"):
-        load_prices(engine, [bad])
+    with pytest.raises(PriceFileError, match="x.csv: line 1: header"):
+        read_price_file(bad)
+    report = load_prices(engine, [bad, DAILY / "KO.csv.gz"])  # the bad file does not block the good one
+    assert [f.path for f in report.failed] == [str(bad)] and "x.csv: line 1" in report.failed[0].error
+    assert report.symbols == ["KO"] and report.loaded > 2000
+    with engine.connect() as c:
+        kept = c.execute(text("SELECT field, reason, payload->>'path' FROM dead_letters "
+                              "WHERE source = 'load-prices:x.csv'")).all()
+    assert kept == [("file", report.failed[0].error, str(bad))]
     with pytest.raises(PriceFileError, match="does not exist"):
         load_prices(engine, [tmp_path / "missing"])
 

@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Sequence
 from datetime import datetime, timezone
 
 import numpy as np
 from sqlalchemy import Engine
+
+from shared_models import dead_letters
 
 from .live_batch import COLUMNS, PANEL_WINDOW, Segments, detect_last_segments
 from .publisher import CHANNEL, PERSIST_SQL, UNMARK_SQL, persist_params, publish_rows
@@ -41,6 +44,8 @@ ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET open = EXCLUDED.open, high = E
 WHERE (market_bars.open, market_bars.high, market_bars.low, market_bars.close, market_bars.volume)
     IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume)
 """
+
+SOURCE_SQL = "SELECT set_config('quantpipe.bar_source', %(src)s, true)"  # names corrections (migration 0009)
 
 WATERMARK_SQL = """
 INSERT INTO pattern_scan_state (symbol, tier, last_bar_ts, updated_at)
@@ -125,8 +130,12 @@ def _discard(key, conn) -> None:
 
 
 def ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[str, dict], ttl_hours: float,
-           cache: WindowCache) -> LiveResult:
-    """Store validated ``bars`` ({symbol: bar}), detect on each symbol's newest bar, persist, publish."""
+           cache: WindowCache, source: str = "patterns.live", letters: Sequence = ()) -> LiveResult:
+    """Store validated ``bars`` ({symbol: bar}), detect on each symbol's newest bar, persist, publish.
+
+    ``source`` names the writer in ``market_bar_corrections`` when a bar rewrites a stored one;
+    ``letters`` (dead letters of the same call's refused bars) commit in the same transaction.
+    """
     symbols = list(bars)
     until = [b["ts"].timestamp() for b in bars.values()]  # epochs: far cheaper to send than timestamptz
     cached = [cache.get(s, timeframe) for s in symbols]
@@ -134,13 +143,15 @@ def ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[s
               **{k[0]: [b[k] for b in bars.values()] for k in ("open", "high", "low", "close")},
               "v": [b["volume"] for b in bars.values()], "window": PANEL_WINDOW,
               "cver": [w.version if w else None for w in cached],
-              "clast": [w.last_epoch if w else None for w in cached]}
+              "clast": [w.last_epoch if w else None for w in cached], "src": source}
     key, conn = _connection(engine)
     committed = False
     try:
         with conn.cursor() as cur:
-            cur.execute(f"BEGIN; {UPSERT_SQL}; {WATERMARK_SQL}; {READ_SQL}", params)
+            cur.execute(f"BEGIN; {SOURCE_SQL}; {UPSERT_SQL}; {WATERMARK_SQL}; {READ_SQL}", params)
             table = cur.fetchall()
+            if letters:
+                dead_letters.keep_many(cur, "patterns", letters)
             seg, windows, hits = _segments(symbols, cached, table)
             found = detect_last_segments(seg, tier)
             new = []

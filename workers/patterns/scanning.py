@@ -8,11 +8,14 @@ thanks to the idempotency key, adds nothing the first run already added.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pandas as pd
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
+
+from shared_models import dead_letters
+from shared_models.bars import BarError, check_symbol, check_timeframe, validate_bar
 
 from . import live_path
 from .detection import TIMEFRAME_OF_TIER, Detection, combine, detect_frame
@@ -106,75 +109,68 @@ def scan_symbol(engine: Engine, redis_client, symbol: str, tier: str = "daily", 
     return _publish(engine, redis_client, ScanResult(symbol, tier, n_bars, len(found), len(new), 0), new, [symbol])
 
 
-def _tier_of(timeframe: str) -> str:
-    tier = {"1d": "daily", "1min": "intraday"}.get(timeframe)
-    if tier is None:
-        raise ValueError(f"timeframe: {timeframe!r} is not one of 1d, 1min")
-    return tier
+def _tier_of(timeframe) -> str:
+    return {"1d": "daily", "1min": "intraday"}[check_timeframe(timeframe)]
 
 
-def ingest_bar(engine: Engine, redis_client, symbol: str, timeframe: str, bar: dict,
-               ttl_hours: float = 24.0, cache: WindowCache | None = None) -> ScanResult:
+MAX_BARS_PER_CALL = 10_000  # a universe tick is ~500; more is a client bug, refused as a whole
+
+
+def ingest_bar(engine: Engine, redis_client, symbol, timeframe, bar, ttl_hours: float = 24.0,
+               cache: WindowCache | None = None) -> ScanResult:
     """The live path: store one new bar and publish the patterns it completes.
 
-    ``bar``: {"ts": epoch seconds or ISO string, "open", "high", "low", "close", "volume"}.
-    Raises ValueError naming the field for a malformed bar (the task dead-letters it).
-    One transaction (bar, detections, outbox, checkpoints, watermark); see ``live_path``.
+    ``bar``: {"ts": epoch seconds or ISO string, "open", "high", "low", "close", "volume"}, judged
+    by ``shared_models.bars`` (JSON numbers must be numbers). Raises ``BarError`` naming the field
+    (the task dead-letters it). One transaction (bar, detections, outbox, checkpoints, watermark);
+    see ``live_path``.
     """
-    validated = validate_bar(bar)
-    tier = _tier_of(timeframe)
-    r = live_path.ingest(engine, redis_client, timeframe, tier, {symbol: validated}, ttl_hours,
-                         process_cache() if cache is None else cache)
+    symbol, tier = check_symbol(symbol), _tier_of(timeframe)
+    row = validate_bar(bar, timeframe).row()
+    r = live_path.ingest(engine, redis_client, timeframe, tier, {symbol: row}, ttl_hours,
+                         process_cache() if cache is None else cache, source="patterns.on_bar")
     return ScanResult(symbol, tier, r.bars, r.detected, r.new, r.published, r.relay_error)
 
 
-def ingest_bars(engine: Engine, redis_client, timeframe: str, bars: dict[str, dict],
-                ttl_hours: float = 24.0, cache: WindowCache | None = None) -> tuple[ScanResult, dict[str, str]]:
+def ingest_bars(engine: Engine, redis_client, timeframe, bars, ttl_hours: float = 24.0,
+                cache: WindowCache | None = None, dead_letter_source: str | None = None
+                ) -> tuple[ScanResult, dict[str, BarError]]:
     """The live path for many symbols at once (one new bar each): one transaction, one relay.
 
-    Returns (totals, rejected) where ``rejected`` maps symbol -> error naming the field;
-    the caller dead-letters those. Uses ``live_batch.detect_last_segments`` (equal to the per-symbol path).
+    Returns (totals, rejected): ``rejected`` maps each refused key to its ``BarError``; one bad bar
+    never holds back the good ones. With ``dead_letter_source`` the refused bars are dead-lettered
+    in the same transaction as the good ones (so a redelivered call cannot half-apply). A call that
+    is wrong as a whole (timeframe, not a {symbol: bar} object, too many bars) raises ``BarError``.
+    Uses ``live_batch.detect_last_segments`` (equal to the per-symbol path).
     """
     tier = _tier_of(timeframe)
-    good, rejected = {}, {}
-    for symbol, bar in bars.items():
+    if not isinstance(bars, dict):
+        raise BarError("bars", f"must be an object {{symbol: bar}}, got {type(bars).__name__}", "not an object")
+    if len(bars) > MAX_BARS_PER_CALL:
+        raise BarError("bars", f"{len(bars)} bars in one call; at most {MAX_BARS_PER_CALL}", "too many")
+    good: dict[str, dict] = {}
+    rejected: dict[str, BarError] = {}
+    letters: list[dead_letters.Letter] = []
+    for key, bar in bars.items():
         try:
-            good[symbol.upper()] = validate_bar(bar)
-        except ValueError as exc:
-            rejected[symbol] = str(exc)
+            symbol = check_symbol(key)
+            if symbol in good:
+                raise BarError("symbol", f"{key!r} is {symbol}, which this call already holds", "duplicate")
+            good[symbol] = validate_bar(bar, timeframe).row()
+        except BarError as exc:
+            rejected[str(key)] = exc
+            if dead_letter_source:
+                letters.append(dead_letters.Letter(dead_letter_source, str(exc),
+                                                   {"symbol": key, "timeframe": timeframe, "bar": bar}, exc.field))
     if not good:
+        if letters:
+            with engine.begin() as conn:
+                dead_letters.keep_many(conn, "patterns", letters)
         return ScanResult("*", tier, 0, 0, 0, 0), rejected
     r = live_path.ingest(engine, redis_client, timeframe, tier, good, ttl_hours,
-                         process_cache() if cache is None else cache)
+                         process_cache() if cache is None else cache, source="patterns.on_bars",
+                         letters=letters)
     return ScanResult("*", tier, r.bars, r.detected, r.new, r.published, r.relay_error), rejected
-
-
-def validate_bar(bar: dict) -> dict:
-    """Typed bar or ValueError naming the offending field."""
-    out: dict = {}
-    raw_ts = bar.get("ts")
-    try:
-        if isinstance(raw_ts, (int, float)):
-            out["ts"] = datetime.fromtimestamp(float(raw_ts), timezone.utc)
-        else:
-            out["ts"] = pd.Timestamp(raw_ts).tz_localize("UTC").to_pydatetime() if pd.Timestamp(raw_ts).tzinfo \
-                is None else pd.Timestamp(raw_ts).tz_convert("UTC").to_pydatetime()
-    except (TypeError, ValueError):
-        raise ValueError(f"ts: cannot parse {raw_ts!r} as a time") from None
-    for f in ("open", "high", "low", "close", "volume"):
-        try:
-            out[f] = float(bar[f])
-        except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{f}: missing or not a number ({bar.get(f)!r})") from None
-        if out[f] != out[f]:
-            raise ValueError(f"{f}: NaN")
-    if min(out["open"], out["high"], out["low"], out["close"]) <= 0:
-        raise ValueError("open/high/low/close: prices must be positive")
-    if out["high"] < out["low"]:
-        raise ValueError(f"high: {out['high']} is below low {out['low']}")
-    if out["volume"] < 0:
-        raise ValueError(f"volume: negative ({out['volume']})")
-    return out
 
 
 def _publish(engine: Engine, redis_client, result: ScanResult, new: list[Persisted],

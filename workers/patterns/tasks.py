@@ -43,12 +43,12 @@ def _since(value: str | None) -> datetime | None:
     return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
 
 
-def _dead_letter(source: str, field: str, reason: str, payload: dict) -> None:
+def _dead_letter(source: str, exc, payload) -> None:
+    from shared_models import dead_letters
     from shared_models.db import unit_of_work
-    from shared_models.models import DeadLetter
 
     with unit_of_work() as s:
-        s.add(DeadLetter(pool="patterns", source=source, field=field, reason=reason, payload=payload))
+        dead_letters.keep(s, "patterns", source, str(exc), payload, field=exc.field)
 
 
 ping = ping_task("patterns")
@@ -79,34 +79,40 @@ def scan_symbol(symbol: str, tier: str = "daily", since: str | None = None, incr
     """Detect, persist and publish one symbol's patterns (one transaction)."""
     from .scanning import scan_symbol as run
 
-    return run(_engine(), _redis(), symbol.upper(), tier, _since(since), incremental,
+    from shared_models.bars import check_symbol
+
+    return run(_engine(), _redis(), check_symbol(symbol), tier, _since(since), incremental,
                _settings().pattern_ttl_hours, _settings().first_scan_bars).as_dict()
 
 
 @app.task(name="patterns.on_bar", ignore_result=False)
-def on_bar(symbol: str, timeframe: str, bar: dict) -> dict:
+def on_bar(symbol, timeframe, bar) -> dict:
     """Live path: one new bar in, the patterns it completes published. A bad bar is dead-lettered."""
+    from shared_models.bars import BarError
+
     from .scanning import ingest_bar
 
     try:
-        return ingest_bar(_engine(), _redis(), symbol.upper(), timeframe, bar,
-                          _settings().pattern_ttl_hours).as_dict()
-    except ValueError as exc:
-        field = str(exc).split(":", 1)[0]
-        _dead_letter("patterns.on_bar", field, str(exc), {"symbol": symbol, "timeframe": timeframe, "bar": bar})
-        return {"symbol": symbol, "rejected": str(exc)}
+        return ingest_bar(_engine(), _redis(), symbol, timeframe, bar, _settings().pattern_ttl_hours).as_dict()
+    except BarError as exc:
+        _dead_letter("patterns.on_bar", exc, {"symbol": symbol, "timeframe": timeframe, "bar": bar})
+        return {"symbol": str(symbol), "rejected": str(exc), "field": exc.field}
 
 
 @app.task(name="patterns.on_bars", ignore_result=False)
-def on_bars(timeframe: str, bars: dict) -> dict:
-    """Live path for a universe: {symbol: bar} in one transaction; bad bars are dead-lettered."""
+def on_bars(timeframe, bars) -> dict:
+    """Live path for a universe: {symbol: bar} in one transaction; bad bars are dead-lettered in it."""
+    from shared_models.bars import BarError
+
     from .scanning import ingest_bars
 
-    result, rejected = ingest_bars(_engine(), _redis(), timeframe, bars, _settings().pattern_ttl_hours)
-    for symbol, reason in rejected.items():
-        _dead_letter("patterns.on_bars", reason.split(":", 1)[0], reason,
-                     {"symbol": symbol, "timeframe": timeframe, "bar": bars[symbol]})
-    return {**result.as_dict(), "rejected": rejected}
+    try:
+        result, rejected = ingest_bars(_engine(), _redis(), timeframe, bars, _settings().pattern_ttl_hours,
+                                       dead_letter_source="patterns.on_bars")
+    except BarError as exc:  # the call as a whole (timeframe, shape, size): one dead letter
+        _dead_letter("patterns.on_bars", exc, {"timeframe": timeframe, "bars": bars})
+        return {"rejected": {"*": str(exc)}, "field": exc.field}
+    return {**result.as_dict(), "rejected": {k: str(e) for k, e in rejected.items()}}
 
 
 @app.task(name="patterns.relay_outbox", ignore_result=False)

@@ -126,7 +126,7 @@ def test_universe_bar_batch_on_worker_matches_per_symbol_detection(workers, engi
         events = collect(sub, out["published"], timeout=10)
     finally:
         sub.close()
-    assert out["rejected"] == {"SYNBAD": "volume: negative (-1.0)"}
+    assert list(out["rejected"]) == ["SYNBAD"] and out["rejected"]["SYNBAD"].startswith("volume: ")
     assert out["new"] == out["published"] == len(events) == len(expected)
     assert {(e["data"]["symbol"], e["data"]["pattern"]) for e in events} == expected
     for e in events:
