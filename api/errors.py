@@ -81,6 +81,8 @@ def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
 
 def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else "error"
+    if exc.status_code == 400 and "body" in message:  # undecodable body: bad input like any other, a 422
+        return _body(422, f"body: {message}", "body", [{"field": "body", "message": message, "type": "body"}])
     return _body(exc.status_code, message, headers=getattr(exc, "headers", None))
 
 
