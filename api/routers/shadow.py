@@ -49,10 +49,8 @@ def shadow_errors():
 
 
 def _jsonable(obj):
-    try:
-        from workers.shadow.service import jsonable
-    except ImportError:  # before the shadow pool's public service module
-        from workers.shadow.decisions import _jsonable as jsonable
+    from workers.shadow.service import jsonable
+
     return jsonable(obj)
 
 
