@@ -26,6 +26,10 @@ def _client(license_key: str | None):
         fail(f"cannot start ShadowWatch: {exc}")
 
 
+def _limit(limit: int | None) -> str:
+    return "unlimited" if limit is None else f"{limit:,}"
+
+
 def _percentiles(samples: list[float]) -> dict[str, float]:
     import numpy as np
 
@@ -123,7 +127,7 @@ def stats(settings, top: int, license_key: str | None) -> None:
     summary.add_column("value", justify="right")
     lic = s["license"]
     lic_text = (f"{lic['mode']}" + (f" - {lic['license']['company']} ({lic['license']['tier']})" if lic.get("license")
-                                    else "") + (f", {lic['used']:,} of {lic['limit']:,} events used"
+                                    else "") + (f", {lic['used']:,} of {_limit(lic['limit'])} events used"
                                                 if "used" in lic else f": {lic.get('error')}"))
     for k, v in [("users", f"{s['users']:,}"), ("events (all time)", f"{s['events']:,}"),
                  ("raw events kept", f"{s['raw_events']:,}"), ("events per user", f"{s['events_per_user']:,.2f}"),

@@ -34,12 +34,16 @@ def keygen(settings, force: bool) -> None:
 @license_.command()
 @click.option("--company", required=True, help="Licensee name.")
 @click.option("--tier", type=click.Choice(["trial", "prod"]), required=True, help="Licence tier.")
-@click.option("--events", type=click.IntRange(1), required=True, help="Event limit over the licence's life.")
+@click.option("--events", type=click.IntRange(1), default=None, help="Event limit over the licence's life.")
+@click.option("--unlimited", is_flag=True, help="No event limit (instead of --events).")
 @click.option("--days", type=click.FloatRange(min=0, min_open=True), required=True, help="Validity in days.")
 @pass_settings
-def issue(settings, company: str, tier: str, events: int, days: float) -> None:
+def issue(settings, company: str, tier: str, events: int | None, unlimited: bool, days: float) -> None:
     """Print a new licence key signed with the private key (QUANTPIPE_LICENSE_PRIVATE_KEY or QUANTPIPE_HOME)."""
     from workers.ingestion.licenses import LicenseError, issue as issue_key, load_private_key
+
+    if (events is None) == (not unlimited):
+        fail("give exactly one of --events N and --unlimited")
 
     try:
         key = issue_key(load_private_key(settings), company=company, tier=tier, events=events, days=days)
@@ -72,7 +76,7 @@ def verify(settings, key: str) -> None:
     table = Table(title="licence: valid", show_header=False)
     table.add_column("field")
     table.add_column("value")
-    for k, v in [("id", lic.id), ("company", lic.company), ("tier", lic.tier), ("event limit", f"{lic.events:,}"),
+    for k, v in [("id", lic.id), ("company", lic.company), ("tier", lic.tier), ("event limit", "unlimited" if lic.events is None else f"{lic.events:,}"),
                  ("events used", "unknown (Redis unreachable)" if used is None else f"{used:,}"),
                  ("expires", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(lic.expires))),
                  ("days left", f"{(lic.expires - time.time()) / 86400:.1f}")]:

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping
 import redis
 from redis.backoff import ExponentialBackoff
 
+from workers.ingestion import cache as cache_mod
 from workers.ingestion import stream
 
 from .client import ShadowWatchSync
@@ -25,9 +26,18 @@ class ShadowWatch:
         self.sync = ShadowWatchSync(database_url, redis_url, license_key, **kwargs)
         self._aredis = None
         self._aenqueue = None
+        self._acache = None
 
-    def __getattr__(self, name: str) -> Any:  # settings, cache, hasher, ...
+    def __getattr__(self, name: str) -> Any:  # settings, hasher, _local_mode, _event_limit, ...
         return getattr(self.sync, name)
+
+    @property
+    def cache(self):
+        """The async face of the sync twin's cache (same entries and counters):
+        ``await sw.cache.set("custom:key", {...}, ttl_seconds=1800)``, ``await sw.cache.get(...)``."""
+        if self._acache is None:
+            self._acache = cache_mod.async_face(self.sync.cache, self._async_redis)
+        return self._acache
 
     def _async_redis(self):
         if self._aredis is None:

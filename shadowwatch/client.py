@@ -47,8 +47,20 @@ class _Core(IngestPool):
             return None
         return licenses.cached_license(self.cache, self.license_key, self.settings)
 
+    @property
+    def _local_mode(self) -> bool:
+        """True without a licence key (the seed checks ``assert not sw._local_mode``)."""
+        return not self.license_key
+
+    @property
+    def _event_limit(self) -> int | None:
+        """The licence's event limit, None if unlimited; the dev-mode limit without a key.
+        Verifies the key (LicenseError if it is invalid), as the seed's check expects."""
+        lic = self.license()
+        return self._dev_event_limit if lic is None else lic["events"]
+
     def quota(self) -> tuple[str, int, int, dict | None]:
-        """(counter key, event limit, counter ttl, licence) for the shared Redis counter."""
+        """(counter key, event limit (0: none), counter ttl, licence) for the shared Redis counter."""
         if self._quota is None or (self._quota[3] and time.time() >= self._quota[3]["expires"]):
             lic = self.license()
             if lic is None:
@@ -57,13 +69,13 @@ class _Core(IngestPool):
                 self._quota = (stream.USAGE_PREFIX + "dev", self._dev_event_limit, DEV_WINDOW_SECONDS, None)
             else:
                 ttl = max(1, int(lic["expires"] - time.time()) + 86400)
-                self._quota = (stream.USAGE_PREFIX + lic["id"], lic["events"], ttl, lic)
+                self._quota = (stream.USAGE_PREFIX + lic["id"], lic["events"] or 0, ttl, lic)
         return self._quota
 
     def usage(self) -> dict[str, Any]:
         key, limit, _, lic = self.quota()
         used = int(self.redis.get(key) or 0)
-        return {"mode": "licensed" if lic else "dev", "license": lic, "used": used, "limit": limit}
+        return {"mode": "licensed" if lic else "dev", "license": lic, "used": used, "limit": limit or None}
 
     # -- track -------------------------------------------------------------------------------------------------
     def build(self, user_id: Any, entity_id: Any, action: Any, metadata: Any = None, event_id: Any = None,
@@ -140,6 +152,15 @@ class _Core(IngestPool):
 
         migrate.upgrade(self.database_url)
         self.ensure_group()
+
+    def close(self) -> None:
+        flush = getattr(self.cache, "flush", None)
+        if flush is not None:
+            try:
+                flush()  # the last second of MemoryCache counts
+            except Exception:  # noqa: BLE001 - counters are informative; closing must not fail on them
+                pass
+        super().close()
 
     def stats(self, top: int = 10) -> dict[str, Any]:
         out = stats_mod.collect(self.engine, top)

@@ -31,6 +31,10 @@ DEFAULT_ACTIONS: dict[str, float] = {
 }
 ACTIONS: dict[str, float] = dict(DEFAULT_ACTIONS)
 MAX_ABS_WEIGHT = 1000.0
+# The seed's form: action="watchlist" with metadata {"action": "add" | "remove"} (no metadata: add).
+SEED_FORMS: dict[str, dict[str | None, str]] = {
+    "watchlist": {"add": "watchlist_add", "remove": "watchlist_remove", None: "watchlist_add"},
+}
 
 ACTION_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 ENTITY_RE = re.compile(r"^[A-Z0-9][A-Z0-9._:/^=\-]{0,31}$")
@@ -174,11 +178,25 @@ def check_event_id(event_id: Any, *, required: bool = False) -> str:
         raise EventValidationError("event_id", f"{str(event_id)[:40]!r} is not a UUID") from None
 
 
+def resolve_action(action: Any, metadata: Any) -> str:
+    """A registered action name; the seed's ``watchlist`` + metadata ``action`` maps onto its weights."""
+    forms = SEED_FORMS.get(action) if isinstance(action, str) and action not in ACTIONS else None
+    if forms is not None:
+        sub = metadata.get("action") if isinstance(metadata, Mapping) else None
+        if sub not in forms:
+            raise EventValidationError("metadata.action", f"must be one of {sorted(k for k in forms if k)} "
+                                                          f"for action {action!r}, got {str(sub)[:40]!r}")
+        return forms[sub]
+    if not isinstance(action, str) or action not in ACTIONS:
+        known = ", ".join(sorted([*ACTIONS, *SEED_FORMS]))
+        raise EventValidationError("action", f"unknown action {str(action)[:40]!r}; known: {known}")
+    return action
+
+
 def build_event(*, user_id: Any, entity_id: Any, action: Any, metadata: Any = None, event_id: Any = None,
                 ts: Any = None, max_metadata_bytes: int, hash_ip, now: float | None = None) -> dict:
     """A validated, normalised event ready for the stream (plain JSON values only)."""
-    if not isinstance(action, str) or action not in ACTIONS:
-        raise EventValidationError("action", f"unknown action {str(action)[:40]!r}; known: {', '.join(sorted(ACTIONS))}")
+    action = resolve_action(action, metadata)
     return {
         "event_id": check_event_id(event_id),
         "user_id": check_user_id(user_id),

@@ -1,8 +1,8 @@
 """Signed licence keys, verified offline.
 
 A key is ``SW-<TIER>-<payload>.<signature>`` (base64url, no padding): the payload is
-compact JSON {id, company, tier, events, expires}, the signature Ed25519 over the
-payload bytes. Only the holder of the private key can issue keys; anyone with the
+compact JSON {id, company, tier, events, expires[, contact]}, the signature Ed25519 over the
+payload bytes; ``events`` null means no event limit (the seed's ``event_limit=None``). Only the holder of the private key can issue keys; anyone with the
 public key can verify them without a network call. The tier in the prefix must
 match the signed payload, so relabelling a trial key as PROD is detected.
 """
@@ -35,8 +35,9 @@ class License:
     id: str
     company: str
     tier: str
-    events: int
+    events: int | None  # None: unlimited
     expires: float
+    contact: str | None = None
 
     @property
     def expired(self) -> bool:
@@ -103,37 +104,51 @@ def load_public_key(settings) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(data)
 
 
-def issue(private_key: Ed25519PrivateKey, *, company: str, tier: str, events: int, days: float,
-          now: float | None = None) -> str:
+def issue(private_key: Ed25519PrivateKey, *, company: str, tier: str, events: int | None, days: float,
+          now: float | None = None, contact: str | None = None) -> str:
+    """A signed key; ``events=None`` issues an unlimited licence."""
     if tier not in TIERS:
         raise LicenseError(f"tier must be one of {TIERS}, got {tier!r}")
     if not company.strip():
         raise LicenseError("company must not be empty")
-    if events <= 0 or days <= 0:
-        raise LicenseError("events and days must be positive")
-    payload = json.dumps({"id": uuid.uuid4().hex[:16], "company": company.strip(), "tier": tier,
-                          "events": int(events), "expires": round((now or time.time()) + days * 86400)},
-                         separators=(",", ":"), sort_keys=True).encode()
+    if (events is not None and events <= 0) or days <= 0:
+        raise LicenseError("events and days must be positive (events=None: unlimited)")
+    data = {"id": uuid.uuid4().hex[:16], "company": company.strip(), "tier": tier,
+            "events": None if events is None else int(events), "expires": round((now or time.time()) + days * 86400)}
+    if contact:
+        data["contact"] = contact.strip()
+    payload = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
     return f"SW-{tier.upper()}-{_b64(payload)}.{_b64(private_key.sign(payload))}"
 
 
-def verify(key: str, public_key: Ed25519PublicKey, *, check_expiry: bool = True) -> License:
-    """Check format, signature, tier prefix and expiry; raise LicenseError saying which failed."""
-    if not isinstance(key, str) or not key.startswith("SW-"):
-        raise LicenseError("licence key must start with SW-TRIAL- or SW-PROD-")
+def parse(key: str) -> tuple[str, bytes, bytes]:
+    """(tier tag, payload, signature) of a well-formed key; checked before any public key is needed,
+    so a placeholder such as ``SW-PROD-YOUR-KEY`` is reported as what it is."""
+    if not isinstance(key, str) or not key.strip().startswith(("SW-TRIAL-", "SW-PROD-")):
+        raise LicenseError("this licence key is invalid: it must start with SW-TRIAL- or SW-PROD-")
     try:
         _, tier_tag, body = key.strip().split("-", 2)
         payload_b64, sig_b64 = body.split(".")
         payload, signature = _unb64(payload_b64), _unb64(sig_b64)
-    except ValueError:
-        raise LicenseError("licence key is malformed") from None
+        if len(signature) != 64 or not payload:
+            raise ValueError("length")
+    except (ValueError, TypeError):
+        raise LicenseError(f"this licence key is invalid: {key.strip()[:24]!r} is not a signed key "
+                           "(SW-<TIER>-<payload>.<signature>, from `quantpipe license issue`)") from None
+    return tier_tag, payload, signature
+
+
+def verify(key: str, public_key: Ed25519PublicKey, *, check_expiry: bool = True) -> License:
+    """Check format, signature, tier prefix and expiry; raise LicenseError saying which failed."""
+    tier_tag, payload, signature = parse(key)
     try:
         public_key.verify(signature, payload)
     except InvalidSignature:
         raise LicenseError("licence key signature is invalid (tampered, or issued with another key)") from None
     data = json.loads(payload)
-    lic = License(id=data["id"], company=data["company"], tier=data["tier"], events=int(data["events"]),
-                  expires=float(data["expires"]))
+    lic = License(id=data["id"], company=data["company"], tier=data["tier"],
+                  events=None if data["events"] is None else int(data["events"]), expires=float(data["expires"]),
+                  contact=data.get("contact"))
     if tier_tag != lic.tier.upper():
         raise LicenseError(f"licence prefix SW-{tier_tag} does not match its signed tier {lic.tier!r}")
     if check_expiry and lic.expired:
@@ -146,6 +161,7 @@ def cached_license(cache, key: str, settings) -> dict:
     """The verified licence as a dict, cached under ``shadowwatch:license:{key}`` for up to 24 h."""
     from . import cache as cache_mod
 
+    parse(key)  # a malformed key is refused before the cache or the public key are consulted
     ck = cache_mod.license_key(key)
     data = cache.get(ck)
     if data is None:

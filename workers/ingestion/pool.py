@@ -29,7 +29,7 @@ def make_cache(kind: str | Any, client: redis.Redis) -> Any:
     if kind == "redis":
         return cache_mod.RedisCache(client)
     if kind == "memory":
-        return cache_mod.MemoryCache()
+        return cache_mod.MemoryCache(counters=client)  # counts go to the fleet-wide hash
     return kind  # anything with the cache_mod.Cache interface
 
 
