@@ -30,9 +30,8 @@ def _redis():
 
 
 def _gather() -> dict[str, Any]:
-    from cli.status import queue_depth
     from shared_models import migrate
-    from workers.routing import POOLS
+    from workers.routing import POOLS, queue_depth
 
     from .db import engine
 

@@ -5,18 +5,9 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from workers.routing import POOLS
+from workers.routing import POOLS, queue_depth
 
 from .console import console, pass_settings
-
-
-def queue_depth(redis_client, queue: str) -> int:
-    """Messages waiting in a kombu Redis queue (all priority sub-lists)."""
-    keys = [queue] + [f"{queue}\x06\x16{p}" for p in range(1, 10)]
-    pipe = redis_client.pipeline()
-    for k in keys:
-        pipe.llen(k)
-    return int(sum(pipe.execute()))
 
 
 def collect(timeout: float = 2.0) -> dict:

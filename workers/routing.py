@@ -20,3 +20,12 @@ def pool_of(task_name: str) -> str:
     if pool not in POOLS:
         raise ValueError(f"task {task_name!r} has no pool prefix ({', '.join(POOLS)})")
     return pool
+
+
+def queue_depth(redis_client, queue: str) -> int:
+    """Messages waiting in a kombu Redis queue (all priority sub-lists)."""
+    keys = [queue] + [f"{queue}\x06\x16{p}" for p in range(1, 10)]
+    pipe = redis_client.pipeline()
+    for k in keys:
+        pipe.llen(k)
+    return int(sum(pipe.execute()))
