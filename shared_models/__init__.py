@@ -1,6 +1,9 @@
-"""quantpipe's shared models package: settings, engine/session, tables, query functions.
+"""What the main app and every pool share: settings, engine/session, embedded servers, the
+models, migration helpers, the dead-letter helper and the read queries the main app calls.
 
-Heavy pieces are imported lazily so ``import shared_models`` stays cheap in CLI start-up.
+No pool's logic lives here (it is in ``workers/<pool>/``), no loader (``loaders/``) and no
+test scaffolding (``tests/scratch.py``); see docs/architecture.md. Heavy pieces are
+imported lazily so ``import shared_models`` stays cheap in CLI start-up.
 """
 
 from __future__ import annotations
