@@ -42,10 +42,10 @@ class _Core(IngestPool):
 
     # -- licence -----------------------------------------------------------------------------------------------
     def license(self) -> dict | None:
-        """The verified licence (cached 24 h under shadowwatch:license:{key}), or None in dev mode."""
+        """The licence, its signature verified on every call (never trusted from Redis), or None in dev mode."""
         if not self.license_key:
             return None
-        return licenses.cached_license(self.cache, self.license_key, self.settings)
+        return licenses.verified_license(self.license_key, self.settings)  # raises LicenseError, expiry too
 
     @property
     def _local_mode(self) -> bool:
@@ -145,7 +145,8 @@ class _Core(IngestPool):
     def delete_user(self, user_id: int) -> dict[str, int]:
         """Right to erasure (see workers/ingestion/erasure.py); idempotent."""
         ev.check_user_id(user_id)
-        return erasure.delete_user(self.engine, self.cache, self.redis, user_id)
+        return erasure.delete_user(self.engine, self.cache, self.redis, user_id,
+                                   aof_rewrite=self.settings.ingest.erasure_aof_rewrite)
 
     def init_database(self) -> None:
         from shared_models import migrate

@@ -122,6 +122,9 @@ class IngestSettings:
     drain_seconds: float = env("INGEST_DRAIN_SECONDS", 10.0,
                                help="Time budget of one ingest.drain task before it re-enqueues itself",
                                check=_positive[0], check_msg=_positive[1])
+    erasure_aof_rewrite: bool = env("INGEST_ERASURE_AOF_REWRITE", True,
+                                    help="After delete_user, rewrite Redis's AOF (BGREWRITEAOF) so the "
+                                         "erased user's ids leave the disk")
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,21 @@
    stamped before it;
 2. under a lock that waits for every writer's transaction in flight, delete every row of the
    user (``delete_user_rows``);
-3. delete the user's cache keys. Idempotent; never drains the stream (events still queued are
-   skipped by the tombstone when a worker writes them).
+3. delete the user's cache keys and the user's entries still queued in the stream (the tombstone
+   makes the drain skip them anyway);
+4. ask Redis to rewrite its AOF, so neither those values nor the DEL/XDEL commands naming the
+   user stay on disk (``rewrite_aof``). Idempotent.
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import logging
 import time
 from typing import Any
+
+import redis
 
 from sqlalchemy import Connection, Engine, delete, func, or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -22,6 +28,8 @@ from shared_models.models.ingest import Erasure, Holding, IngestEvent, Interest,
 
 from . import cache as cache_mod
 from . import privacy
+
+log = logging.getLogger(__name__)
 
 USER_MODELS = (IngestEvent, Interest, Holding, LoginAttempt, KnownSignal)
 USER_TABLES = tuple(m.__tablename__ for m in USER_MODELS)
@@ -70,8 +78,67 @@ def delete_user_rows(conn: Connection, user_id: int) -> dict[str, int]:
     return counts
 
 
-def delete_user(engine: Engine, cache: Any, redis_client: Any, user_id: int) -> dict[str, int]:
-    """Erase the user everywhere quantpipe keeps them; returns the rows deleted per table."""
+def purge_stream(redis_client: Any, user_id: int, chunk: int = 1000) -> int:
+    """XDEL the user's entries still queued in the event stream (the tombstone already makes the drain
+    skip them; this takes them out of Redis's memory so an AOF rewrite drops them too)."""
+    from .batch import _user_hint
+    from .stream import STREAM
+
+    removed, start = 0, "-"
+    while True:
+        entries = redis_client.xrange(STREAM, min=start, max="+", count=chunk)
+        mine = [eid for eid, fields in entries if _is_users(fields, user_id, _user_hint)]
+        if mine:
+            removed += redis_client.xdel(STREAM, *mine)
+        if len(entries) < chunk:
+            return removed
+        last = entries[-1][0].decode() if isinstance(entries[-1][0], bytes) else entries[-1][0]
+        start = "(" + last
+
+
+def _is_users(fields: Any, user_id: int, hint) -> bool:
+    raw = fields.get(b"e", fields.get("e")) if isinstance(fields, dict) else None
+    if raw is None or str(user_id).encode() not in (raw if isinstance(raw, bytes) else str(raw).encode()):
+        return False  # fast path: the id's digits are not even in the entry
+    try:
+        event = json.loads(raw)
+        return isinstance(event, dict) and str(event.get("user_id")) == str(user_id)
+    except Exception:  # noqa: BLE001 - undecodable: the dead-letter path's reading of it
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        return str(hint(text)) == str(user_id)
+
+
+def rewrite_aof(redis_client: Any) -> str:
+    """Ask Redis to rewrite its append-only file from the data it holds now, so commands and values
+    about an erased user leave the disk. Returns what happened: started, scheduled (one was running:
+    Redis runs another after it), not_enabled (no AOF), or refused (e.g. a managed Redis that
+    disables the command; the operator must rewrite or expire the AOF, see docs/ingest.md)."""
+    try:
+        if not int(redis_client.info("persistence").get("aof_enabled", 0)):
+            return "not_enabled"
+        reply = redis_client.bgrewriteaof()
+    except redis.ResponseError as exc:
+        log.warning("erasure: Redis refused BGREWRITEAOF (%s); the AOF still holds the erased user", exc)
+        return "refused"
+    text = reply.decode() if isinstance(reply, bytes) else str(reply)
+    return "scheduled" if "scheduled" in text.lower() else "started"
+
+
+def wait_for_aof_rewrite(redis_client: Any, timeout: float = 30.0) -> bool:
+    """True once no rewrite is running or scheduled and the last one succeeded."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = redis_client.info("persistence")
+        if not int(info.get("aof_rewrite_in_progress", 0)) and not int(info.get("aof_rewrite_scheduled", 0)):
+            return info.get("aof_last_bgrewrite_status") in ("ok", b"ok")
+        time.sleep(0.05)
+    return False
+
+
+def delete_user(engine: Engine, cache: Any, redis_client: Any, user_id: int, *,
+                aof_rewrite: bool = True) -> dict[str, int]:
+    """Erase the user everywhere quantpipe keeps them; returns counts: rows per table, queued stream
+    entries removed, and ``redis_aof_rewrites`` (1 when Redis accepted the rewrite request)."""
     with engine.begin() as conn:
         record_erasure(conn, user_id, time.time())
     with engine.begin() as conn:
@@ -79,4 +146,7 @@ def delete_user(engine: Engine, cache: Any, redis_client: Any, user_id: int) -> 
     keys = cache_mod.user_keys(user_id)
     cache.delete(*keys)
     redis_client.delete(*keys)
+    counts["stream_entries"] = purge_stream(redis_client, user_id)
+    outcome = rewrite_aof(redis_client) if aof_rewrite else "off"
+    counts["redis_aof_rewrites"] = int(outcome in ("started", "scheduled"))
     return counts

@@ -10,6 +10,7 @@ match the signed payload, so relabelling a trial key as PROD is detected.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import time
@@ -98,6 +99,16 @@ def load_public_key(settings) -> Ed25519PublicKey:
     source = settings.ingest.license_public_key or str(Path(settings.home) / PUBLIC_FILE)
     if not settings.ingest.license_public_key and not Path(source).exists():
         raise LicenseError(f"no licence public key (QUANTPIPE_LICENSE_PUBLIC_KEY unset and {source} missing)")
+    try:
+        mtime = Path(source).stat().st_mtime_ns if len(source) < 4096 else 0
+    except OSError:
+        mtime = 0
+    return _public_key(source, mtime)
+
+
+@functools.lru_cache(maxsize=8)
+def _public_key(source: str, mtime: int) -> Ed25519PublicKey:
+    """Parsed once per source and file version (a replaced key file is read again)."""
     data = _read_pem_or_b64(source)
     if data.startswith(b"-----BEGIN"):
         return serialization.load_pem_public_key(data)  # type: ignore[return-value]
@@ -157,17 +168,12 @@ def verify(key: str, public_key: Ed25519PublicKey, *, check_expiry: bool = True)
     return lic
 
 
-def cached_license(cache, key: str, settings) -> dict:
-    """The verified licence as a dict, cached under ``shadowwatch:license:{key}`` for up to 24 h."""
-    from . import cache as cache_mod
+def verified_license(key: str, settings) -> dict:
+    """The licence as a dict, its Ed25519 signature checked on every call (tens of microseconds).
 
-    parse(key)  # a malformed key is refused before the cache or the public key are consulted
-    ck = cache_mod.license_key(key)
-    data = cache.get(ck)
-    if data is None:
-        lic = verify(key, load_public_key(settings))
-        data = lic.as_dict()
-        cache.set(ck, data, min(cache_mod.LICENSE_TTL, max(1.0, lic.expires - time.time())))
-    if time.time() >= data["expires"]:
-        raise LicenseError(f"licence {data['id']} of {data['company']} has expired")
-    return data
+    Nothing about a licence is taken from Redis: Redis is not a trust boundary, and an entry
+    anyone with Redis access could write (``shadowwatch:license:<made-up key>``) must not make a
+    key licensed. The client memoises the result per instance, in its own memory.
+    """
+    parse(key)  # a malformed key is refused before the public key is needed
+    return verify(key, load_public_key(settings)).as_dict()

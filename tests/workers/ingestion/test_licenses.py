@@ -61,3 +61,27 @@ def test_keypair_files(tmp_path):
     assert stat.S_IMODE(os.stat(priv).st_mode) == 0o600
     with pytest.raises(L.LicenseError, match="exists"):
         L.generate_keypair(tmp_path)
+
+
+def test_a_forged_licence_entry_in_redis_licenses_nothing(database_url, redis_url, redis_client):
+    """#9 item 10: Redis is not a trust boundary. A made-up key with a 'verified' entry written
+    into Redis, or a real key whose cached entry was raised to a huge limit, changes nothing."""
+    import json
+    import time as _time
+
+    from shadowwatch import ShadowWatchSync
+    from tests.workers.ingestion.helpers import make_license_key, new_user
+
+    made_up = "SW-PROD-YOUR-KEY-made-up.AAAA"
+    forged = {"id": "forged", "company": "Mallory", "tier": "prod", "events": 10**12, "expires": _time.time() + 10**8}
+    redis_client.set(f"shadowwatch:license:{made_up}", json.dumps(forged))
+    sw = ShadowWatchSync(database_url, redis_url, made_up)
+    with pytest.raises(L.LicenseError):
+        sw.track(new_user(), "AAPL", "view")
+    real = make_license_key(events=5)
+    redis_client.set(f"shadowwatch:license:{real}", json.dumps(dict(forged, id="x")))
+    sw2 = ShadowWatchSync(database_url, redis_url, real)
+    assert sw2.license()["events"] == 5 and sw2.license()["company"] == "Test Co"
+    sw.close()
+    sw2.close()
+
