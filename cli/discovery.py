@@ -16,29 +16,36 @@ def scan() -> None:
     """Run discovery scans of politicians' trades (on the discovery workers)."""
 
 
-def _resolve(session, pid: int | None, name: str | None) -> int:
+def _resolve(session, pid: str | None, name: str | None) -> str:
     from shared_models import discoveries
     from shared_models.models.discovery import Politician
 
     if pid is not None:
-        if session.get(Politician, pid) is None:
-            fail(f"--id: no politician with id {pid}")
-        return pid
-    found = discoveries.find_politicians(session, name or "")
+        try:
+            key = discoveries.politician_uuid(pid)
+        except ValueError as exc:
+            fail(f"--id: {exc}")
+        if session.get(Politician, key) is None:
+            fail(f"--id: no politician with id {key}")
+        return str(key)
+    try:
+        found = discoveries.find_politicians(session, name or "")
+    except ValueError as exc:
+        fail(f"--name: {exc}")
     if not found:
         fail(f"--name: no politician matches {name!r}")
     if len(found) > 1:
         fail(f"--name: {name!r} matches {len(found)} politicians: "
              + ", ".join(f"{p.full_name} (id {p.id})" for p in found[:10]))
-    return found[0].id
+    return str(found[0].id)
 
 
 @scan.command("politician")
-@click.option("--id", "pid", type=int, help="Politician id.")
+@click.option("--id", "pid", help="Politician id (UUID).")
 @click.option("--name", help="Name or part of it (any recorded spelling).")
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for the worker.")
 @pass_settings
-def scan_politician(settings, pid: int | None, name: str | None, timeout: float) -> None:
+def scan_politician(settings, pid: str | None, name: str | None, timeout: float) -> None:
     """Scan one politician (cycles, concentration, timing, late disclosure, size, event study)."""
     if (pid is None) == (name is None):
         fail("give exactly one of --id or --name")
@@ -96,45 +103,86 @@ def discoveries() -> None:
     """Read discovery findings (what the main app sees)."""
 
 
-def _findings_table(title: str, rows: list[dict], score: str) -> Table:
+def _findings_table(title: str, rows: list[dict], type_column: str, score: str) -> Table:
     table = Table(title=title)
-    for col in ("id", "politician", "kind", score, "confidence", "description"):
+    for col in ("id", "politician", type_column, score, "confidence", "description"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(str(r["id"]), str(r.get("politician") or "-"), r["kind"], f"{r['score']:.2f}",
-                      f"{r['confidence']:.2f}", r["description"])
+        who = r.get("politician_name") or ", ".join(n or "?" for n in r.get("member_names", [])) or "-"
+        table.add_row(str(r["id"]), who, r[type_column], f"{r[score]:.2f}", f"{r['confidence']:.2f}",
+                      r["description"])
     return table
+
+
+def _limits(f):
+    f = click.option("--offset", type=click.IntRange(0), default=0, show_default=True, help="Rows to skip.")(f)
+    return click.option("--limit", type=click.IntRange(1, 500), default=30, show_default=True,
+                        help="Rows to show (at most 500).")(f)
 
 
 @discoveries.command("recent")
 @click.option("--min-strength", type=float, default=None, help="Default: DISCOVERY_MIN_STRENGTH.")
 @click.option("--days", type=int, default=30, show_default=True, help="Discovered within this many days.")
-@click.option("--limit", type=int, default=30, show_default=True)
+@_limits
 @pass_settings
-def recent(settings, min_strength: float | None, days: int, limit: int) -> None:
-    """Pattern and network discoveries above a strength threshold, newest first."""
+def recent(settings, min_strength: float | None, days: int, limit: int, offset: int) -> None:
+    """Pattern discoveries above a strength threshold, newest first."""
     from shared_models import discoveries as d
     from shared_models.db import session_factory
 
     threshold = settings.discovery.min_strength if min_strength is None else min_strength
     with session_factory()() as s:
-        rows = d.recent_discoveries(s, threshold, days=days, limit=limit)
-    console.print(_findings_table(f"discoveries with strength > {threshold}", rows, "strength"))
+        rows = d.recent_discoveries(s, threshold, days=days, limit=limit, offset=offset)
+    console.print(_findings_table(f"discoveries with strength > {threshold}", rows, "pattern_type", "strength"))
 
 
 @discoveries.command("critical")
 @click.option("--min-severity", type=float, default=None, help="Default: DISCOVERY_CRITICAL_SEVERITY.")
-@click.option("--limit", type=int, default=30, show_default=True)
+@_limits
 @pass_settings
-def critical(settings, min_severity: float | None, limit: int) -> None:
+def critical(settings, min_severity: float | None, limit: int, offset: int) -> None:
     """Uninvestigated anomalies with severity at or above the threshold."""
     from shared_models import discoveries as d
     from shared_models.db import session_factory
 
     threshold = settings.discovery.critical_severity if min_severity is None else min_severity
     with session_factory()() as s:
-        rows = d.critical_anomalies(s, threshold, limit=limit)
-    console.print(_findings_table(f"uninvestigated anomalies, severity >= {threshold}", rows, "severity"))
+        rows = d.critical_anomalies(s, threshold, limit=limit, offset=offset)
+    console.print(_findings_table(f"uninvestigated anomalies, severity >= {threshold}", rows, "anomaly_type",
+                                  "severity"))
+
+
+@discoveries.command("networks")
+@_limits
+@pass_settings
+def networks(settings, limit: int, offset: int) -> None:
+    """Co-trading pairs and communities, strongest first."""
+    from shared_models import discoveries as d
+    from shared_models.db import session_factory
+
+    with session_factory()() as s:
+        rows = d.network_discoveries(s, limit=limit, offset=offset)
+    console.print(_findings_table("co-trading network", rows, "network_type", "strength"))
+
+
+@discoveries.command("experiments")
+@pass_settings
+def experiments(settings) -> None:
+    """Copy-trading experiments and whether any is deployment-ready."""
+    from shared_models import discoveries as d
+    from shared_models.db import session_factory
+
+    with session_factory()() as s:
+        rows = d.experiments(s, limit=500)
+    table = Table(title="model experiments")
+    for col in ("model_name", "alpha/yr", "t", "days", "deployment_ready", "experiment_date"):
+        table.add_column(col, overflow="fold")
+    for e in rows:
+        m = e["metrics"]
+        table.add_row(e["model_name"], f"{m.get('annualised_alpha', float('nan')):+.3f}",
+                      f"{m.get('alpha_t_stat', float('nan')):.2f}", str(m.get("days", "-")),
+                      str(e["deployment_ready"]), f"{e['experiment_date']:%Y-%m-%d %H:%M}")
+    console.print(table)
 
 
 @discoveries.command("politician")
@@ -147,9 +195,11 @@ def politician(settings, name: str) -> None:
 
     with session_factory()() as s:
         pid = _resolve(s, None, name)
-        found = d.politician_discoveries(s, pid)
+        found = d.politician_detail(s, pid, trades_limit=1)
     p = found["politician"]
     console.print(f"[bold]{p['full_name']}[/] ({p['chamber']}, {p['district'] or p['state'] or '-'}; "
-                  f"key {p['key']}; id {p['id']})")
-    for section, score in (("patterns", "strength"), ("anomalies", "severity"), ("network", "strength")):
-        console.print(_findings_table(section, found[section], score))
+                  f"{p['trade_count']} trades; key {p['key']}; id {p['id']})")
+    for section, type_column, score in (("patterns", "pattern_type", "strength"),
+                                        ("anomalies", "anomaly_type", "severity"),
+                                        ("network", "network_type", "strength")):
+        console.print(_findings_table(section, found[section], type_column, score))

@@ -8,7 +8,7 @@ Sources (``data/congress/``, see its README):
 - ``house_transactions.csv.gz``: the House rows.
 
 Reading is pure (``read_congress``); writing (``write_congress``) is one
-transaction: politicians upserted on their key, trades inserted ``ON CONFLICT
+transaction: politicians upserted on their key (id = uuid5 of the key), trades inserted ``ON CONFLICT
 (source, row_hash) DO NOTHING`` (the hash of the raw row, so an exact duplicate
 row is the same trade), rejects replaced in ``dead_letters``. Loading twice
 changes nothing.
@@ -28,6 +28,8 @@ from typing import Callable, Iterable
 import pandas as pd
 from psycopg2.extras import execute_values
 from sqlalchemy import Engine
+
+from shared_models.models.discovery import politician_uuid
 
 from . import clean
 from .names import Identities, Sighting, resolve
@@ -227,7 +229,8 @@ def read_congress(paths: Iterable[str | Path], progress: Progress | None = None)
 
 def _politician_rows(data: CongressData) -> list[tuple]:
     used = {t["politician_key"] for t in data.trades}
-    return [(p.key, p.full_name, p.chamber, p.state, p.district, p.bioguide, json.dumps(p.aliases))
+    return [(str(politician_uuid(p.key)), p.key, p.full_name, p.chamber, p.state, p.district, p.bioguide,
+             json.dumps(p.aliases))
             for k, p in sorted(data.identities.people.items()) if k in used]
 
 
@@ -238,7 +241,7 @@ def write_congress(engine: Engine, data: CongressData, progress: Progress | None
         cur = raw.cursor()
         people = _politician_rows(data)
         execute_values(cur, """
-            INSERT INTO politicians (key, full_name, chamber, state, district, bioguide, aliases)
+            INSERT INTO politicians (id, key, full_name, chamber, state, district, bioguide, aliases)
             VALUES %s
             ON CONFLICT (key) DO UPDATE SET full_name = EXCLUDED.full_name, chamber = EXCLUDED.chamber,
                 state = EXCLUDED.state, district = EXCLUDED.district, bioguide = EXCLUDED.bioguide,
@@ -247,7 +250,7 @@ def write_congress(engine: Engine, data: CongressData, progress: Progress | None
                    politicians.bioguide, politicians.aliases)
                   IS DISTINCT FROM (EXCLUDED.full_name, EXCLUDED.chamber, EXCLUDED.state, EXCLUDED.district,
                                     EXCLUDED.bioguide, EXCLUDED.aliases)""",
-                       people, template="(%s, %s, %s, %s, %s, %s, %s::jsonb)", page_size=1000)
+                       people, template="(%s::uuid, %s, %s, %s, %s, %s, %s, %s::jsonb)", page_size=1000)
         if progress is not None:
             progress("politicians", len(people), len(people))
         cur.execute(f"CREATE TEMP TABLE _congress_trades ON COMMIT DROP AS SELECT {', '.join(TRADE_COLUMNS[1:])}, "

@@ -24,7 +24,11 @@ def test_scan_by_name_then_read_tables(workers, engine):
     assert "Wyden" in out and "patterns" in out and "anomalies" in out
     assert "late_disclosure" in out or "unusual_size" in out or "abnormal_return" in out
     assert "severity >=" in run_cli("discoveries", "critical", "--min-severity", "0.5").stdout
-    assert "strength >" in run_cli("discoveries", "recent", "--min-strength", "0.1").stdout
+    assert "strength >" in run_cli("discoveries", "recent", "--min-strength", "0.1", "--offset", "1").stdout
+    assert "co-trading network" in run_cli("discoveries", "networks", "--limit", "5").stdout
+    assert "model_name" in run_cli("discoveries", "experiments").stdout
+    proc = run_cli("discoveries", "recent", "--limit", "501", check=False)
+    assert proc.returncode != 0 and "--limit" in proc.stderr
 
 
 def test_scan_politician_needs_exactly_one_selector():
@@ -32,6 +36,10 @@ def test_scan_politician_needs_exactly_one_selector():
     assert proc.returncode != 0 and "exactly one of --id or --name" in proc.stderr
     proc = run_cli("scan", "politician", "--name", "Nobody Such Person", check=False)
     assert proc.returncode != 0 and "no politician matches" in proc.stderr
+    proc = run_cli("scan", "politician", "--id", "42", check=False)
+    assert proc.returncode != 0 and "--id: politician_id: expected a UUID" in proc.stderr
+    proc = run_cli("scan", "politician", "--id", "00000000-0000-0000-0000-000000000000", check=False)
+    assert proc.returncode != 0 and "--id: no politician with id" in proc.stderr
 
 
 def test_scan_all_runs_the_chord_with_a_progress_bar(workers, engine):

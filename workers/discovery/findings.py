@@ -28,7 +28,7 @@ class Finding:
     description: str
     parameters: dict[str, Any] = field(default_factory=dict)
     evidence: dict[str, Any] = field(default_factory=dict)
-    members: tuple[int, ...] = ()
+    members: tuple[str, ...] = ()  # network findings: politician ids, sorted
 
     def __post_init__(self) -> None:
         for name in ("score", "confidence"):

@@ -5,6 +5,10 @@ event of the other within ``window_days``. Significance: each member's trade dat
 are shuffled among their own trades (keeping how much and what they trade) and the
 weights recomputed; p = (1 + #null >= observed) / (1 + n_shuffles). Communities of
 the significant-edge graph come from networkx's Louvain method (fixed seed).
+
+Members are numbered by the caller (``politician_id`` holds small integers, in the
+politicians' natural-key order): the graph, and so Louvain's result, then does not
+depend on how ids are generated. ``ids`` maps those numbers to the ids stored.
 """
 
 from __future__ import annotations
@@ -46,13 +50,18 @@ def _events(trades: pd.DataFrame) -> pd.DataFrame:
 
 
 def co_trading(trades: pd.DataFrame, *, window_days: int = 7, n_shuffles: int = 200, alpha: float = 0.01,
-               min_weight: int = 3, seed: int = 20120404, names: Mapping[int, str] | None = None) -> list[Finding]:
-    """Significant pairs and their communities. ``trades``: politician_id, ticker, direction (+1/-1),
-    transaction_date; ``names`` (id -> name) only make the descriptions readable."""
+               min_weight: int = 3, seed: int = 20120404, names: Mapping[int, str] | None = None,
+               ids: Mapping[int, str] | None = None) -> list[Finding]:
+    """Significant pairs and their communities. ``trades``: politician_id (member number), ticker,
+    direction (+1/-1), transaction_date; ``ids`` (number -> stored id, default the number itself)
+    name the members of a finding; ``names`` (number -> name) only make descriptions readable."""
     names = names or {}
 
     def who(pid: int) -> str:
-        return f"{names[pid]} ({pid})" if pid in names else f"politician {pid}"
+        return names[pid] if pid in names else f"politician {external(pid)}"
+
+    def external(pid: int) -> str:
+        return ids[pid] if ids is not None else str(pid)
 
     ev = _events(trades)
     if ev.empty or ev["pid"].nunique() < 2:
@@ -89,8 +98,9 @@ def co_trading(trades: pd.DataFrame, *, window_days: int = 7, n_shuffles: int = 
         a, b = int(pids[code // n]), int(pids[code % n])
         w = int(observed[code])
         graph.add_edge(a, b, weight=w)
+        pair = tuple(sorted((external(a), external(b))))
         out.append(Finding(
-            kind="co_trading_pair", subject=f"{a}-{b}", members=(a, b), score=unit(1 - exp / w),
+            kind="co_trading_pair", subject="-".join(pair), members=pair, score=unit(1 - exp / w),
             confidence=unit(1 - pv),
             description=(f"{who(a)} and {who(b)} traded the same ticker in the same direction within "
                          f"{window_days} days {w} times; shuffled dates give {exp:.1f} on average (p={pv:.3g})."),
@@ -101,19 +111,20 @@ def co_trading(trades: pd.DataFrame, *, window_days: int = 7, n_shuffles: int = 
         for community in nx.community.louvain_communities(graph, weight="weight", seed=seed):
             if len(community) < 3:
                 continue
-            ids = tuple(sorted(int(x) for x in community))
-            sub = graph.subgraph(ids)
+            nodes = tuple(sorted(int(x) for x in community))
+            members = tuple(sorted(external(i) for i in nodes))
+            sub = graph.subgraph(nodes)
             density = nx.density(sub)
-            pair_conf = [f.confidence for f in out if f.kind == "co_trading_pair" and set(f.members) <= set(ids)]
-            digest = hashlib.sha1(",".join(map(str, ids)).encode()).hexdigest()[:16]
+            pair_conf = [f.confidence for f in out if f.kind == "co_trading_pair" and set(f.members) <= set(members)]
+            digest = hashlib.sha1(",".join(members).encode()).hexdigest()[:16]
             out.append(Finding(
-                kind="co_trading_community", subject=f"community:{digest}", members=ids, score=unit(density),
+                kind="co_trading_community", subject=f"community:{digest}", members=members, score=unit(density),
                 confidence=unit(float(np.mean(pair_conf))),
-                description=(f"A group of {len(ids)} members linked by {sub.number_of_edges()} significant "
+                description=(f"A group of {len(nodes)} members linked by {sub.number_of_edges()} significant "
                              f"co-trading pairs (edge density {density:.2f}): "
-                             + ", ".join(who(i) for i in ids[:12]) + ("…" if len(ids) > 12 else "") + "."),
+                             + ", ".join(who(i) for i in nodes[:12]) + ("…" if len(nodes) > 12 else "") + "."),
                 parameters=params,
-                evidence={"members": list(ids), "edges": [[int(u), int(v), int(d["weight"])]
-                                                          for u, v, d in sorted(sub.edges(data=True))]},
+                evidence={"members": list(members), "edges": [[external(u), external(v), int(d["weight"])]
+                                                              for u, v, d in sorted(sub.edges(data=True))]},
             ))
     return out

@@ -30,7 +30,7 @@ class UnknownPolitician(LookupError):
 
 @dataclass(frozen=True)
 class ScanSummary:
-    politician_id: int
+    politician_id: str
     trades: int
     patterns: int
     anomalies: int
@@ -41,7 +41,7 @@ class ScanSummary:
         return self.__dict__.copy()
 
 
-def load_trades(session: Session, politician_id: int) -> pd.DataFrame:
+def load_trades(session: Session, politician_id: str) -> pd.DataFrame:
     rows = session.execute(text(f"SELECT {', '.join(TRADE_FRAME_COLUMNS)} FROM trades WHERE politician_id = :p"),
                            {"p": politician_id}).mappings().all()
     return trade_frame([dict(r) for r in rows])
@@ -116,8 +116,8 @@ def _windows(dates: pd.DataFrame, col: str, before: int, after: int) -> pd.DataF
                          "end": (g["max"] + pd.Timedelta(days=after)).dt.tz_localize("UTC")})
 
 
-def scan_politician(session: Session, politician_id: int, settings: DiscoverySettings) -> ScanSummary:
-    """Every per-person analysis for one politician, upserted in the caller's transaction."""
+def scan_politician(session: Session, politician_id: str, settings: DiscoverySettings) -> ScanSummary:
+    """Every per-person analysis for one politician (id: a UUID string), upserted in the caller's transaction."""
     if session.execute(text("SELECT 1 FROM politicians WHERE id = :p"), {"p": politician_id}).first() is None:
         raise UnknownPolitician(f"politician_id: no politician with id {politician_id}")
     trades = load_trades(session, politician_id)
@@ -143,12 +143,18 @@ def scan_politician(session: Session, politician_id: int, settings: DiscoverySet
 
 
 def load_all_trades(session: Session) -> pd.DataFrame:
+    """Every ticker trade. ``politician_id`` is a member number, 1.. in the politicians' natural-key
+    order (see network.py); ``member_id`` / ``member_name`` say who it is. One statement, so the
+    numbering and the trades come from one snapshot."""
     rows = session.execute(text("""
-        SELECT t.politician_id, t.ticker, t.type, t.asset_type, t.transaction_date, t.disclosure_date, p.chamber
-        FROM trades t JOIN politicians p ON p.id = t.politician_id
+        SELECT p.member, p.id::text, p.full_name, t.ticker, t.type, t.asset_type, t.transaction_date,
+               t.disclosure_date, p.chamber
+        FROM trades t
+        JOIN (SELECT id, full_name, chamber, row_number() OVER (ORDER BY key) AS member FROM politicians) p
+          ON p.id = t.politician_id
         WHERE t.ticker IS NOT NULL ORDER BY t.id""")).all()
-    df = pd.DataFrame(rows, columns=["politician_id", "ticker", "type", "asset_type", "transaction_date",
-                                     "disclosure_date", "chamber"])
+    df = pd.DataFrame(rows, columns=["politician_id", "member_id", "member_name", "ticker", "type", "asset_type",
+                                     "transaction_date", "disclosure_date", "chamber"])
     df["direction"] = df["type"].map(DIRECTION).fillna(0).astype(int)
     for col in ("transaction_date", "disclosure_date"):
         df[col] = pd.to_datetime(df[col])
@@ -158,9 +164,11 @@ def load_all_trades(session: Session) -> pd.DataFrame:
 def scan_network(session: Session, settings: DiscoverySettings) -> dict:
     """Cross-member work: the co-trading network and the copy-trading experiments."""
     trades = load_all_trades(session)
-    names = dict(session.execute(text("SELECT id, full_name FROM politicians")).all())
+    members = trades.drop_duplicates("politician_id")
+    numbers = members["politician_id"].tolist()
+    ids, names = dict(zip(numbers, members["member_id"])), dict(zip(numbers, members["member_name"]))
     net = network.co_trading(trades, window_days=settings.network_window_days, n_shuffles=settings.network_shuffles,
-                             names=names)
+                             names=names, ids=ids)
     purchases = trades[(trades["type"] == "purchase") & trades["disclosure_date"].notna()
                        & (trades["asset_type"].isna() | (trades["asset_type"] == "Stock"))]
     closes = load_closes(session, _windows(purchases, "disclosure_date", 10, 400))

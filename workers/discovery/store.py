@@ -28,32 +28,34 @@ def _upsert(session: Session, model, rows: list[dict], key: list[str], compare: 
     return session.execute(stmt).rowcount
 
 
-def _common(f: Finding) -> dict:
-    return {"kind": f.kind, "subject": f.subject, "confidence": f.confidence, "description": f.description,
+def _common(f: Finding, type_column: str) -> dict:
+    return {type_column: f.kind, "subject": f.subject, "confidence": f.confidence, "description": f.description,
             "parameters": clean_json(f.parameters), "evidence": clean_json(f.evidence)}
 
 
 COMPARED = ["confidence", "description", "parameters", "evidence"]
 
 
-def save_patterns(session: Session, politician_id: int, findings: Iterable[Finding]) -> int:
-    rows = [{**_common(f), "politician_id": politician_id, "strength": f.score} for f in findings]
-    return _upsert(session, PatternDiscovery, rows, ["politician_id", "kind", "subject"], ["strength", *COMPARED])
+def save_patterns(session: Session, politician_id: str, findings: Iterable[Finding]) -> int:
+    rows = [{**_common(f, "pattern_type"), "politician_id": politician_id, "strength": f.score} for f in findings]
+    return _upsert(session, PatternDiscovery, rows, ["politician_id", "pattern_type", "subject"],
+                   ["strength", *COMPARED])
 
 
-def save_anomalies(session: Session, politician_id: int, findings: Iterable[Finding]) -> int:
-    rows = [{**_common(f), "politician_id": politician_id, "severity": f.score} for f in findings]
-    return _upsert(session, AnomalyDetection, rows, ["politician_id", "kind", "subject"], ["severity", *COMPARED])
+def save_anomalies(session: Session, politician_id: str, findings: Iterable[Finding]) -> int:
+    rows = [{**_common(f, "anomaly_type"), "politician_id": politician_id, "severity": f.score} for f in findings]
+    return _upsert(session, AnomalyDetection, rows, ["politician_id", "anomaly_type", "subject"],
+                   ["severity", *COMPARED])
 
 
 def save_network(session: Session, findings: Iterable[Finding]) -> int:
-    rows = [{**_common(f), "members": list(f.members), "strength": f.score} for f in findings]
-    return _upsert(session, NetworkDiscovery, rows, ["kind", "subject"], ["members", "strength", *COMPARED])
+    rows = [{**_common(f, "network_type"), "members": list(f.members), "strength": f.score} for f in findings]
+    return _upsert(session, NetworkDiscovery, rows, ["network_type", "subject"], ["members", "strength", *COMPARED])
 
 
 def save_experiments(session: Session, results: Iterable[ExperimentResult]) -> int:
-    rows = [{"name": r.name, "params_hash": r.params_hash, "parameters": clean_json(r.parameters),
+    rows = [{"model_name": r.name, "params_hash": r.params_hash, "parameters": clean_json(r.parameters),
              "metrics": clean_json(r.metrics), "deployment_ready": r.deployment_ready,
              "description": r.description} for r in results]
-    return _upsert(session, ModelExperiment, rows, ["name", "params_hash"],
+    return _upsert(session, ModelExperiment, rows, ["model_name", "params_hash"],
                    ["parameters", "metrics", "deployment_ready", "description"])

@@ -9,6 +9,7 @@ after a crash, or running the scan again, changes nothing.
 from __future__ import annotations
 
 import logging
+import uuid
 
 import sqlalchemy.exc
 from celery import chord, group
@@ -39,12 +40,14 @@ def _dead_letter(task: str, field: str, reason: str, payload: dict) -> None:
 
 @app.task(name="discovery.scan_politician", ignore_result=False)
 def scan_politician(politician_id) -> dict:
-    """All per-person analyses of one politician, in one transaction."""
+    """All per-person analyses of one politician (its UUID, as a string), in one transaction."""
     try:
-        pid = int(politician_id)
-    except (TypeError, ValueError):
-        reason = f"politician_id: expected an integer id, got {politician_id!r}"
-        _dead_letter("discovery.scan_politician", "politician_id", reason, {"politician_id": repr(politician_id)})
+        if not isinstance(politician_id, str) or len(politician_id) > 64:
+            raise ValueError
+        pid = str(uuid.UUID(politician_id))
+    except ValueError:
+        reason = f"politician_id: expected a UUID string, got {str(politician_id)[:80]!r}"
+        _dead_letter("discovery.scan_politician", "politician_id", reason, {"politician_id": politician_id})
         return {"politician_id": politician_id, "error": reason}
     try:
         with unit_of_work() as s:
@@ -65,12 +68,13 @@ def scan_network(results: list | None = None) -> dict:
     return out
 
 
-def politician_ids() -> list[int]:
+def politician_ids() -> list[str]:
+    """Every politician's id (UUID strings: what a task message carries), in natural-key order."""
     with unit_of_work() as s:
-        return [r[0] for r in s.execute(text("SELECT id FROM politicians ORDER BY id"))]
+        return [r[0] for r in s.execute(text("SELECT id::text FROM politicians ORDER BY key"))]
 
 
-def scan_chord(ids: list[int]):
+def scan_chord(ids: list[str]):
     """The chord of a full scan (not yet applied): ``scan_chord(ids).apply_async()``."""
     return chord(group(scan_politician.s(i) for i in ids), scan_network.s())
 

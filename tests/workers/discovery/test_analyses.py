@@ -173,6 +173,27 @@ def test_copy_traders_are_linked_and_independent_traders_are_not():
     assert pairs == {"1-2"}
 
 
+def test_findings_name_members_by_their_ids_and_count_them():
+    """Member numbers in, stored ids out: pairs and communities carry the ids (sorted), the
+    community's description counts its own members."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for tk, day in zip((f"T{i}" for i in range(40)), rng.choice(1000, 40, replace=False)):
+        rows += [(1, tk, 1, day), (2, tk, 1, day + 1), (3, tk, 1, day + 2), (4, tk, 1, rng.integers(0, 1000))]
+    df = pd.DataFrame(rows, columns=["politician_id", "ticker", "direction", "day"])
+    df["transaction_date"] = pd.Timestamp("2018-01-01") + pd.to_timedelta(df["day"], "D")
+    ids = {1: "c-uuid", 2: "a-uuid", 3: "b-uuid", 4: "d-uuid"}
+    found = network.co_trading(df, n_shuffles=100, ids=ids, names={1: "Carol", 2: "Alice", 3: "Bob", 4: "Dan"})
+    pairs = {f.subject: f for f in found if f.kind == "co_trading_pair"}
+    assert set(pairs) == {"a-uuid-c-uuid", "b-uuid-c-uuid", "a-uuid-b-uuid"}
+    assert pairs["a-uuid-c-uuid"].members == ("a-uuid", "c-uuid") and "Carol and Alice" in \
+        pairs["a-uuid-c-uuid"].description
+    (community,) = [f for f in found if f.kind == "co_trading_community"]
+    assert community.members == ("a-uuid", "b-uuid", "c-uuid") == tuple(community.evidence["members"])
+    assert community.description.startswith("A group of 3 members")
+    assert all(set(e[:2]) <= set(community.members) for e in community.evidence["edges"])
+
+
 # --- experiment -----------------------------------------------------------------------------------
 
 def test_copy_portfolio_return_by_hand_and_alpha_sign():

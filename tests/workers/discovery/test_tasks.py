@@ -2,6 +2,7 @@
 
 import os
 import time
+import uuid
 
 import pytest
 from sqlalchemy import text
@@ -11,12 +12,12 @@ from tests.workers.discovery.helpers import ensure_loaded
 from workers.discovery import tasks
 
 SNAPSHOT = {
-    "pattern_discoveries": "politician_id, kind, subject, strength, confidence, parameters, description, evidence, "
-                           "updated_at",
-    "anomaly_detections": "politician_id, kind, subject, severity, confidence, parameters, description, evidence, "
-                          "updated_at",
-    "network_discoveries": "kind, subject, members, strength, confidence, parameters, evidence, updated_at",
-    "model_experiments": "name, params_hash, metrics, deployment_ready, description, updated_at",
+    "pattern_discoveries": "politician_id, pattern_type, subject, strength, confidence, parameters, description, "
+                           "evidence, updated_at",
+    "anomaly_detections": "politician_id, anomaly_type, subject, severity, confidence, parameters, description, "
+                          "evidence, updated_at",
+    "network_discoveries": "network_type, subject, members, strength, confidence, parameters, evidence, updated_at",
+    "model_experiments": "model_name, params_hash, metrics, deployment_ready, description, updated_at",
 }
 
 
@@ -49,7 +50,7 @@ def some_ids(engine, loaded):
     """The 8 politicians with the most trades in the test tickers (they exercise every analysis)."""
     with engine.connect() as c:
         return [r[0] for r in c.execute(text(
-            "SELECT politician_id FROM trades GROUP BY politician_id "
+            "SELECT politician_id::text FROM trades GROUP BY politician_id "
             "ORDER BY count(*) FILTER (WHERE ticker IN ('AAPL','MSFT','T','DIS','BAC','NFLX')) DESC, "
             "politician_id LIMIT 8"))]
 
@@ -66,14 +67,16 @@ def test_scan_politician_on_a_worker_is_idempotent(workers, engine, some_ids):
 
 
 def test_bad_politician_id_is_dead_lettered(workers, engine):
-    out = tasks.scan_politician.delay("not-an-id").get(timeout=60)
-    assert "politician_id" in out["error"]
-    out = tasks.scan_politician.delay(-5).get(timeout=60)
-    assert "no politician with id -5" in out["error"]
+    for bad in ("not-an-id", -5, None, ["x"], "x" * 10_000):
+        out = tasks.scan_politician.delay(bad).get(timeout=60)
+        assert out["error"].startswith("politician_id: expected a UUID string")
+    unknown = str(uuid.uuid4())
+    out = tasks.scan_politician.delay(unknown).get(timeout=60)
+    assert f"no politician with id {unknown}" in out["error"]
     with engine.connect() as c:
         n = c.execute(text("SELECT count(*) FROM dead_letters WHERE source = 'discovery.scan_politician' "
                            "AND field = 'politician_id'")).scalar()
-    assert n >= 2
+    assert n >= 6
 
 
 def test_chord_scan_then_rerun_changes_nothing(workers, engine, some_ids):
@@ -133,8 +136,9 @@ def test_worker_killed_mid_scan_then_rerun_gives_identical_findings(workers, eng
     workers["discovery"].start()
     assert _strip(after_kill) == _strip(reference)  # identical findings to an uninterrupted scan
     with engine.connect() as c:
-        for t in ("pattern_discoveries", "anomaly_detections"):
-            dups = c.execute(text(f"SELECT count(*) - count(DISTINCT (politician_id, kind, subject)) FROM {t}")).scalar()
+        for t, kind in (("pattern_discoveries", "pattern_type"), ("anomaly_detections", "anomaly_type")):
+            dups = c.execute(text(f"SELECT count(*) - count(DISTINCT (politician_id, {kind}, subject)) "
+                                  f"FROM {t}")).scalar()
             assert dups == 0
 
 
