@@ -8,6 +8,7 @@ RUN useradd --create-home --uid 1000 quantpipe && mkdir -p /var/lib/quantpipe &&
 WORKDIR /app
 COPY pyproject.toml README.md alembic.ini celeryconfig.py ./
 COPY shared_models ./shared_models
+COPY quant_shared ./quant_shared
 COPY loaders ./loaders
 COPY shadowwatch ./shadowwatch
 COPY workers ./workers
