@@ -103,14 +103,20 @@ def discoveries() -> None:
     """Read discovery findings (what the main app sees)."""
 
 
-def _findings_table(title: str, rows: list[dict], type_column: str, score: str) -> Table:
+def _findings_table(title: str, rows: list[dict], type_column: str, score: str, *, who: bool = True) -> Table:
+    """Fits 80 columns: ids, types and scores never wrap; names and descriptions fold."""
     table = Table(title=title)
-    for col in ("id", "politician", type_column, score, "confidence", "description"):
-        table.add_column(col, overflow="fold")
+    table.add_column("id", no_wrap=True)
+    if who:
+        table.add_column("politician", overflow="fold", max_width=18)
+    table.add_column(type_column, no_wrap=True)
+    table.add_column(score, no_wrap=True)
+    table.add_column("conf.", no_wrap=True)
+    table.add_column("description", overflow="fold", ratio=1)
     for r in rows:
-        who = r.get("politician_name") or ", ".join(n or "?" for n in r.get("member_names", [])) or "-"
-        table.add_row(str(r["id"]), who, r[type_column], f"{r[score]:.2f}", f"{r['confidence']:.2f}",
-                      r["description"])
+        name = r.get("politician_name") or ", ".join(n or "?" for n in r.get("member_names", [])) or "-"
+        table.add_row(str(r["id"]), *([name] if who else []), r[type_column], f"{r[score]:.2f}",
+                      f"{r['confidence']:.2f}", r["description"])
     return table
 
 
@@ -202,4 +208,4 @@ def politician(settings, name: str) -> None:
     for section, type_column, score in (("patterns", "pattern_type", "strength"),
                                         ("anomalies", "anomaly_type", "severity"),
                                         ("network", "network_type", "strength")):
-        console.print(_findings_table(section, found[section], type_column, score))
+        console.print(_findings_table(section, found[section], type_column, score, who=section == "network"))
