@@ -65,6 +65,9 @@ def create_app(extra_routers: Iterable[APIRouter] = ()) -> FastAPI:
     for router in [*routers(), *extra_routers]:
         app.include_router(router)
     _docs(app)
+    from .dashboard import install as install_dashboard
+
+    install_dashboard(app, STATIC_MOUNT)
     app.add_middleware(ConditionalGet)
     app.add_middleware(Timing)
     return app

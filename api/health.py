@@ -37,7 +37,7 @@ def _gather() -> dict[str, Any]:
 
     facts: dict[str, Any] = {"database": False, "redis": False, "revision": None, "head": migrate.head_revision(),
                              "workers": {p: [] for p in POOLS}, "depth": {p: None for p in POOLS},
-                             "errors": {}}
+                             "task_totals": {}, "errors": {}, "gathered_at": time.time()}
     try:
         with engine().connect() as conn:
             facts["revision"] = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -60,6 +60,9 @@ def _gather() -> dict[str, Any]:
                 for q in queues:
                     if q["name"] in facts["workers"]:
                         facts["workers"][q["name"]].append(hostname)
+            if replies:  # tasks done per worker since it started (for tasks/s); returns once all have replied
+                stats = app.control.inspect(timeout=INSPECT_TIMEOUT, limit=len(replies)).stats() or {}
+                facts["task_totals"] = {h: int(sum((s.get("total") or {}).values())) for h, s in stats.items()}
         except Exception as exc:  # noqa: BLE001
             facts["errors"]["workers"] = str(exc).splitlines()[0][:200]
     facts["healthy"] = bool(facts["database"] and facts["redis"] and facts["revision"] == facts["head"]

@@ -240,6 +240,13 @@ class ApiSettings:
     health_cache_seconds: float = env("QUANTPIPE_API_HEALTH_CACHE_SECONDS", 5.0,
                                       help="/health and /metrics reuse worker/queue facts this long",
                                       check=lambda v: v >= 0, check_msg="must be >= 0")
+    dashboard_secret: str | None = env("QUANTPIPE_DASHBOARD_SECRET", None, secret=True,
+                                       help="Key signing dashboard session cookies, shared by every API process "
+                                            "(unset = generated once in QUANTPIPE_HOME/dashboard_secret)",
+                                       check=lambda v: v is None or len(v) >= 32, check_msg="must be >= 32 characters")
+    dashboard_session_hours: float = env("QUANTPIPE_DASHBOARD_SESSION_HOURS", 8.0,
+                                         help="A dashboard login lasts this long", check=lambda v: 0 < v <= 24 * 30,
+                                         check_msg="must be in (0, 720]")
 
 
 @dataclass(frozen=True)

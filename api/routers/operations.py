@@ -8,7 +8,8 @@ from fastapi.responses import JSONResponse, Response
 from ..auth import READ
 from ..errors import responses
 from ..health import facts
-from ..schemas.operations import Health, PoolHealth
+from ..schemas.common import Envelope
+from ..schemas.operations import Health, PoolHealth, Pools
 
 router = APIRouter(tags=["operations"])
 
@@ -36,3 +37,13 @@ def metrics() -> Response:
 
     body, content_type = exposition()
     return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/api/v1/pools", response_model=Envelope[Pools], dependencies=[READ],
+            responses=responses(401, 403, 503))
+def pools() -> JSONResponse:
+    """The four pools: workers, queue depth, tasks/s, dead letters, last error; producer heartbeat age."""
+    from ..pools import overview
+
+    body = Envelope[Pools](data=Pools(**overview()))
+    return JSONResponse(body.model_dump(mode="json"), headers={"Cache-Control": "no-store"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 
@@ -26,3 +28,33 @@ class Me(BaseModel):
     key_id: str
     name: str
     scopes: list[str]
+
+
+class LastError(BaseModel):
+    source: str
+    field: str | None
+    reason: str
+    at: datetime
+    age_seconds: float
+
+
+class PoolStatus(BaseModel):
+    workers: int
+    hostnames: list[str]
+    queue_depth: int | None
+    tasks_per_second: float | None = Field(description="Tasks finished per second since the previous look "
+                                                        "(null until there have been two)")
+    dead_letters: int = Field(description="Inputs of this pool kept as dead letters")
+    last_error: LastError | None = Field(description="The newest dead letter of this pool")
+
+
+class Pools(BaseModel):
+    healthy: bool
+    database: bool
+    redis: bool
+    schema_revision: str | None
+    schema_head: str
+    errors: dict[str, str]
+    heartbeat_age_seconds: float | None = Field(description="Age of the patterns producer's heartbeat")
+    age_seconds: float
+    pools: dict[str, PoolStatus]
