@@ -20,8 +20,8 @@ from ..db import read_session, unit_of_work
 from ..errors import ApiError, field_of, responses
 from ..http import cacheable
 from ..schemas.common import Envelope
-from ..schemas.shadow import (Challenger, Champion, Comparison, Deployed, DeployIn, HistoryItem, Metrics, Promoted,
-                              PromoteIn, Recorded, RolledBack, RollbackIn, Status, TradesIn)
+from ..schemas.shadow import (Challenger, Champion, Comparison, Deployed, DeployIn, HistoryItem, Look, Metrics, Promoted,
+                              PromoteIn, Recorded, RolledBack, RollbackIn, Sequential, Series, Status, TradesIn)
 
 router = APIRouter(prefix="/shadow", tags=["shadow"], responses=responses(401, 403, 422, 503))
 
@@ -123,6 +123,62 @@ def history(limit: int = Query(50, ge=1, le=500)):
         rows = registry.history(session, limit)
     return Envelope[list[HistoryItem]](data=[HistoryItem(from_model=r["from"], to_model=r["to"], **{
         k: r[k] for k in ("id", "event", "reason", "actor", "elapsed_ms", "created_at")}) for r in rows])
+
+
+@router.get("/series/{model}", response_model=Envelope[Series], dependencies=[READ, Depends(cacheable(5))],
+            responses=responses(404))
+def series(model: str = NAME(), points: int = Query(400, ge=2, le=5000, description="Most points returned")):
+    """Cumulative return and running win rate over the model's trades, in closing order."""
+    import numpy as np
+
+    from workers.shadow import registry
+
+    with shadow_errors(), read_session() as session:
+        m = registry.get_model(session, model)
+        r = registry.returns(session, m.id)
+        role = m.role
+    n = r.size
+    idx = np.unique(np.linspace(0, n - 1, min(points, n)).round().astype(int)) if n else np.zeros(0, int)
+    cum, wins = np.cumsum(r), np.cumsum(r > 0) / np.arange(1, n + 1) if n else np.zeros(0)
+    return Envelope[Series](data=Series(model_name=model, role=role, trade_count=int(n), n=(idx + 1).tolist(),
+                                        cumulative_return=np.round(cum[idx], 6).tolist() if n else [],
+                                        win_rate=np.round(wins[idx], 6).tolist() if n else []))
+
+
+@router.get("/sequential/{challenger}", response_model=Envelope[Sequential],
+            dependencies=[READ, Depends(cacheable(5))], responses=responses(404))
+def sequential(challenger: str = NAME()):
+    """The promotion boundary at every planned look, with the Welch z of every stored evaluation."""
+    from sqlalchemy import select
+
+    from shared_models.models.shadow import ShadowEvaluation
+    from workers.shadow import registry
+    from workers.shadow.evaluation import EvalConfig
+
+    cfg = EvalConfig.from_settings(get_settings())
+    with shadow_errors(), read_session() as session:
+        ch = registry.get_model(session, challenger)
+        champ = registry.get_champion(session)
+        n = registry.trade_count(session, ch.id)
+        evals = list(session.scalars(select(ShadowEvaluation).where(ShadowEvaluation.challenger_id == ch.id)
+                                     .order_by(ShadowEvaluation.n_trades, ShadowEvaluation.id)))
+        champ_name = None if champ is None else champ.name
+    stored = {e.n_trades: e for e in evals}  # the latest champion's evaluation wins at a look
+    looks = [Look(n_trades=int(k), boundary=round(float(b), 4),
+                  z=_z(stored[k]) if k in stored else None,
+                  decision=stored[k].decision if k in stored else None,
+                  score=stored[k].score if k in stored else None)
+             for k, b in zip(cfg.looks.tolist(), cfg.bounds().tolist())]
+    latest = None if not evals else {**evals[-1].metrics, "decision": evals[-1].decision, "score": evals[-1].score,
+                                     "n_trades": evals[-1].n_trades, "created_at": evals[-1].created_at}
+    return Envelope[Sequential](data=Sequential(
+        challenger=challenger, champion=champ_name, alpha=cfg.alpha, spending=cfg.spending, min_trades=cfg.min_trades,
+        interval=cfg.interval, horizon=cfg.horizon, trade_count=n, looks=looks, latest=_jsonable(latest)))
+
+
+def _z(ev) -> float | None:
+    z = (ev.metrics or {}).get("metrics", {}).get("welch_z")
+    return None if z is None else round(float(z), 4)
 
 
 @router.post("/deploy", response_model=Envelope[Deployed], status_code=201, dependencies=[Depends(enabled)],

@@ -128,3 +128,33 @@ class Recorded(BaseModel):
     rejected: int
     total: int
     evaluation_enqueued: bool
+
+
+class Series(BaseModel):
+    model_name: str
+    role: str
+    trade_count: int
+    n: list[int] = Field(description="Trade number (1-based) of each point; evenly thinned to at most `points`")
+    cumulative_return: list[float] = Field(description="Sum of trade returns up to trade n")
+    win_rate: list[float] = Field(description="Share of winning trades up to trade n")
+
+
+class Look(BaseModel):
+    n_trades: int
+    boundary: float = Field(description="Upper (promotion) boundary of the Welch z at this planned look")
+    z: float | None = Field(description="Welch z of the evaluation stored at this look (null: not evaluated)")
+    decision: str | None
+    score: float | None
+
+
+class Sequential(BaseModel):
+    challenger: str
+    champion: str | None
+    alpha: float
+    spending: str
+    min_trades: int
+    interval: int
+    horizon: int
+    trade_count: int
+    looks: list[Look] = Field(description="Every planned look; evaluated ones carry their z, decision and score")
+    latest: dict[str, Any] | None = Field(description="The latest stored evaluation: criteria, score, decision")
