@@ -82,14 +82,17 @@ def bars(categories: Sequence[str], groups: dict[str, Sequence[float]], *, y_nam
 
 def histogram(edges: Sequence[float], counts: Sequence[int], *, x_name: str, unit: str = "",
               marks: Sequence[tuple[str, float]] = ()) -> dict:
-    """Bars over bins [edges[i], edges[i+1]) with optional vertical marks (percentiles, thresholds)."""
-    labels = [f"{_short(edges[i])}–{_short(edges[i + 1])}{unit}" for i in range(len(counts))]
+    """Bars over bins [edges[i], edges[i+1]) (one count more than edges: the last bin is open), with
+    optional vertical marks (percentiles, thresholds)."""
+    labels = [f"{_short(edges[i])}–{_short(edges[i + 1])}{unit}" if i + 1 < len(edges) else f"≥ {_short(edges[i])}{unit}"
+              for i in range(len(counts))]
     series = {"name": "count", "type": "bar", "data": list(counts), "barCategoryGap": "8%",
               "itemStyle": {"color": PALETTE[0]}}
     if marks:
         series["markLine"] = {"symbol": "none", "silent": True, "data": [
             {"xAxis": _bin_of(edges, v), "name": label, "label": {"formatter": f"{label} {_short(v)}{unit}"},
-             "lineStyle": {"type": "dashed", "color": "#cf222e"}} for label, v in marks if v is not None]}
+             "lineStyle": {"type": "dashed", "color": "#cf222e"}} for label, v in marks if v is not None],
+            "label": {"position": "end", "rotate": 0}}
     return _base(tooltip={"trigger": "axis", "axisPointer": {"type": "shadow"}, "confine": True},
                  xAxis={"type": "category", "data": labels, "name": x_name, "nameLocation": "middle",
                         "nameGap": 26, "axisLabel": {"hideOverlap": True}},
@@ -100,7 +103,7 @@ def _bin_of(edges: Sequence[float], v: float) -> int:
     for i in range(len(edges) - 1):
         if v < edges[i + 1]:
             return i
-    return max(0, len(edges) - 2)
+    return len(edges) - 1
 
 
 def _short(v: float) -> str:

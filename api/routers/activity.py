@@ -14,10 +14,10 @@ import re
 
 from fastapi import APIRouter, Body, Path, Query
 
-from ..auth import ADMIN, TRACK
+from ..auth import READ, TRACK
 from ..errors import ApiError, responses
-from ..schemas.activity import (Accepted, Confirmed, Erased, EventBatch, EventIn, LoginConfirm, LoginVerify, Profile,
-                                TrustResult, Usage)
+from ..schemas.activity import (Accepted, Activity, Confirmed, Erased, EventBatch, EventIn, LoginConfirm, LoginVerify,
+                                Profile, StepUp, TrustResult, Usage)
 from ..schemas.common import Envelope
 
 router = APIRouter(prefix="/api/v1", tags=["activity"], responses=responses(401, 403, 422, 503))
@@ -99,7 +99,50 @@ def erase_user(user_id: str = USER_ID):
     return Envelope[Erased](data=Erased(user_id=uid, deleted=run(client().delete_user, uid)))
 
 
-@router.get("/admin/usage", response_model=Envelope[Usage], dependencies=[ADMIN])
+@router.get("/admin/usage", response_model=Envelope[Usage], dependencies=[READ])
 def usage(top: int = Query(10, ge=1, le=100, description="Top users / entities to list")):
-    """The seed's monitoring page: users, events, events per user, top users and entities, licence, cache."""
+    """The seed's monitoring page: users, events, events per user, top users and entities, licence, cache.
+
+    Scope ``read``: aggregate figures for operators (the dashboard's Activity page shows them)."""
     return Envelope[Usage](data=run(client().stats, top))
+
+
+PER_MINUTE = """
+SELECT date_trunc('minute', ts) AS minute, count(*) FROM ingest_events
+WHERE ts > now() - make_interval(mins => :minutes) GROUP BY 1 ORDER BY 1
+"""
+TRUST = """
+SELECT least(width_bucket(trust_score, 0, 1, 10), 10) AS b, count(*) FROM ingest_login_attempts
+WHERE created_at > now() - make_interval(mins => :minutes) GROUP BY 1
+"""
+STEP_UPS = """
+SELECT attempt_id, user_id, created_at, trust_score, action, success FROM ingest_login_attempts
+WHERE created_at > now() - make_interval(mins => :minutes) AND action IN ('require_mfa', 'block')
+ORDER BY created_at DESC, attempt_id LIMIT :n
+"""
+
+
+@router.get("/admin/activity", response_model=Envelope[Activity], dependencies=[READ])
+def activity(minutes: int = Query(60, ge=1, le=7 * 24 * 60, description="Window, minutes back from now"),
+             recent: int = Query(20, ge=0, le=200, description="Recent step-ups to list")):
+    """Events per second and per minute, trust-score distribution of logins and the recent step-ups to 2FA."""
+    from sqlalchemy import text
+
+    from ..db import engine
+
+    with engine().connect() as conn:
+        per_sec = conn.execute(text("SELECT count(*) FROM ingest_events WHERE ts > now() - interval '60 seconds'"
+                                    )).scalar_one()
+        minutes_rows = conn.execute(text(PER_MINUTE), {"minutes": minutes}).all()
+        bins = dict(conn.execute(text(TRUST), {"minutes": minutes}).all())
+        ups = conn.execute(text(STEP_UPS), {"minutes": minutes, "n": recent}).mappings().all() if recent else []
+        n_up = conn.execute(text("SELECT count(*) FILTER (WHERE action IN ('require_mfa', 'block')), count(*) "
+                                 "FROM ingest_login_attempts WHERE created_at > now() - make_interval(mins => :m)"),
+                            {"m": minutes}).one()
+    counts = [int(bins.get(i, 0)) for i in range(1, 11)]
+    return Envelope[Activity](data=Activity(
+        window_minutes=minutes, events_per_second=round(int(per_sec) / 60.0, 3),
+        events_per_minute=[{"minute": m, "events": int(n)} for m, n in minutes_rows],
+        logins=int(n_up[1]), step_ups=int(n_up[0]),
+        trust_histogram={"edges": [round(i / 10, 1) for i in range(11)], "counts": counts},
+        recent_step_ups=[StepUp(**{**r, "attempt_id": str(r["attempt_id"])}) for r in ups]))

@@ -15,7 +15,7 @@ from ..db import engine
 from ..errors import responses
 from ..http import Page, cacheable, page, page_info
 from ..schemas.common import Envelope, PagedEnvelope
-from ..schemas.patterns import Detection, Flow, Flows, Latency, ProducerHealth
+from ..schemas.patterns import Detection, Flow, Flows, Histogram, Latency, PatternCount, ProducerHealth
 
 router = APIRouter(prefix="/api/v1/patterns", tags=["patterns"], dependencies=[READ],
                    responses=responses(401, 403, 422, 503))
@@ -40,6 +40,18 @@ SELECT count(*), count(*) FILTER (WHERE checkpoints_logged >= 2),
        max(total_latency_ms) FILTER (WHERE checkpoints_logged >= 2),
        avg(total_latency_ms) FILTER (WHERE checkpoints_logged >= 2)
 FROM pattern_flow_analysis WHERE start_time > now() - make_interval(mins => :minutes)
+"""
+EDGES = (0, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)  # ms; the consumer's target is 100 ms
+FLOW_HISTOGRAM = """
+SELECT width_bucket(total_latency_ms, CAST(:edges AS float8[])) AS b, count(*)
+FROM pattern_flow_analysis
+WHERE start_time > now() - make_interval(mins => :minutes) AND checkpoints_logged >= 2
+GROUP BY b ORDER BY b
+"""
+COUNTS = """
+SELECT pattern, tier, count(*) AS n FROM pattern_detections
+WHERE detected_at > now() - make_interval(mins => :minutes)
+GROUP BY pattern, tier ORDER BY n DESC, pattern, tier
 """
 FLOW_RECENT = """
 SELECT flow_id, symbol, pattern_name, start_time, total_latency_ms, checkpoints_logged, flow_path
@@ -67,11 +79,23 @@ def flows(minutes: int = Query(60, ge=1, le=7 * 24 * 60, description="Window, mi
     with engine().connect() as conn:
         n, complete, pct, mx, mean = conn.execute(text(FLOW_STATS), {"minutes": minutes}).one()
         rows = conn.execute(text(FLOW_RECENT), {"minutes": minutes, "n": recent}).mappings().all() if recent else []
+        buckets = dict(conn.execute(text(FLOW_HISTOGRAM), {"minutes": minutes, "edges": list(EDGES)}).all())
     pct = [float(v) for v in pct] if pct else [None] * 4
     latency = Latency(p50=pct[0], p90=pct[1], p95=pct[2], p99=pct[3], max=None if mx is None else float(mx),
                       mean=None if mean is None else round(float(mean), 2))
     return Envelope[Flows](data=Flows(window_minutes=minutes, flows=int(n), complete_flows=int(complete),
-                                      latency_ms=latency, recent=[Flow(**r) for r in rows]))
+                                      latency_ms=latency, recent=[Flow(**r) for r in rows],
+                                      histogram=Histogram(edges_ms=list(EDGES), counts=[
+                                          int(buckets.get(i, 0)) for i in range(1, len(EDGES) + 1)])))
+
+
+@router.get("/counts", response_model=Envelope[list[PatternCount]], dependencies=[Depends(cacheable(5))])
+def counts(minutes: int = Query(24 * 60, ge=1, le=366 * 24 * 60, description="Window, minutes back from now")):
+    """Detections per pattern and tier in the window, most frequent first."""
+    with engine().connect() as conn:
+        rows = conn.execute(text(COUNTS), {"minutes": minutes}).mappings().all()
+    return Envelope[list[PatternCount]](data=[PatternCount(pattern=r["pattern"], tier=r["tier"], count=int(r["n"]))
+                                              for r in rows])
 
 
 @router.get("/health", response_model=Envelope[ProducerHealth], dependencies=[Depends(cacheable(2))])

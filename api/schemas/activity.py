@@ -111,3 +111,22 @@ class Usage(BaseModel):
     top_entities: list[dict[str, Any]] = Field(description="Most tracked entities")
     license: dict[str, Any] = Field(description="Mode (dev / licensed / invalid), usage against the limit")
     cache: dict[str, Any] = Field(description="Hit rate of the shared cache")
+
+
+class StepUp(BaseModel):
+    attempt_id: str
+    user_id: int
+    created_at: Any
+    trust_score: float
+    action: str = Field(description="require_mfa (step-up) or block")
+    success: bool | None = Field(description="Outcome the app reported (null: not yet)")
+
+
+class Activity(BaseModel):
+    window_minutes: int
+    events_per_second: float = Field(description="Events stored per second over the last minute")
+    events_per_minute: list[dict[str, Any]] = Field(description="[{minute, events}] over the window, oldest first")
+    logins: int = Field(description="Logins verified in the window")
+    step_ups: int = Field(description="Of which stepped up to 2FA or blocked (trust < 0.5)")
+    trust_histogram: dict[str, list] = Field(description="edges (0..1 by 0.1) and counts of trust scores in the window")
+    recent_step_ups: list[StepUp]

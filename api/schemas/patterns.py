@@ -44,12 +44,24 @@ class Flow(BaseModel):
     flow_path: list[str]
 
 
+class Histogram(BaseModel):
+    edges_ms: list[float] = Field(description="Bucket i holds latencies in [edges[i], edges[i+1]); the last is open")
+    counts: list[int]
+
+
+class PatternCount(BaseModel):
+    pattern: str
+    tier: str
+    count: int
+
+
 class Flows(BaseModel):
     window_minutes: int
     flows: int = Field(description="Flows started in the window")
     complete_flows: int = Field(description="Flows with at least two checkpoints (published and received)")
     latency_ms: Latency = Field(description="First to last checkpoint, over complete flows")
     recent: list[Flow]
+    histogram: Histogram = Field(description="Complete flows per latency bucket")
 
 
 class ProducerHealth(BaseModel):

@@ -27,7 +27,12 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { draw(document); });
+  document.addEventListener("DOMContentLoaded", function () {
+    draw(document);
+    document.querySelectorAll("select[data-autosubmit]").forEach(function (sel) {
+      sel.addEventListener("change", function () { sel.form.requestSubmit(); });
+    });
+  });
   document.addEventListener("htmx:beforeSwap", function (evt) { forget(evt.detail.target); });
   document.addEventListener("htmx:afterSettle", function (evt) { draw(evt.detail.target); });
   window.addEventListener("resize", function () {
