@@ -73,7 +73,7 @@ def bars(categories: Sequence[str], groups: dict[str, Sequence[float]], *, y_nam
                    series=[{"name": g, "type": "bar", "stack": "all" if stack else None, "data": list(v),
                             "barMaxWidth": 28} for g, v in groups.items()])
     if horizontal:
-        option.update(xAxis=val_axis, yAxis={**cat_axis, "inverse": True})
+        option.update(xAxis={"type": "value"}, yAxis={**cat_axis, "inverse": True})
         option["grid"] = {**GRID, "left": 8, "containLabel": True}
     else:
         option.update(xAxis=cat_axis, yAxis=val_axis)
@@ -90,7 +90,7 @@ def histogram(edges: Sequence[float], counts: Sequence[int], *, x_name: str, uni
               "itemStyle": {"color": PALETTE[0]}}
     if marks:
         series["markLine"] = {"symbol": "none", "silent": True, "data": [
-            {"xAxis": _bin_of(edges, v), "name": label, "label": {"formatter": f"{label} {_short(v)}{unit}"},
+            {"xAxis": _bin_of(edges, v), "name": label, "label": {"formatter": label},
              "lineStyle": {"type": "dashed", "color": "#cf222e"}} for label, v in marks if v is not None],
             "label": {"position": "end", "rotate": 0}}
     return _base(tooltip={"trigger": "axis", "axisPointer": {"type": "shadow"}, "confine": True},
@@ -117,7 +117,7 @@ def timeline(series: Sequence[dict], *, y_name: str, kind: str = "line") -> dict
     """Time on x (ISO strings); each item {name, x, y}."""
     return _base(legend=_legend([s["name"] for s in series]),
                  xAxis={"type": "time"}, yAxis={"type": "value", "name": y_name, "minInterval": 1},
-                 series=[{"name": s["name"], "type": kind, "showSymbol": False, "areaStyle": {"opacity": .15},
+                 series=[{"name": s["name"], "type": kind, "showSymbol": len(s["x"]) < 30, "barMaxWidth": 24,
                           "data": [[x, y] for x, y in zip(s["x"], s["y"])]} for s in series])
 
 

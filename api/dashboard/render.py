@@ -85,6 +85,13 @@ def when(v: Any) -> str:
     return str(v)
 
 
+def short(v: Any) -> str:
+    """A recent time, compactly: '12-01 16:13' (UTC)."""
+    if isinstance(v, datetime):
+        return (v.astimezone(timezone.utc) if v.tzinfo else v).strftime("%m-%d %H:%M")
+    return when(v)
+
+
 def _default(o: Any) -> Any:
     if isinstance(o, (datetime, date)):
         return o.isoformat()
@@ -103,7 +110,7 @@ def chart_json(option: dict) -> Markup:
 def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(files("api.dashboard") / "templates")),
                       autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(num=num, pct=pct, ms=ms, age=age, when=when, chart_json=chart_json)
+    env.filters.update(num=num, pct=pct, ms=ms, age=age, when=when, short=short, chart_json=chart_json)
     env.globals.update(pages=PAGES)
     return env
 

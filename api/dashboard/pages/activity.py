@@ -29,7 +29,8 @@ def activity_page(request: Request, v: Viewer = Depends(viewer), minutes: int = 
     usage = api.usage(top=10).data
     act = api.activity(minutes=minutes, recent=20).data
     per_min = charts.timeline([{"name": "events", "x": [r["minute"] for r in act.events_per_minute],
-                                "y": [r["events"] for r in act.events_per_minute]}], y_name="events / minute")
+                                "y": [r["events"] for r in act.events_per_minute]}], y_name="events / minute",
+                             kind="bar")
     trust = charts.histogram(act.trust_histogram["edges"], act.trust_histogram["counts"], x_name="trust score",
                              )
     trust["series"][0]["data"] = [{"value": n, "itemStyle": {"color": "#cf222e" if i < 5 else "#1a7f37"}}
