@@ -196,6 +196,10 @@ class ShadowSettings:
     spending: str = env("SHADOW_SPENDING", "obf",
                         help="Alpha-spending function of the sequential test: obf or pocock",
                         check=lambda v: v in ("obf", "pocock"), check_msg="must be obf or pocock")
+    paired_min_share: float = env("SHADOW_PAIRED_MIN_SHARE", 0.8,
+                                  help="Share of a challenger's trades that must share an opportunity_id with a "
+                                       "champion trade for the look to test per-opportunity differences",
+                                  check=_unit[0], check_msg=_unit[1])
     rollback_window: int = env("SHADOW_ROLLBACK_WINDOW", 500,
                                help="New champion's trades watched by the rollback monitor",
                                check=_positive[0], check_msg=_positive[1])

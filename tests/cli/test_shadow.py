@@ -54,8 +54,9 @@ def test_deploy_record_compare_promote_rollback_history(registry_db, tmp_path): 
     assert re.search(r"chal\s+│\s+0\s+│\s+599\s+│", again)          # idempotent
     out = run_cli("shadow", "compare", "chal").stdout
     assert "sequential_superiority" in out and "deflated_sharpe" in out and "decision" in out
+    assert "champion trades over the same period" in out and "minimum track record:" in out
     status = run_cli("shadow", "status").stdout
-    assert "champ" in status and "chal" in status and "P(best)" in status
+    assert "champ" in status and "chal" in status and "P(best)" in status and "needs" in status
     watched = run_cli("shadow", "status", "--watch", "--interval", "0.2", "--iterations", "2").stdout
     assert "Shadow models" in watched and "chal" in watched
     refused = run_cli("shadow", "promote", "chal", check=False)
@@ -82,8 +83,40 @@ def test_unknown_model_and_bad_file_errors_name_the_field(registry_db, tmp_path)
     assert r.returncode == 1 and "missing column" in r.stderr and "return" in r.stderr
 
 
+def test_record_trades_reports_each_bad_line_and_keeps_the_good_ones(registry_db, tmp_path):  # noqa: F811
+    """A non-UTF-8 line, a ragged line, a NUL, a bad number, a re-sent id with another return, a blank model:
+    each is reported with its line and why and kept in dead_letters; the good lines are stored."""
+    run_cli("shadow", "deploy", "champ", "--type", "momentum", "--champion")
+    good = make_trades([0.01, -0.02, 0.03, 0.015], prefix="g")
+    line = lambda r, model="champ": (f"{r['trade_id']},{r['opened_at']},{r['closed_at']},{r['return']},"  # noqa: E731
+                                     f"{r['pnl']},{model}").encode()
+    body = [b"trade_id,opened_at,closed_at,return,pnl,model", line(good[0]),
+            line(good[1]).replace(b"-0.02", b"-0.0\xff2"),                             # line 3: not UTF-8
+            b"x1,2026-01-05T14:30:00,2026-01-05T14:35:00,0.01",                         # line 4: 4 values
+            line(dict(good[0], trade_id="nul\x00id")),                                 # line 5
+            line(dict(good[2], **{"return": "1e999"})),                                 # line 6: not finite
+            line(good[2]), line(dict(good[2], **{"return": 0.5})),                      # line 8: conflict
+            line(good[3], model=""),                                                    # line 9: no model
+            line(dict(good[1], trade_id="g-ok"))]
+    (tmp_path / "t.csv").write_bytes(b"\n".join(body) + b"\n")
+    out = run_cli("shadow", "record-trades", str(tmp_path / "t.csv"), "--no-evaluate").stdout
+    for want in ("line 3: return: not valid UTF-8 (byte 0xff", "line 4: row: 4 values for 6 columns",
+                 "line 5: trade_id:", "line 6: return: '1e999' is not finite",
+                 "line 8: trade_id: 'g000002' is already recorded with other values", "line 9: model: empty"):
+        assert want in out, out
+    assert re.search(r"champ\s+│\s+3\s+│\s+0\s+│\s+3\s+│\s+3", out), out
+    with registry_db.connect() as c:
+        stored = set(c.execute(text("SELECT trade_id FROM shadow_trades")).scalars())
+        letters = c.execute(text("SELECT field FROM dead_letters WHERE pool='shadow' ORDER BY id")).scalars().all()
+    assert stored == {"g000000", "g000002", "g-ok"}
+    assert sorted(letters) == sorted(["return", "row", "model", "trade_id", "return", "trade_id"])
+    r = run_cli("shadow", "record-trades", str(tmp_path / "t.csv"), "--model", "ghost", check=False)
+    assert r.returncode == 1 and "no model named 'ghost'" in r.stderr
+
+
 def test_simulate_aa_prints_the_rate_line():
     out = run_cli("shadow", "simulate", "--aa", "--runs", "200", "--seed", "1").stdout
+    assert "champion: established (5000 trades before the challenger)" in out and "the worker's" in out
     m = re.search(r"false promotion rate: (\d+\.\d)% \(95% CI (\d+\.\d)–(\d+\.\d)%, 200 runs\)", out)
     assert m, out
     assert float(m.group(2)) <= float(m.group(1)) <= float(m.group(3))

@@ -95,3 +95,8 @@ def _result(diff: float, d: np.ndarray, level: float) -> BootstrapResult:
     lo, hi = np.quantile(d, [(1 - level) / 2, (1 + level) / 2])
     return BootstrapResult(diff=diff, ci_low=float(lo), ci_high=float(hi), p_superior=float((d > 0).mean()),
                            resamples=int(d.size))
+
+
+def paired_mean(d: np.ndarray, resamples: int, rng: np.random.Generator, level: float = 0.95) -> BootstrapResult:
+    """The same for per-opportunity differences d = challenger − champion (one sample: resample the pairs)."""
+    return _result(float(np.mean(d)), resample_means(d, resamples, rng), level)

@@ -73,10 +73,9 @@ def run_evaluation(session: Session, challenger: ShadowModel, champion: ShadowMo
     if k < 0:
         return None
     n_k = int(cfg.looks[k])
-    r_ch, t_k = registry.first_returns(session, challenger.id, n_k)
-    r_champ = registry.returns(session, champion.id, until=t_k, limit=cfg.horizon, newest=True)
+    ch, champ = registry.look_trades(session, challenger.id, champion.id, n_k)
     rng = np.random.default_rng([challenger.id, champion.id, n_k])   # same look, same resamples
-    return n_k, evaluate(r_ch, r_champ, cfg, rng, n_trials(session))
+    return n_k, evaluate(ch, champ, cfg, rng, n_trials(session))
 
 
 def evaluate_challenger(session: Session, name: str, settings, *, auto_promote: bool | None = None,

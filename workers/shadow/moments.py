@@ -41,10 +41,11 @@ class Moments:
     @classmethod
     def at_looks(cls, r: np.ndarray, looks: np.ndarray) -> "Moments":
         """Moments of the first ``looks[k]`` trades, for each k (new last axis = looks)."""
-        r = np.asarray(r, dtype=float)
+        r = np.asarray(r, dtype=float)[..., : int(np.max(looks))]
         idx = np.asarray(looks) - 1
+        r2 = r * r
         take = lambda a: np.cumsum(a, axis=-1)[..., idx]  # noqa: E731
-        return cls(np.asarray(looks, dtype=float), take(r), take(r ** 2), take(r ** 3), take(r ** 4),
+        return cls(np.asarray(looks, dtype=float), take(r), take(r2), take(r2 * r), take(r2 * r2),
                    take((r > 0).astype(float)))
 
     @property

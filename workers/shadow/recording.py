@@ -25,7 +25,6 @@ from shared_models.models.shadow import ShadowModel, ShadowTrade
 
 from .registry import trade_count
 from .schemas import Trade, TradeRejected, parse_trade
-from .sequential import schedule
 
 MAX_REPORTED = 100          # rejections carried in the result (all of them are in dead_letters)
 _COMPARED = ("opened_at", "closed_at", "ret", "pnl", "shadow", "opportunity_id")
@@ -164,6 +163,8 @@ def record_trades(session: Session, model: Any, rows: Any, *, source: str, min_t
             duplicates += 1
     rejections.sort(key=lambda r: r[0])
     keep_rejections(session, source=source, model=m.name, rows=rejections)
+    from .sequential import schedule
+
     total = trade_count(session, m.id)
     looks = schedule(min_trades, interval, horizon)
     reached = [int(n) for n in looks if total - len(inserted_ids) < n <= total]

@@ -10,18 +10,23 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Float, case, func, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from shared_models.models.shadow import PromotionEvent, ShadowModel, ShadowTrade
 
+from .errors import ShadowError
+
+if TYPE_CHECKING:
+    from .comparison import Trades
+
+__all__ = ["ShadowError"]
+
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
-
-
-class ShadowError(ValueError):
-    """A user error: unknown model, bad field, refused promotion. The message names the field."""
 
 
 def deploy(session: Session, name: str, model_type: str, description: str = "",
@@ -84,14 +89,67 @@ def returns(session: Session, model_id: int, *, after: datetime | None = None, u
     return np.asarray(arr or [], dtype=float)
 
 
-def first_returns(session: Session, model_id: int, n: int) -> tuple[np.ndarray, datetime | None]:
-    """The model's first ``n`` returns in closing order and the closing time of the n-th, in one query."""
+def _epoch(col):
+    return func.date_part("epoch", col, type_=Float)      # float8 (EXTRACT is numeric: Decimals in Python)
+
+
+def _agg(col, sub):
+    return func.array_agg(aggregate_order_by(col, sub.c.closed_at, sub.c.id))
+
+
+def _floats(a) -> np.ndarray:
+    return np.asarray(a or [], dtype=float)
+
+
+def look_trades(session: Session, challenger_id: int, champion_id: int, n: int) -> tuple["Trades", "Trades"]:
+    """What a look at ``n`` trades compares, read as a few arrays (the driver parses float8[] in C).
+
+    The challenger's first n trades in closing order; the champion's trades of the shadow period —
+    opened from the challenger's first trade on, closed by its n-th close (exact timestamps, in SQL) —
+    and, when the challenger's trades carry opportunity ids, the champion's trades on those too. The
+    champion's opening times are returned only as "in the period" (the period's start) or not (−inf).
+    """
     t = ShadowTrade
-    sub = (select(t.ret.label("r"), t.closed_at, t.id).where(t.model_id == model_id)
-           .order_by(t.closed_at, t.id).limit(n).subquery())
-    arr, last = session.execute(select(func.array_agg(aggregate_order_by(sub.c.r, sub.c.closed_at, sub.c.id)),
-                                       func.max(sub.c.closed_at))).one()
-    return np.asarray(arr or [], dtype=float), last
+    ch = (select(t.ret.label("r"), t.opened_at, t.closed_at, t.id, t.opportunity_id)
+          .where(t.model_id == challenger_id).order_by(t.closed_at, t.id).limit(n).subquery())
+    has_ops = func.bool_or(ch.c.opportunity_id.isnot(None))
+    r, o, c, start, until, ops = session.execute(select(
+        _agg(ch.c.r, ch), _agg(_epoch(ch.c.opened_at), ch), _agg(_epoch(ch.c.closed_at), ch),
+        _agg(ch.c.opened_at, ch)[1], func.max(ch.c.closed_at),
+        case((has_ops, _agg(ch.c.opportunity_id, ch)), else_=None))).one()
+    r, o, c = _floats(r), _floats(o), _floats(c)
+    if r.size == 0:
+        empty = _trades(r, r, r, None)
+        return empty, empty
+    mine = sorted({x for x in ops if x is not None}) if ops else []
+    in_period = t.opened_at >= start
+    q = select(t.ret.label("r"), t.opened_at, t.closed_at, t.id, t.opportunity_id).where(
+        t.model_id == champion_id, t.closed_at <= until, t.closed_at >= start,
+        in_period | t.opportunity_id.in_(mine) if mine else in_period)
+    if mine:   # trades on a shared opportunity may have opened before the period: keep them for the pairs only
+        q = q.union_all(select(t.ret.label("r"), t.opened_at, t.closed_at, t.id, t.opportunity_id).where(
+            t.model_id == champion_id, t.closed_at < start, t.opportunity_id.in_(mine)))
+    cp = q.subquery()
+    cols = [_agg(cp.c.r, cp), _agg(_epoch(cp.c.closed_at), cp)]
+    if mine:
+        cols += [_agg(cp.c.opened_at >= start, cp), _agg(cp.c.opportunity_id, cp)]
+    got = session.execute(select(*cols)).one()
+    r2, c2 = _floats(got[0]), _floats(got[1])
+    # a champion trade's opening time matters only as "in the period or not": read as the period's start or -inf
+    if not mine:
+        return _trades(r, o, c, None), _trades(r2, np.full(r2.size, o[0]), c2, None)
+    inside = np.asarray(got[2] or [], dtype=bool)
+    import pandas as pd
+
+    codes, _ = pd.factorize(pd.Series(list(ops) + list(got[3] or []), dtype=object), use_na_sentinel=True)
+    return (_trades(r, o, c, codes[: r.size]),
+            _trades(r2, np.where(inside, o[0], -np.inf), c2, codes[r.size:]))
+
+
+def _trades(r, o, c, codes) -> "Trades":
+    from .comparison import Trades
+
+    return Trades(r, o, c, None if codes is None else np.asarray(codes, dtype=np.int64))
 
 
 def history(session: Session, limit: int = 50) -> list[dict]:

@@ -117,6 +117,31 @@ def test_pending_look_is_evaluated_once(registry_db, session):
     assert session.scalar(select(func.count()).select_from(ShadowEvaluation)) == 1
 
 
+def test_a_look_compares_with_the_champion_over_the_shadow_period_paired_when_it_can(registry_db):
+    """An established champion (2,000 trades a month before the challenger arrived) is compared on its trades
+    of the challenger's shadow period only; with shared opportunity ids the look tests the differences."""
+    from datetime import timedelta
+
+    rng = np.random.default_rng(7)
+    _deploy("champ", champion=True)
+    _deploy("chal")
+    _record("champ", make_trades(returns(rng, 2000, mean=-0.01), start=T0 - timedelta(days=30), prefix="h",
+                                 minutes=1))
+    market = returns(rng, 700)
+    champ_now = make_trades(market, prefix="c")
+    chal = make_trades(market + 0.004 + 0.003 * rng.standard_normal(700), prefix="s")
+    for i, (a, b) in enumerate(zip(champ_now, chal)):
+        a["opportunity_id"] = b["opportunity_id"] = f"sig-{i}"
+    _record("champ", champ_now)
+    _record("chal", chal)
+    with unit_of_work() as s:
+        out = decisions.evaluate_challenger(s, "chal", get_settings(), auto_promote=False)
+    cmp_ = out.evaluation["metrics"]["comparison"]
+    assert cmp_["champion_trades"] == 700 and cmp_["mode"] == "paired" and cmp_["pairs"] == 700
+    assert out.decision == "APPROVED" and out.evaluation["metrics"]["min_track_record"]["trades"] > 0
+    assert "paired z over 700 shared opportunities" in out.evaluation["criteria"][0]["reason"]
+
+
 def test_forced_promotion_needs_a_reason_and_is_recorded_as_manual(registry_db, session):
     _deploy("champ", champion=True)
     _deploy("chal")

@@ -18,13 +18,12 @@ def test_aa_false_promotion_rate_is_at_most_alpha(spending):
 
 def test_repeated_looks_at_fixed_alpha_would_inflate_it():
     """The bug the issue describes: 46 looks each at z ≥ 1.645."""
-    cfg = EvalConfig()
-    rng = np.random.default_rng(1)
+    from workers.shadow.comparison import at_looks
     from workers.shadow.evaluation import gate
-    from workers.shadow.moments import Moments
 
-    champ, chall = sim.trade_returns(rng, (600, 5000)), sim.trade_returns(rng, (600, 5000))
-    g = gate(Moments.at_looks(chall, cfg.looks), Moments.at_looks(champ, cfg.looks), np.full(46, 1.645), 0.05)
+    cfg = EvalConfig()
+    ch, champ = sim.market(np.random.default_rng(1), 600, cfg.horizon)
+    g = gate(at_looks(ch, champ, cfg.looks), np.full(46, 1.645), cfg)
     assert g["superior"].any(axis=1).mean() > 0.15
 
 
