@@ -36,9 +36,11 @@ def parse_date(raw: str, fmt: str, field: str) -> date:
     try:
         value = datetime.strptime(text, fmt).date()
     except ValueError:
-        raise FieldError(field, "unparseable_date", f"cannot parse {text!r} as {fmt}") from None
+        raise FieldError(field, "unparseable_date", f"cannot parse {text[:40]!r} as {fmt}") from None
     if value.year < EARLIEST_YEAR:
         raise FieldError(field, "impossible_date", f"impossible year {value.year} in {text!r}")
+    if value > date.today():
+        raise FieldError(field, "future_date", f"{value} is in the future")
     return value
 
 

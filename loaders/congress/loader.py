@@ -8,31 +8,35 @@ Sources (``data/congress/``, see its README):
 - ``house_transactions.csv.gz``: the House rows.
 
 Reading is pure (``read_congress``); writing (``write_congress``) is one
-transaction: politicians upserted on their key (id = uuid5 of the key), trades inserted ``ON CONFLICT
-(source, row_hash) DO NOTHING`` (the hash of the raw row, so an exact duplicate
-row is the same trade), rejects replaced in ``dead_letters``. Loading twice
-changes nothing.
+transaction: politicians upserted on their key (id = uuid5 of the key), trades
+inserted ``ON CONFLICT (source, row_hash) DO NOTHING`` (the hash of the raw row, so
+an exact duplicate row is the same trade), rejects replaced in ``dead_letters``
+(through ``shared_models.dead_letters``, so any bad row is storable). Loading twice
+changes nothing. What makes a row bad, and a file unreadable: ``rows.py``.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
-import pandas as pd
 from psycopg2.extras import execute_values
 from sqlalchemy import Engine
 
-from shared_models.models.discovery import politician_uuid
+from shared_models import dead_letters
+from shared_models.models.discovery import Politician, politician_uuid
 
-from . import clean
-from .names import Identities, Sighting, resolve
+from . import clean, rows
+from .names import Identities, Sighting, display_name, name_key, resolve
+from .rows import CongressFileError, RawRow
+
+logger = logging.getLogger(__name__)
 
 SENATE_TRANSACTIONS = "senate_transactions.json.gz"
 SENATE_FILINGS = "senate_filings.json.gz"
@@ -44,11 +48,10 @@ TRADE_COLUMNS = ["politician_key", "source", "row_hash", "ticker", "asset_descri
                  "transaction_date", "disclosure_date", "disclosure_lag_days", "type", "owner", "amount_min",
                  "amount_max", "amount_raw", "ptr_link", "comment"]
 
+MAX_KEY = Politician.__table__.c.key.type.length
+MAX_NAME = Politician.__table__.c.full_name.type.length
+
 Progress = Callable[[str, int, int], None]
-
-
-class CongressFileError(ValueError):
-    """A path holds none of the known disclosure files."""
 
 
 @dataclass
@@ -57,7 +60,12 @@ class Reject:
     field: str
     code: str
     detail: str
-    payload: dict
+    payload: Any  # the raw row as read
+    where: str = ""  # "row 12", "line 7", "filing 3, transaction 2"
+
+    @property
+    def reason(self) -> str:
+        return f"{self.code}: {self.detail} [{self.where}]" if self.where else f"{self.code}: {self.detail}"
 
 
 @dataclass
@@ -86,7 +94,7 @@ class LoadReport:
         return sum(self.rejected.values())
 
 
-def row_hash(source: str, raw: dict) -> str:
+def row_hash(source: str, raw: Any) -> str:
     return hashlib.sha256(json.dumps([source, raw], sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -107,30 +115,46 @@ def find_files(paths: Iterable[str | Path]) -> dict[str, Path]:
     return found
 
 
-def _senate_rows(files: dict[str, Path]) -> Iterable[tuple[str, dict, dict]]:
-    """(source, raw row, filing) for every Senate trade row."""
+def _filings(path: Path) -> tuple[list[tuple[int, dict]], list[RawRow]]:
+    """(index, filing) of the usable filings; the unusable ones as rejected rows."""
+    good, bad = [], []
+    for i, filing in enumerate(rows.read_json_array(path), start=1):
+        try:
+            rows.check(rows.Filing, filing)
+        except clean.FieldError as exc:
+            bad.append(RawRow("senate_filings", f"filing {i}", filing, exc))
+            continue
+        good.append((i, filing))
+    return good, bad
+
+
+def _senate_rows(files: dict[str, Path], filings: list[tuple[int, dict]],
+                 bad_filings: list[RawRow]) -> Iterable[tuple[RawRow, dict]]:
+    """(row, its filing) for every Senate trade row; an unusable filing is one rejected row."""
     if SENATE_FILINGS not in files:
         return
-    filings = json.load(gzip.open(files[SENATE_FILINGS], "rt"))
-    by_link = {f["ptr_link"]: f for f in filings}
+    by_link = {f["ptr_link"]: f for _, f in filings if f.get("ptr_link")}
     covered: set[str] = set()
     if SENATE_TRANSACTIONS in files:
-        for raw in json.load(gzip.open(files[SENATE_TRANSACTIONS], "rt")):
-            covered.add(raw.get("ptr_link"))
-            yield "senate_transactions", raw, by_link.get(raw.get("ptr_link"), {})
-    for filing in filings:
-        if filing["ptr_link"] in covered:
+        for i, raw in enumerate(rows.read_json_array(files[SENATE_TRANSACTIONS]), start=1):
+            link = raw.get("ptr_link") if isinstance(raw, dict) else None
+            link = link if isinstance(link, str) else None
+            covered.add(link)
+            yield RawRow("senate_transactions", f"row {i}", raw), by_link.get(link, {})
+    for bad in bad_filings:
+        yield bad, {}
+    for i, filing in filings:
+        if filing.get("ptr_link") in covered:
             continue
-        for t in filing.get("transactions") or []:
-            yield "senate_filings", {**t, "ptr_link": filing["ptr_link"]}, filing
+        for j, t in enumerate(filing.get("transactions") or [], start=1):
+            raw = {**t, "ptr_link": filing.get("ptr_link")} if isinstance(t, dict) else t
+            yield RawRow("senate_filings", f"filing {i}, transaction {j}", raw), filing
 
 
-def _house_rows(files: dict[str, Path]) -> Iterable[tuple[str, dict]]:
-    if HOUSE_TRANSACTIONS not in files:
-        return
-    frame = pd.read_csv(files[HOUSE_TRANSACTIONS], dtype=str, keep_default_na=False, compression="gzip")
-    for raw in frame.to_dict("records"):
-        yield "house", raw
+def _house_rows(files: dict[str, Path]) -> Iterable[tuple[RawRow, dict]]:
+    if HOUSE_TRANSACTIONS in files:
+        for row in rows.house_rows(files[HOUSE_TRANSACTIONS]):
+            yield row, {}
 
 
 def _lag(tx: date, disclosed: date | None) -> int | None:
@@ -159,7 +183,7 @@ def _senate_trade(raw: dict, filing: dict) -> dict:
     if (raw.get("asset_type") or "").lower() == "pdf disclosed filing" or raw.get("type") == "N/A":
         raise clean.FieldError("type", "paper_filing", "scanned paper filing: no transaction details")
     if not filing:
-        raise clean.FieldError("ptr_link", "unknown_filing", f"no filing for {raw.get('ptr_link')!r}")
+        raise clean.FieldError("ptr_link", "unknown_filing", f"no filing for {str(raw.get('ptr_link'))[:120]!r}")
     tx = clean.parse_date(raw.get("transaction_date", ""), "%m/%d/%Y", "transaction_date")
     disclosed = clean.parse_date(filing.get("date_recieved", ""), "%m/%d/%Y", "date_recieved")
     comment = clean.strip_html(raw.get("comment"))
@@ -176,54 +200,78 @@ def _house_trade(raw: dict) -> dict:
 def _senate_name(source: str, raw: dict, filing: dict) -> str:
     if source == "senate_transactions" and raw.get("senator"):
         return raw["senator"]
-    return f"{filing.get('first_name', '')} {filing.get('last_name', '')}".strip()
+    return f"{filing.get('first_name') or ''} {filing.get('last_name') or ''}".strip()
+
+
+def _sighting(row: RawRow, filing: dict) -> Sighting:
+    """Who the row says traded; a name too long for the politicians table once normalised is
+    the row's error (case mapping can lengthen text: 'ß'.upper() is 'SS')."""
+    raw = row.raw
+    if row.source == "house":
+        field, name = "representative", raw.get("representative") or ""
+        district = (raw.get("district") or "").strip().upper() or None
+        if district is not None and not (len(district) <= 8 and district.isascii() and district.isalnum()):
+            raise clean.FieldError("district", "bad_district", f"{district[:20]!r} is no district code")
+        sighting = Sighting(name, "house", raw.get("transaction_date") or "", district=district)
+    else:
+        field, name = ("senator" if row.source == "senate_transactions" and raw.get("senator")
+                       else "last_name"), _senate_name(row.source, raw, filing)
+        when = raw.get("transaction_date") or ""
+        when = f"{when[6:]}-{when[:2]}-{when[3:5]}" if len(when) == 10 else ""
+        sighting = Sighting(name, "senate", when, bioguide=filing.get("bioguide") or None)
+    if len(name_key(name) or "") > MAX_KEY or len(display_name(name)) > MAX_NAME:
+        raise clean.FieldError(field, "too_long", "name too long once normalised")
+    return sighting
+
+
+def _clean_row(row: RawRow, filing: dict) -> dict:
+    return _senate_trade(row.raw, filing) if row.source.startswith("senate") else _house_trade(row.raw)
 
 
 def read_congress(paths: Iterable[str | Path], progress: Progress | None = None) -> CongressData:
-    """Parse and clean every row; nothing touches the database."""
+    """Parse and clean every row; nothing touches the database. A bad row becomes a ``Reject``
+    naming the field and the reason; only an unreadable file raises (``CongressFileError``)."""
     files = find_files(paths)
-    rows: list[tuple[str, dict, dict, Sighting]] = []  # source, raw, filing, sighting
-    for source, raw, filing in _senate_rows(files):
-        when = raw.get("transaction_date", "")
-        when = f"{when[6:]}-{when[:2]}-{when[3:5]}" if len(when) == 10 else ""
-        rows.append((source, raw, filing, Sighting(_senate_name(source, raw, filing), "senate", when,
-                                                   bioguide=filing.get("bioguide") or None)))
-    for source, raw in _house_rows(files):
-        rows.append((source, raw, {}, Sighting(raw.get("representative", ""), "house",
-                                               raw.get("transaction_date", ""),
-                                               district=(raw.get("district") or "").strip().upper() or None)))
+    filings, bad_filings = _filings(files[SENATE_FILINGS]) if SENATE_FILINGS in files else ([], [])
+    parsed: list[tuple[RawRow, dict, Sighting | None, clean.FieldError | None]] = []
+    for row, filing in [*_senate_rows(files, filings, bad_filings), *_house_rows(files)]:
+        try:
+            rows.check_row(row)
+            parsed.append((row, filing, _sighting(row, filing), None))
+        except clean.FieldError as exc:
+            parsed.append((row, filing, None, exc))
     # Filings without trades still name their senator: they help join spellings.
-    if SENATE_FILINGS in files:
-        for f in json.load(gzip.open(files[SENATE_FILINGS], "rt")):
-            rows.append(("senate_filings:names", {}, f, Sighting(_senate_name("senate_filings", {}, f), "senate",
-                                                                 "", bioguide=f.get("bioguide") or None)))
-    identities = resolve(r[3] for r in rows)
+    names = [Sighting(_senate_name("senate_filings", {}, f), "senate", "", bioguide=f.get("bioguide") or None)
+             for _, f in filings]
+    identities = resolve([*(p[2] for p in parsed if p[2] is not None), *names])
     data = CongressData(identities, [], [])
     seen: set[tuple[str, str]] = set()
-    total = sum(1 for r in rows if r[0] != "senate_filings:names")
-    done = 0
-    for source, raw, filing, sighting in rows:
-        if source == "senate_filings:names":
-            continue
-        done += 1
-        if progress is not None and (done % 2000 == 0 or done == total):
-            progress("parse", done, total)
-        data.rows_read[source] += 1
-        h = row_hash(source, raw)
-        if (source, h) in seen:
-            data.duplicates[source] += 1
-            continue
-        seen.add((source, h))
-        key = identities.key_for(sighting.raw_name)
+    for done, (row, filing, sighting, error) in enumerate(parsed, start=1):
+        if progress is not None and (done % 2000 == 0 or done == len(parsed)):
+            progress("parse", done, len(parsed))
+        data.rows_read[row.source] += 1
         try:
+            h = row_hash(row.source, row.raw)
+            if (row.source, h) in seen:
+                data.duplicates[row.source] += 1
+                continue
+            seen.add((row.source, h))
+            if error is not None:
+                raise error
+            key = identities.key_for(sighting.raw_name)
             if key is None:
-                raise clean.FieldError("representative" if source == "house" else "senator", "no_name",
+                raise clean.FieldError("representative" if row.source == "house" else "senator", "no_name",
                                        "no politician name on the row")
-            trade = _senate_trade(raw, filing) if source.startswith("senate") else _house_trade(raw)
+            trade = _clean_row(row, filing)
         except clean.FieldError as exc:
-            data.rejects.append(Reject(source, exc.field, exc.code, exc.detail, raw))
+            data.rejects.append(Reject(row.source, exc.field, exc.code, exc.detail, row.raw, row.where))
             continue
-        data.trades.append({"politician_key": key, "source": source, "row_hash": h, **trade})
+        except Exception as exc:  # noqa: BLE001 - one row must never stop a load; kept with the reason
+            logger.exception("load-congress: %s %s: unexpected error", row.source, row.where)
+            data.rejects.append(Reject(row.source, "row", "unexpected", f"{type(exc).__name__}: {exc}"[:300],
+                                       row.raw, row.where))
+            continue
+        data.trades.append({"politician_key": key, "source": row.source, "row_hash": h, **trade})
     return data
 
 
@@ -270,12 +318,9 @@ def write_congress(engine: Engine, data: CongressData, progress: Progress | None
             ORDER BY t.source, t.transaction_date, t.row_hash
             ON CONFLICT (source, row_hash) DO NOTHING""")
         inserted = cur.rowcount
-        sources = sorted({DEAD_LETTER_PREFIX + s for s in data.rows_read})
-        cur.execute("DELETE FROM dead_letters WHERE pool = 'discovery' AND source = ANY(%s)", (sources,))
-        execute_values(cur, "INSERT INTO dead_letters (pool, source, field, reason, payload) VALUES %s",
-                       [("discovery", DEAD_LETTER_PREFIX + r.source, r.field, f"{r.code}: {r.detail}",
-                         json.dumps(r.payload, default=str)) for r in data.rejects],
-                       template="(%s, %s, %s, %s, %s::jsonb)", page_size=1000)
+        dead_letters.forget_sources(cur, "discovery", {DEAD_LETTER_PREFIX + s for s in data.rows_read})
+        dead_letters.keep_many(cur, "discovery", [dead_letters.Letter(DEAD_LETTER_PREFIX + r.source, r.reason,
+                                                                      r.payload, r.field) for r in data.rejects])
         raw.commit()
     except BaseException:
         raw.rollback()
