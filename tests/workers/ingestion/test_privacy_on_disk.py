@@ -24,7 +24,8 @@ def _pg_dump(database_url: str) -> str:
 
     url = make_url(database_url)
     binary = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_dump"
-    cmd = [str(binary), "--data-only", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432),
+    host = url.host or url.query.get("host") or "127.0.0.1"  # the embedded server's URL names a socket dir
+    cmd = [str(binary), "--data-only", "-h", host, "-p", str(url.port or 5432),
            "-U", url.username or "postgres", "-d", url.database]
     env = {"PGPASSWORD": url.password or "", "PATH": "/usr/bin:/bin"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
