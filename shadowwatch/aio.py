@@ -69,19 +69,19 @@ class ShadowWatch:
     async def init_database(self) -> None:
         await asyncio.to_thread(self.sync.init_database)
 
-    async def get_profile(self, user_id: int) -> dict:
+    async def get_profile(self, user_id: Any) -> dict:
         return await asyncio.to_thread(self.sync.get_profile, user_id)
 
-    async def verify_login(self, user_id: int, request_context: Mapping[str, Any] | None = None) -> dict:
+    async def verify_login(self, user_id: Any, request_context: Mapping[str, Any] | None = None) -> dict:
         return await asyncio.to_thread(self.sync.verify_login, user_id, request_context)
 
-    async def confirm_login(self, user_id: int, attempt_id: str, success: bool) -> dict:
+    async def confirm_login(self, user_id: Any, attempt_id: str, success: bool) -> dict:
         return await asyncio.to_thread(self.sync.confirm_login, user_id, attempt_id, success)
 
-    async def delete_user(self, user_id: int) -> dict[str, int]:
+    async def delete_user(self, user_id: Any) -> dict[str, int]:
         return await asyncio.to_thread(self.sync.delete_user, user_id)
 
-    async def set_holdings(self, user_id: int, entity_ids: Iterable[str]) -> None:
+    async def set_holdings(self, user_id: Any, entity_ids: Iterable[str]) -> None:
         await asyncio.to_thread(self.sync.set_holdings, user_id, list(entity_ids))
 
     async def stats(self) -> dict[str, Any]:

@@ -99,21 +99,21 @@ class _Core(IngestPool):
             who = f"licence {lic['id']} of {lic['company']}" if lic else "local dev mode"
             raise LicenseError(f"event limit reached for {who} ({limit} events); {n} event(s) refused")
 
-    def forget_local(self, user_ids: Iterable[int]) -> None:
+    def forget_local(self, user_ids: Iterable[str]) -> None:
         if isinstance(self.cache, cache_mod.MemoryCache):
             for u in set(user_ids):
                 self.cache.delete(*cache_mod.user_keys(u))
 
     # -- reads and the client's own writes ---------------------------------------------------------------------
-    def get_profile(self, user_id: int) -> dict:
-        ev.check_user_id(user_id)
+    def get_profile(self, user_id: Any) -> dict:
+        user_id = ev.check_user_id(user_id)
         return profile.cached_profile(self.engine, self.cache, user_id, self.half_life_seconds)
 
-    def fingerprint(self, user_id: int) -> dict:
+    def fingerprint(self, user_id: Any) -> dict:
         return profile.fingerprint(self.engine, self.cache, user_id, self.half_life_seconds)
 
-    def set_holdings(self, user_id: int, entity_ids: Iterable[str]) -> None:
-        ev.check_user_id(user_id)
+    def set_holdings(self, user_id: Any, entity_ids: Iterable[str]) -> None:
+        user_id = ev.check_user_id(user_id)
         ents = sorted({ev.check_entity_id(e) for e in entity_ids})
         with self.engine.begin() as conn:
             store.lock_for_writing(conn)  # an erasure in progress waits for this, then deletes it
@@ -124,15 +124,15 @@ class _Core(IngestPool):
     def reduce_context(self, ctx: Mapping[str, Any] | None):
         return logins.reduce_context(self.hasher, ctx)
 
-    def verify_login(self, user_id: int, request_context: Mapping[str, Any] | None = None) -> dict:
-        ev.check_user_id(user_id)
+    def verify_login(self, user_id: Any, request_context: Mapping[str, Any] | None = None) -> dict:
+        user_id = ev.check_user_id(user_id)
         ctx = logins.reduce_context(self.hasher, request_context)
         top = set(self.fingerprint(user_id)["top_entities"])
         return logins.verify(self.engine, user_id, ctx, top)
 
-    def confirm_login(self, user_id: int, attempt_id: str, success: bool) -> dict:
+    def confirm_login(self, user_id: Any, attempt_id: str, success: bool) -> dict:
         """The application reports the outcome; only a success teaches the known device/network/hour."""
-        ev.check_user_id(user_id)
+        user_id = ev.check_user_id(user_id)
         aid = logins.parse_attempt_id(attempt_id)
         top = self.fingerprint(user_id)["top_entities"] if success else []
         return logins.confirm(self.engine, user_id, aid, success, top)
@@ -142,9 +142,9 @@ class _Core(IngestPool):
         """Drain the stream in this process (tools and the CLI's --drain; workers call the pool directly)."""
         return self.drain(time_budget)
 
-    def delete_user(self, user_id: int) -> dict[str, int]:
+    def delete_user(self, user_id: Any) -> dict[str, int]:
         """Right to erasure (see workers/ingestion/erasure.py); idempotent."""
-        ev.check_user_id(user_id)
+        user_id = ev.check_user_id(user_id)
         return erasure.delete_user(self.engine, self.cache, self.redis, user_id,
                                    aof_rewrite=self.settings.ingest.erasure_aof_rewrite)
 

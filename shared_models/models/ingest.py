@@ -17,6 +17,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..base import Base
 
+# The app's user id as text (ints as their digits, UUIDs canonical, other ids as given; see
+# workers.ingestion.events.check_user_id), compared bytewise (collation "C": no locale rules on
+# a key). Migration 0011 turned the bigint columns into this.
+UserId = String(64, collation="C")
+
 
 class IngestEvent(Base):
     """One raw activity event; ``event_id`` is the idempotency key (ON CONFLICT DO NOTHING)."""
@@ -24,7 +29,7 @@ class IngestEvent(Base):
     __tablename__ = "ingest_events"
 
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    user_id: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[str] = mapped_column(UserId)
     entity_id: Mapped[str] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(32))
     weight: Mapped[float] = mapped_column(Float)
@@ -47,7 +52,7 @@ class Interest(Base):
 
     __tablename__ = "ingest_interests"
 
-    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[str] = mapped_column(UserId, primary_key=True)
     entity_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     score: Mapped[float] = mapped_column(Float)
     score_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -62,7 +67,7 @@ class Holding(Base):
 
     __tablename__ = "ingest_holdings"
 
-    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[str] = mapped_column(UserId, primary_key=True)
     entity_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -73,7 +78,7 @@ class LoginAttempt(Base):
     __tablename__ = "ingest_login_attempts"
 
     attempt_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    user_id: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[str] = mapped_column(UserId)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     ip_hmac: Mapped[str | None] = mapped_column(String(64))
     network: Mapped[str | None] = mapped_column(String(64))  # truncated prefix, e.g. 203.0.113.0/24
@@ -87,7 +92,8 @@ class LoginAttempt(Base):
     success: Mapped[bool | None] = mapped_column(Boolean)
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_ingest_login_attempts_user_id_created_at", "user_id", "created_at"),)
+    __table_args__ = (Index("ix_ingest_login_attempts_user_id_created_at", "user_id", "created_at"),
+                      Index("ix_ingest_login_attempts_network_created_at", "network", "created_at"))
 
 
 class KnownSignal(Base):
@@ -95,7 +101,7 @@ class KnownSignal(Base):
 
     __tablename__ = "ingest_known_signals"
 
-    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[str] = mapped_column(UserId, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     value: Mapped[str] = mapped_column(String(64), primary_key=True)
     count: Mapped[int] = mapped_column(Integer)

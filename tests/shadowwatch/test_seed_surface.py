@@ -165,3 +165,59 @@ def test_string_timestamps_still_refused_and_cache_kind_of_keys():
     with pytest.raises(EventValidationError, match="^ts:"):
         ev.build_event(user_id=1, entity_id="AAPL", action="view", ts="yesterday", max_metadata_bytes=10,
                        hash_ip=str, now=time.time())
+
+
+@pytest.mark.parametrize("given, stored", [
+    (42, "42"), ("42", "42"), ("user_2NNEqL2nrIRdJ194ndJqAHwEfxC", "user_2NNEqL2nrIRdJ194ndJqAHwEfxC"),
+    ("auth0|5f7c8ec7c33c6c004bbafe82", "auth0|5f7c8ec7c33c6c004bbafe82"), ("a.b+tag@example.com", "a.b+tag@example.com"),
+    ("3F2504E0-4F89-11D3-9A0C-0305E82C3301", "3f2504e0-4f89-11d3-9a0c-0305e82c3301"),
+    (__import__("uuid").UUID("3f2504e0-4f89-11d3-9a0c-0305e82c3301"), "3f2504e0-4f89-11d3-9a0c-0305e82c3301"),
+    ("x" * 64, "x" * 64),
+])
+def test_user_ids_of_every_common_form_are_accepted(given, stored):
+    assert ev.check_user_id(given) == stored
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2**63, True, 1.5, None, b"42", "", "x" * 65, "has space", "tab\t",
+                                 "ünïcode", "semi;colon", "quote\"", "new\nline", ["1"]])
+def test_bad_user_ids_are_refused_naming_the_field(bad):
+    with pytest.raises(EventValidationError, match="^user_id:") as err:
+        ev.check_user_id(bad)
+    assert err.value.field == "user_id"
+
+
+def test_string_and_uuid_ids_work_end_to_end(sw, workers, engine, redis_client):
+    """track, profile, trust, stats and erasure with an app's string and UUID ids."""
+    import uuid
+
+    from workers.app import app
+
+    users = [f"auth0|{uuid.uuid4().hex[:24]}", uuid.uuid4(), f"user_{uuid.uuid4().hex}"]
+    keys = [ev.check_user_id(u) for u in users]
+    for u in users:
+        for entity, action in (("AAPL", "trade"), ("MSFT", "view"), ("AAPL", "watchlist")):
+            sw.track(u, entity, action, metadata={"action": "add"} if action == "watchlist" else None)
+    app.tasks["ingest.drain"].apply_async(ignore_result=False).get(timeout=120)
+    assert wait_for_events(engine, keys, 9) == 9
+    for u, k in zip(users, keys):
+        p = sw.get_profile(u)
+        assert p["user_id"] == k and [e["entity_id"] for e in p["library"]] == ["AAPL", "MSFT"]
+        r = sw.verify_login(u, {"ip_address": "203.0.113.9", "user_agent": "curl/8", "device_fingerprint": "d"})
+        sw.confirm_login(u, r["attempt_id"], True)
+        again = sw.verify_login(u, {"ip_address": "203.0.113.10", "user_agent": "curl/8", "device_fingerprint": "d"})
+        assert again["signals"]["device"]["code"] == "known" and again["user_id"] == k
+    assert sw.get_profile(str(users[1]).upper())["user_id"] == keys[1]  # a UUID in any case is one user
+    top = {row["user_id"] for row in sw.stats(top=1000)["top_users"]}
+    assert set(keys) <= top
+    with engine.connect() as c:
+        seen = c.execute(text("SELECT count(*) FROM shadow_watch_activities WHERE user_id = ANY(:u)"),
+                         {"u": keys}).scalar_one()
+    assert seen == 9
+    sw.delete_user(users[0])
+    with engine.connect() as c:
+        tables = ("ingest_events", "ingest_interests", "ingest_login_attempts", "ingest_known_signals")
+        left = {t: c.execute(text(f"SELECT count(*) FROM {t} WHERE user_id = :u"), {"u": keys[0]}).scalar_one()
+                for t in tables}
+        others = c.execute(text("SELECT count(*) FROM ingest_events WHERE user_id = :u"), {"u": keys[1]}).scalar_one()
+    assert set(left.values()) == {0} and others == 3
+    assert not [k for k in redis_client.keys("shadowwatch:*") if keys[0].encode() in k]

@@ -49,7 +49,7 @@ def erasure_key(user_id: Any) -> str:
     return _hasher()(str(user_id), "erasure")
 
 
-def record_erasure(conn: Connection, user_id: int, now_epoch: float) -> None:
+def record_erasure(conn: Connection, user_id: str, now_epoch: float) -> None:
     """Commit this first: from then on no batch writes an event of the user stamped before now.
 
     ``erased_at`` is the later of the caller's and the database's clock (events are stamped by the
@@ -62,7 +62,7 @@ def record_erasure(conn: Connection, user_id: int, now_epoch: float) -> None:
         set_={"erased_at": func.greatest(Erasure.erased_at, stmt.excluded.erased_at)}))
 
 
-def delete_user_rows(conn: Connection, user_id: int) -> dict[str, int]:
+def delete_user_rows(conn: Connection, user_id: str) -> dict[str, int]:
     """Every row of the user, dead letters carrying their id included.
 
     SHARE ROW EXCLUSIVE conflicts with the writers' ROW EXCLUSIVE (so this waits for every batch
@@ -78,7 +78,7 @@ def delete_user_rows(conn: Connection, user_id: int) -> dict[str, int]:
     return counts
 
 
-def purge_stream(redis_client: Any, user_id: int, chunk: int = 1000) -> int:
+def purge_stream(redis_client: Any, user_id: str, chunk: int = 1000) -> int:
     """XDEL the user's entries still queued in the event stream (the tombstone already makes the drain
     skip them; this takes them out of Redis's memory so an AOF rewrite drops them too)."""
     from .batch import _user_hint
@@ -96,7 +96,7 @@ def purge_stream(redis_client: Any, user_id: int, chunk: int = 1000) -> int:
         start = "(" + last
 
 
-def _is_users(fields: Any, user_id: int, hint) -> bool:
+def _is_users(fields: Any, user_id: str, hint) -> bool:
     raw = fields.get(b"e", fields.get("e")) if isinstance(fields, dict) else None
     if raw is None or str(user_id).encode() not in (raw if isinstance(raw, bytes) else str(raw).encode()):
         return False  # fast path: the id's digits are not even in the entry
@@ -135,7 +135,7 @@ def wait_for_aof_rewrite(redis_client: Any, timeout: float = 30.0) -> bool:
     return False
 
 
-def delete_user(engine: Engine, cache: Any, redis_client: Any, user_id: int, *,
+def delete_user(engine: Engine, cache: Any, redis_client: Any, user_id: str, *,
                 aof_rewrite: bool = True) -> dict[str, int]:
     """Erase the user everywhere quantpipe keeps them; returns counts: rows per table, queued stream
     entries removed, and ``redis_aof_rewrites`` (1 when Redis accepted the rewrite request)."""

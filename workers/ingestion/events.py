@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import re
 import time
@@ -68,12 +69,29 @@ def _check_weight(weight: Any) -> float:
     return float(weight)
 
 
-def check_user_id(user_id: Any) -> int:
-    if isinstance(user_id, bool) or not isinstance(user_id, int):
-        raise EventValidationError("user_id", f"must be an integer, got {type(user_id).__name__}")
-    if not 0 < user_id <= MAX_USER_ID:
-        raise EventValidationError("user_id", "must be a positive 64-bit integer")
-    return user_id
+MAX_USER_ID_CHARS = 64
+USER_ID_RE = re.compile(r"^[A-Za-z0-9_.:@|+\-]{1,64}$")  # ints, UUIDs, ULIDs, auth0|..., emails, user_2Nx...
+_UUID_ANY_CASE = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
+
+
+def check_user_id(user_id: Any) -> str:
+    """The app's user id in its stored (text) form: a positive 64-bit integer as its decimal digits
+    (42 and "42" are one user), a UUID in canonical lower case, any other id of 1-64 characters
+    of A-Z a-z 0-9 _ . : @ | + - as given (case matters: Firebase-style ids are case-sensitive)."""
+    if type(user_id) is int:  # the common case first: no regex
+        if 0 < user_id <= MAX_USER_ID:
+            return str(user_id)
+        raise EventValidationError("user_id", "an integer id must be a positive 64-bit integer")
+    if isinstance(user_id, str):
+        if USER_ID_RE.match(user_id):
+            return user_id.lower() if len(user_id) == 36 and _UUID_ANY_CASE.match(user_id) else user_id
+        raise EventValidationError("user_id", f"{user_id[:40]!r} is not a user id (1-{MAX_USER_ID_CHARS} of "
+                                              "A-Z a-z 0-9 _ . : @ | + -)")
+    if isinstance(user_id, uuid.UUID):
+        return str(user_id)
+    if isinstance(user_id, numbers.Integral) and not isinstance(user_id, bool):  # int subclasses, numpy ints
+        return check_user_id(int(user_id))
+    raise EventValidationError("user_id", f"must be an integer, a string or a UUID, got {type(user_id).__name__}")
 
 
 def check_entity_id(entity_id: Any) -> str:

@@ -42,7 +42,7 @@ def reduce_context(hasher: privacy.Hasher, ctx: Mapping[str, Any] | None) -> tru
                               ua_family=family, ua_os=os_name, hour=now.astimezone(timezone.utc).hour)
 
 
-def load_history(conn, user_id: int) -> trust.LoginHistory:
+def load_history(conn, user_id: str) -> trust.LoginHistory:
     h = trust.LoginHistory()
     rows = conn.execute(select(KnownSignal.kind, KnownSignal.value, KnownSignal.count)
                         .where(KnownSignal.user_id == user_id))
@@ -69,7 +69,7 @@ def load_history(conn, user_id: int) -> trust.LoginHistory:
     return h
 
 
-def verify(engine: Engine, user_id: int, ctx: trust.LoginContext, current_top: set[str]) -> dict:
+def verify(engine: Engine, user_id: str, ctx: trust.LoginContext, current_top: set[str]) -> dict:
     """Score the login (``ctx`` from reduce_context), record the attempt; ``confirm`` records the outcome."""
     attempt_id = uuid.uuid4()
     with engine.begin() as conn:
@@ -91,7 +91,7 @@ def parse_attempt_id(attempt_id: Any) -> uuid.UUID:
         raise EventValidationError("attempt_id", "is not a UUID") from None
 
 
-def confirm(engine: Engine, user_id: int, aid: uuid.UUID, success: bool, top: list[str]) -> dict:
+def confirm(engine: Engine, user_id: str, aid: uuid.UUID, success: bool, top: list[str]) -> dict:
     """Record the outcome once; a success teaches hour, device, network, user agent and top entities."""
     with engine.begin() as conn:
         store.lock_for_writing(conn)  # an erasure in progress waits for this, then deletes it
@@ -112,7 +112,7 @@ def confirm(engine: Engine, user_id: int, aid: uuid.UUID, success: bool, top: li
     return {"attempt_id": str(aid), "success": bool(success), "already_confirmed": False}
 
 
-def _learn(conn, user_id: int, row, top: list[str]) -> None:
+def _learn(conn, user_id: str, row, top: list[str]) -> None:
     signals = [("hour", str(row.hour))]
     signals += [(k, v) for k, v in (("device", row.device_hash), ("network", row.network),
                                     ("ua", f"{row.ua_family}|{row.ua_os}" if row.ua_family else None)) if v]

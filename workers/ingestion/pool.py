@@ -70,7 +70,7 @@ class IngestPool:
                             time_budget=s.drain_seconds if time_budget is None else time_budget,
                             on_committed=self.invalidate_users)
 
-    def invalidate_users(self, user_ids: Iterable[int]) -> None:
+    def invalidate_users(self, user_ids: Iterable[str]) -> None:
         """Drop cached profiles/fingerprints of users whose events were just committed."""
         keys = [k for u in set(user_ids) for k in cache_mod.user_keys(u)]
         for i in range(0, len(keys), 1000):

@@ -49,7 +49,7 @@ def fingerprint_of(library: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def load_profile(conn: Connection, user_id: int, half_life_seconds: float, limit: int = 100) -> dict[str, Any]:
+def load_profile(conn: Connection, user_id: str, half_life_seconds: float, limit: int = 100) -> dict[str, Any]:
     rows = conn.execute(_LIBRARY_SQL, {"u": user_id, "hl": half_life_seconds, "n": limit}).mappings().all()
     library = [{
         "entity_id": r["entity_id"], "score": round(float(r["score"]), 6), "tier": tier_of(float(r["score"])),
@@ -69,7 +69,7 @@ def load_profile(conn: Connection, user_id: int, half_life_seconds: float, limit
     }
 
 
-def cached_profile(engine, cache, user_id: int, half_life_seconds: float) -> dict[str, Any]:
+def cached_profile(engine, cache, user_id: str, half_life_seconds: float) -> dict[str, Any]:
     """The profile from the cache, else read and cached (with the fingerprint, for login checks)."""
     from . import cache as cache_mod
 
@@ -86,7 +86,7 @@ def cached_profile(engine, cache, user_id: int, half_life_seconds: float) -> dic
     return profile
 
 
-def _uncache_if_erased_since(engine, cache, user_id: int, read_at) -> None:
+def _uncache_if_erased_since(engine, cache, user_id: str, read_at) -> None:
     """An erasure that committed its tombstone after our read began may have cleared the cache
     before our set: take the keys back out. (Tombstone after this check => its erasure clears
     the cache after our set.)"""
@@ -100,7 +100,7 @@ def _uncache_if_erased_since(engine, cache, user_id: int, read_at) -> None:
         cache.delete(*cache_mod.user_keys(user_id))
 
 
-def fingerprint(engine, cache, user_id: int, half_life_seconds: float) -> dict[str, Any]:
+def fingerprint(engine, cache, user_id: str, half_life_seconds: float) -> dict[str, Any]:
     from . import cache as cache_mod
 
     cached = cache.get(cache_mod.fingerprint_key(user_id))

@@ -29,6 +29,6 @@ def collect(engine: Engine, top: int = 10) -> dict[str, Any]:
         "users": users, "events": events, "raw_events": int(raw),
         "events_per_user": round(events / users, 2) if users else 0.0,
         "top_entities": [{"entity_id": e, "events": int(k), "users": int(u)} for e, k, u in top_entities],
-        "top_users": [{"user_id": int(u), "events": int(k), "entities": int(m)} for u, k, m in top_users],
+        "top_users": [{"user_id": u, "events": int(k), "entities": int(m)} for u, k, m in top_users],
         "dead_letters": int(dead),
     }

@@ -24,6 +24,7 @@ from shared_models import dead_letters
 from shared_models.models.ingest import Holding, IngestEvent, LoginAttempt
 
 from .erasure import erasure_key
+from .events import EventValidationError, check_user_id
 
 DECAY_SQL = "ingest_decay"
 
@@ -34,10 +35,10 @@ DECAY_SQL = "ingest_decay"
 _BATCH_SQL = """
 WITH erased AS (                      -- right to erasure: tombstones of this batch's users (record_erasure)
     SELECT h.user_id, x.erased_at
-    FROM unnest(%(eusers)s::bigint[], %(ekeys)s::text[]) AS h(user_id, user_key)
+    FROM unnest(%(eusers)s::text[], %(ekeys)s::text[]) AS h(user_id, user_key)
     JOIN ingest_erasures x ON x.user_key = h.user_key
 ), src AS (
-    SELECT * FROM unnest(%(ids)s::uuid[], %(users)s::bigint[], %(entities)s::text[], %(actions)s::text[],
+    SELECT * FROM unnest(%(ids)s::uuid[], %(users)s::text[], %(entities)s::text[], %(actions)s::text[],
                          %(weights)s::float8[], %(ts)s::float8[], %(metas)s::text[])
         AS s(event_id, user_id, entity_id, action, weight, ts_epoch, meta)
     WHERE NOT EXISTS (SELECT 1 FROM erased x WHERE x.user_id = s.user_id AND x.erased_at >= to_timestamp(s.ts_epoch))
@@ -104,12 +105,12 @@ def _number_array(values: Iterable[float | int]) -> str:
 
 
 def _columns(events: Sequence[dict]) -> dict[str, str]:
-    users = sorted({int(e["user_id"]) for e in events})
+    users = sorted({str(e["user_id"]) for e in events})  # validated: check_user_id's text form
     return {
-        "eusers": _number_array(users),
+        "eusers": _text_array(users),
         "ekeys": _text_array(erasure_key(u) for u in users),
         "ids": _text_array(str(e["event_id"]) for e in events),
-        "users": _number_array(int(e["user_id"]) for e in events),
+        "users": _text_array(str(e["user_id"]) for e in events),
         "entities": _text_array(e["entity_id"] for e in events),
         "actions": _text_array(e["action"] for e in events),
         "weights": _number_array(float(e["weight"]) for e in events),
@@ -120,7 +121,7 @@ def _columns(events: Sequence[dict]) -> dict[str, str]:
 
 
 def write_events(conn: Connection, events: Sequence[dict], half_life_seconds: float
-                 ) -> tuple[int, list[int], list[tuple[str, list[str]]]]:
+                 ) -> tuple[int, list[str], list[tuple[str, list[str]]]]:
     """Insert validated events and update interests in one statement.
 
     Returns (inserted, touched users, clashes): a clash is an event whose id is already stored
@@ -145,6 +146,10 @@ def _ts_hint(ts: Any) -> float | None:
 def _user_key(user: Any) -> str | None:
     if isinstance(user, bool) or not isinstance(user, (int, str)) or (isinstance(user, str) and len(user) > 64):
         return None
+    try:
+        user = check_user_id(user)  # the stored form (a UUID in any case is one user), as erasure computes it
+    except EventValidationError:
+        pass
     return erasure_key(str(user))
 
 
@@ -225,7 +230,7 @@ def purge_old_events(conn: Connection, retention_days: int, chunk: int = 50_000)
     return total
 
 
-def set_holdings(conn: Connection, user_id: int, entity_ids: Sequence[str]) -> None:
+def set_holdings(conn: Connection, user_id: str, entity_ids: Sequence[str]) -> None:
     """Replace the user's portfolio holdings (pinned library entries)."""
     conn.execute(delete(Holding).where(Holding.user_id == user_id))
     if entity_ids:

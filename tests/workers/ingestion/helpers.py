@@ -26,8 +26,9 @@ def make_license_key(days: float = 30, events: int = 10_000_000, tier: str = "pr
                           now=now)
 
 
-def new_user() -> int:
-    return random.randrange(10**9, 10**12)
+def new_user() -> str:
+    """A fresh integer user id in its stored (text) form: SQL parameters compare with varchar user_id."""
+    return str(random.randrange(10**9, 10**12))
 
 
 def count_events(engine, user_ids) -> int:

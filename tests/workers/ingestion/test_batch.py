@@ -72,7 +72,7 @@ def test_poison_entries_are_isolated_and_the_stream_keeps_flowing(workers, engin
     deep["metadata"] = json.loads(_deep_json(479))  # ~1 KB, 480 levels: RecursionError on every batch before
     poison = [
         {"e": json.dumps(deep)},
-        {"e": '{"event_id": "%s", "user_id": %d, "metadata": %s}' % (uuid.uuid4(), user, _deep_json(100_000))},
+        {"e": '{"event_id": "%s", "user_id": %s, "metadata": %s}' % (uuid.uuid4(), user, _deep_json(100_000))},
         {"e": "\x01" * 2_000_000},  # 2 MB of garbage
         {"e": json.dumps(_valid(user, metadata={"ip": "203.0.113.77"}, entity_id=[1]))},
     ]

@@ -32,7 +32,7 @@ def test_caller_event_id_is_kept():
 
 
 @pytest.mark.parametrize("kw, field", [
-    ({"user_id": "42"}, "user_id"), ({"user_id": 0}, "user_id"), ({"user_id": True}, "user_id"),
+    ({"user_id": "4 2"}, "user_id"), ({"user_id": 0}, "user_id"), ({"user_id": True}, "user_id"),
     ({"user_id": 2**64}, "user_id"), ({"entity_id": ""}, "entity_id"), ({"entity_id": "A" * 40}, "entity_id"),
     ({"entity_id": "DROP TABLE"}, "entity_id"), ({"entity_id": 7}, "entity_id"),
     ({"action": "hack"}, "action"), ({"action": None}, "action"),
