@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import ipaddress
 import os
-import re
 import secrets
 from pathlib import Path
 
@@ -75,34 +74,26 @@ def network_prefix(address: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))
 
 
-# Order matters: Edge and Opera announce Chrome too, Chrome announces Safari.
-_BROWSERS = [
-    ("Edge", re.compile(r"Edg(e|A|iOS)?/")),
-    ("Opera", re.compile(r"OPR/|Opera")),
-    ("Samsung Internet", re.compile(r"SamsungBrowser/")),
-    ("Firefox", re.compile(r"Firefox/|FxiOS/")),
-    ("Chrome", re.compile(r"Chrome/|CriOS/")),
-    ("Safari", re.compile(r"Version/[\d.]+.*Safari/")),
-    ("curl", re.compile(r"^curl/")),
-    ("python-requests", re.compile(r"python-requests/")),
-    ("okhttp", re.compile(r"okhttp/")),
-]
-_OSES = [
-    ("iOS", re.compile(r"iPhone|iPad|iPod")),
-    ("Android", re.compile(r"Android")),
-    ("Windows", re.compile(r"Windows")),
-    ("macOS", re.compile(r"Mac OS X|Macintosh")),
-    ("ChromeOS", re.compile(r"CrOS")),
-    ("Linux", re.compile(r"Linux|X11")),
-]
-_BOT = re.compile(r"bot|crawler|spider|headless", re.I)
+# ua-parser's OS names, where ours are what people call them today (and what history stored).
+_OS_NAMES = {"Mac OS X": "macOS", "Chrome OS": "ChromeOS"}
+MAX_UA_CHARS = 1024  # a longer header is cut before parsing (its family/OS come first anyway)
 
 
+@functools.lru_cache(maxsize=4096)
 def reduce_user_agent(user_agent: str | None) -> tuple[str | None, str | None]:
-    """(family, os) of a user agent; the raw string is never kept."""
-    if not user_agent:
+    """(browser family, OS family) by ua-parser's regex database; the raw string is never kept.
+
+    An iPad says "iPad; CPU OS" and reads as iPadOS. A bot keeps its own family (Googlebot, ...);
+    an unrecognised agent is ("Other", "Other"). Cached: a fleet sees few distinct agents, and a
+    miss costs ~0.1 ms (the rule set is compiled once, on first use, ~1 s)."""
+    if not user_agent or not isinstance(user_agent, str):
         return None, None
-    family = "Bot" if _BOT.search(user_agent) else next(
-        (name for name, rx in _BROWSERS if rx.search(user_agent)), "Other")
-    os_name = next((name for name, rx in _OSES if rx.search(user_agent)), "Other")
-    return family, os_name
+    from ua_parser import parse_device, parse_os, parse_user_agent
+
+    ua = user_agent[:MAX_UA_CHARS]
+    agent, system = parse_user_agent(ua), parse_os(ua)
+    family = agent.family if agent else "Other"
+    os_name = _OS_NAMES.get(system.family, system.family) if system else "Other"
+    if os_name == "iOS" and (device := parse_device(ua)) is not None and device.family == "iPad":
+        os_name = "iPadOS"
+    return family[:32], os_name[:32]

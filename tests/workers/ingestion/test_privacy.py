@@ -40,12 +40,19 @@ def test_generated_key_is_private_and_stable(tmp_path):
     ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 "
      "Safari/605.1.15", ("Safari", "macOS")),
     ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-     "Version/17.1 Mobile/15E148 Safari/604.1", ("Safari", "iOS")),
+     "Version/17.1 Mobile/15E148 Safari/604.1", ("Mobile Safari", "iOS")),
+    ("Mozilla/5.0 (iPad; CPU OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+     "Version/17.1 Mobile/15E148 Safari/604.1", ("Mobile Safari", "iPadOS")),
+    ("Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+     ("Chrome", "ChromeOS")),
+    ("Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 "
+     "Chrome/115.0 Mobile Safari/537.36", ("Samsung Internet", "Android")),
     ("Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0", ("Firefox", "Linux")),
     ("Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36",
      ("Chrome", "Android")),
     ("curl/8.4.0", ("curl", "Other")),
-    ("Googlebot/2.1 (+http://www.google.com/bot.html)", ("Bot", "Other")),
+    ("Googlebot/2.1 (+http://www.google.com/bot.html)", ("Googlebot", "Other")),
+    ("garbage", ("Other", "Other")), ("x" * 100_000, ("Other", "Other")),
     (None, (None, None)),
 ])
 def test_user_agent_reduced_to_family_and_os(ua, expected):
