@@ -157,3 +157,8 @@ def drain(settings, timeout: float) -> None:
     s = sw.drain_now(time_budget=timeout)
     console.print(f"{s.batches} batch(es): {s.inserted:,} inserted, {s.duplicates:,} duplicate(s), "
                   f"{s.dead_lettered:,} dead-lettered, {s.reclaimed:,} reclaimed")
+
+
+from .ingest_logins import simulate_logins  # noqa: E402  (its own module: the login simulation)
+
+ingest.add_command(simulate_logins)

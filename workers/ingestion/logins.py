@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import DateTime, Engine, delete, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from shared_models.models.ingest import KnownSignal, LoginAttempt
@@ -34,15 +34,31 @@ def reduce_context(hasher: privacy.Hasher, ctx: Mapping[str, Any] | None) -> tru
     if device is not None and (not isinstance(device, str) or not 0 < len(device) <= 512):
         raise EventValidationError("request_context.device_fingerprint", "must be a string of 1-512 characters")
     family, os_name = privacy.reduce_user_agent(ctx.get("user_agent"))
-    when = ctx.get("timestamp")
-    now = when if isinstance(when, datetime) else datetime.fromtimestamp(
-        float(when) if when is not None else time.time(), tz=timezone.utc)
+    at = _login_time(ctx.get("timestamp"))
+    hour = (at or datetime.now(timezone.utc)).hour
     return trust.LoginContext(ip_hmac=ip_hmac, network=network,
                               device_hash=hasher.device(device) if device else None,
-                              ua_family=family, ua_os=os_name, hour=now.astimezone(timezone.utc).hour)
+                              ua_family=family, ua_os=os_name, hour=hour, at=at)
 
 
-def load_history(conn, user_id: str) -> trust.LoginHistory:
+def _login_time(when: Any) -> datetime | None:
+    """The caller's login time (replays, simulations), UTC; None: now, on the database's clock."""
+    if when is None:
+        return None
+    try:
+        at = when if isinstance(when, datetime) else datetime.fromtimestamp(float(when), tz=timezone.utc)
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise EventValidationError("request_context.timestamp", "must be epoch seconds or an aware datetime") \
+            from None
+    if at.tzinfo is None:
+        raise EventValidationError("request_context.timestamp", "datetime must be timezone-aware")
+    if at.timestamp() > time.time() + 300:
+        raise EventValidationError("request_context.timestamp", "is in the future")
+    return at.astimezone(timezone.utc)
+
+
+def load_history(conn, user_id: str, ctx: trust.LoginContext | None = None) -> trust.LoginHistory:
+    """Known signals of the user, and what happened just before this login (its time, or now)."""
     h = trust.LoginHistory()
     rows = conn.execute(select(KnownSignal.kind, KnownSignal.value, KnownSignal.count)
                         .where(KnownSignal.user_id == user_id))
@@ -57,15 +73,21 @@ def load_history(conn, user_id: str) -> trust.LoginHistory:
             h.hours[int(value)] = count
         elif kind == "top_entity":
             h.last_top_entities.add(value)
-    now = func.now()
+    now = func.now() if ctx is None or ctx.at is None else literal(ctx.at, DateTime(timezone=True))
     recent = LoginAttempt.created_at
     row = conn.execute(select(
         func.count().filter(LoginAttempt.success.is_(False),
                             recent > now - timedelta(minutes=trust.FAILURE_WINDOW_MIN)),
         func.count().filter(recent > now - timedelta(minutes=trust.VELOCITY_WINDOW_MIN)),
         func.array_remove(func.array_agg(LoginAttempt.network.distinct()), None),
-    ).where(LoginAttempt.user_id == user_id, recent > now - timedelta(hours=1))).one()
+    ).where(LoginAttempt.user_id == user_id, recent > now - timedelta(hours=1), recent <= now)).one()
     h.recent_failures, h.recent_attempts, h.recent_networks = int(row[0]), int(row[1]), set(row[2] or [])
+    if ctx is not None and ctx.network:  # credential stuffing: this network failing for other users
+        h.network_failed_users = int(conn.execute(
+            select(func.count(LoginAttempt.user_id.distinct())).where(
+                LoginAttempt.network == ctx.network, LoginAttempt.success.is_(False),
+                LoginAttempt.user_id != user_id,
+                recent > now - timedelta(minutes=trust.STUFFING_WINDOW_MIN), recent <= now)).scalar_one())
     return h
 
 
@@ -74,13 +96,15 @@ def verify(engine: Engine, user_id: str, ctx: trust.LoginContext, current_top: s
     attempt_id = uuid.uuid4()
     with engine.begin() as conn:
         store.lock_for_writing(conn)  # an erasure in progress waits for this, then deletes it
-        h = load_history(conn, user_id)
+        h = load_history(conn, user_id, ctx)
         h.current_top_entities = current_top
         result = trust.score_login(ctx, h)
-        conn.execute(insert(LoginAttempt).values(
-            attempt_id=attempt_id, user_id=user_id, ip_hmac=ctx.ip_hmac, network=ctx.network,
-            device_hash=ctx.device_hash, ua_family=ctx.ua_family, ua_os=ctx.ua_os, hour=ctx.hour, fingerprint=None,
-            trust_score=result["trust_score"], action=result["action"]))
+        values = dict(attempt_id=attempt_id, user_id=user_id, ip_hmac=ctx.ip_hmac, network=ctx.network,
+                      device_hash=ctx.device_hash, ua_family=ctx.ua_family, ua_os=ctx.ua_os, hour=ctx.hour,
+                      fingerprint=None, trust_score=result["trust_score"], action=result["action"])
+        if ctx.at is not None:
+            values["created_at"] = ctx.at
+        conn.execute(insert(LoginAttempt).values(**values))
     return {"user_id": user_id, "attempt_id": str(attempt_id), **result}
 
 

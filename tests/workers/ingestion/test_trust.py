@@ -59,7 +59,8 @@ def test_first_login_is_not_trusted(sw):
     r = sw.verify_login(user, _ctx("198.51.100.20", UAS[0], "fresh-device", 9))
     assert r["first_login"] and r["trust_score"] < 0.5 and r["action"] in ("require_mfa", "block")
     assert r["signals"]["device"]["code"] == "new" and r["signals"]["network"]["code"] == "new"
-    assert {"device", "network", "user_agent", "hour", "behaviour", "failures", "velocity"} == set(r["signals"])
+    assert {"device", "network", "user_agent", "hour", "behaviour", "failures", "velocity",
+            "stuffing"} == set(r["signals"])
 
 
 def test_returning_users_high_takeovers_below_half(population):
