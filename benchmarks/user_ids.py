@@ -1,9 +1,9 @@
-"""Text user ids (migration 0010) against the bigint ids they replaced, on the ingest hot path.
+"""Text user ids (migration 0011) against the bigint ids they replaced, on the ingest hot path.
 
     python benchmarks/user_ids.py [--batches 12] [--batch-size 5000]
 
 Two databases on one server, in one process, measured alternately so machine load hits both
-alike: one migrated to 0009 (``user_id bigint``, the batch statement with ``bigint[]`` user
+alike: one migrated to 0010 (``user_id bigint``, the batch statement with ``bigint[]`` user
 arrays, as before) and one at head (``varchar(64) COLLATE "C"``, ``text[]`` arrays). Both write
 the same fresh batches of integer ids through ``store.write_events``'s statement (erasure check,
 event insert, interest upsert). The client side, ``check_user_id`` + ``build_event`` per event,
@@ -76,7 +76,7 @@ def main() -> None:
         from workers.ingestion import events as ev
         from workers.ingestion import store
 
-        migrate.upgrade(old_url, "0009")
+        migrate.upgrade(old_url, "0010")
         engines = {"bigint": get_engine(old_url), "text": get_engine(os.environ["DATABASE_URL"])}
         sql = {"bigint": _bigint_sql(store._BATCH_SQL), "text": store._BATCH_SQL}
         half_life, seed = 14 * 86400.0, [0]
