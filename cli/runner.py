@@ -1,6 +1,6 @@
 """``quantpipe up | worker | beat | flower``: run the pipeline's processes.
 
-``up`` is a small supervisor: it migrates, starts the four pools, beat and Flower
+``up`` is a small supervisor: it migrates, starts the five pools, beat and Flower
 as child processes with prefixed logs, and on Ctrl+C / SIGTERM stops them
 gracefully (warm shutdown first, then SIGKILL of whatever is left in each child's
 process group), and stops the embedded servers it started. Nothing is orphaned:
@@ -27,7 +27,7 @@ from workers.routing import POOLS
 
 from .console import console, fail, pass_settings
 
-COLORS = {"ingest": "cyan", "patterns": "magenta", "discovery": "yellow", "shadow": "green",
+COLORS = {"ingest": "cyan", "patterns": "magenta", "discovery": "yellow", "shadow": "green", "notify": "red",
           "beat": "blue", "flower": "bright_black", "listener": "bright_magenta", "api": "bright_cyan"}
 GRACE_SECONDS = 30.0
 

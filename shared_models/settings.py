@@ -254,6 +254,64 @@ class ApiSettings:
 
 
 @dataclass(frozen=True)
+class NotifySettings:
+    """The notifications pool: who may be woken, how hard we try, where mail goes."""
+
+    db_role: str = env("QUANTPIPE_NOTIFY_DB_ROLE", "quantpipe_notify",
+                       help="Role the notify worker's connections take (never the owner); empty = the URL's user",
+                       check=lambda v: v == "" or v.replace("_", "").isalnum(), check_msg="must be a role name")
+    secret_key: str | None = env("QUANTPIPE_NOTIFY_SECRET_KEY", None, secret=True,
+                                 help="Fernet key encrypting subscription secrets at rest (generated under "
+                                      "QUANTPIPE_HOME if unset)")
+    poll_seconds: float = env("QUANTPIPE_NOTIFY_POLL_SECONDS", 2.0,
+                              help="Beat period of notify.dispatch (due deliveries are sent)",
+                              check=_positive[0], check_msg=_positive[1])
+    max_attempts: int = env("QUANTPIPE_NOTIFY_MAX_ATTEMPTS", 10,
+                            help="Tries per (subscription, alert) before it is dead-lettered",
+                            check=lambda v: 1 <= v <= 50, check_msg="must be in 1..50")
+    backoff_seconds: float = env("QUANTPIPE_NOTIFY_BACKOFF_SECONDS", 5.0,
+                                 help="First retry delay; doubles per try (with jitter) up to the cap",
+                                 check=_positive[0], check_msg=_positive[1])
+    backoff_cap_seconds: float = env("QUANTPIPE_NOTIFY_BACKOFF_CAP_SECONDS", 900.0,
+                                     help="Longest delay between two tries",
+                                     check=_positive[0], check_msg=_positive[1])
+    timeout_seconds: float = env("QUANTPIPE_NOTIFY_TIMEOUT_SECONDS", 10.0,
+                                 help="HTTP/SMTP timeout of one delivery attempt",
+                                 check=_positive[0], check_msg=_positive[1])
+    lease_seconds: float = env("QUANTPIPE_NOTIFY_LEASE_SECONDS", 60.0,
+                               help="A claimed delivery whose worker vanished is retried after this "
+                                    "(must exceed the timeout)", check=_positive[0], check_msg=_positive[1])
+    senders: int = env("QUANTPIPE_NOTIFY_SENDERS", 8, help="Deliveries sent concurrently by one dispatch",
+                       check=lambda v: 1 <= v <= 64, check_msg="must be in 1..64")
+    dashboard_url: str | None = env("QUANTPIPE_NOTIFY_DASHBOARD_URL", None,
+                                    help="Base URL of the dashboard in alert links (unset = the API's host:port)")
+    producer_down_seconds: float = env("QUANTPIPE_NOTIFY_PRODUCER_DOWN_SECONDS", 30.0,
+                                       help="patterns.producer_down when the heartbeat is older than this "
+                                            "(the consumer's offline limit)",
+                                       check=_positive[0], check_msg=_positive[1])
+    dead_letter_burst: int = env("QUANTPIPE_NOTIFY_DEAD_LETTER_BURST", 100,
+                                 help="pipeline.dead_letters when a pool keeps this many rejects in one window",
+                                 check=_positive[0], check_msg=_positive[1])
+    dead_letter_window_seconds: float = env("QUANTPIPE_NOTIFY_DEAD_LETTER_WINDOW_SECONDS", 300.0,
+                                            help="Window of the dead-letter burst (at most one alert per pool "
+                                                 "per window)", check=_positive[0], check_msg=_positive[1])
+    watch_seconds: float = env("QUANTPIPE_NOTIFY_WATCH_SECONDS", 15.0,
+                               help="Beat period of notify.watch (producer heartbeat, dead-letter bursts)",
+                               check=_positive[0], check_msg=_positive[1])
+    alert_min_score: float = env("QUANTPIPE_NOTIFY_ALERT_MIN_SCORE", 3.0,
+                                 help="Personal pattern alerts: a symbol in a user's library with at least this "
+                                      "decayed interest score (or pinned) makes them its audience",
+                                 check=lambda v: v >= 0, check_msg="must be >= 0")
+    smtp_host: str = env("QUANTPIPE_NOTIFY_SMTP_HOST", "localhost", help="SMTP server for email subscriptions")
+    smtp_port: int = env("QUANTPIPE_NOTIFY_SMTP_PORT", 25, help="SMTP port",
+                         check=lambda v: 0 < v < 65536, check_msg="must be a TCP port")
+    smtp_user: str | None = env("QUANTPIPE_NOTIFY_SMTP_USER", None, help="SMTP login (unset = no AUTH)")
+    smtp_password: str | None = env("QUANTPIPE_NOTIFY_SMTP_PASSWORD", None, secret=True, help="SMTP password")
+    smtp_starttls: bool = env("QUANTPIPE_NOTIFY_SMTP_STARTTLS", False, help="Upgrade the SMTP session with STARTTLS")
+    smtp_from: str = env("QUANTPIPE_NOTIFY_SMTP_FROM", "quantpipe@localhost", help="From: of alert emails")
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str | None = env("DATABASE_URL", None,
                                    help="PostgreSQL URL; unset = embedded PostgreSQL (pgserver)")
@@ -282,6 +340,7 @@ class Settings:
     shadow: ShadowSettings = field(default_factory=ShadowSettings)
     platform: PlatformSettings = field(default_factory=PlatformSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -297,6 +356,9 @@ class Settings:
         if s.visibility_timeout <= s.task_time_limit:
             raise SettingsError("QUANTPIPE_VISIBILITY_TIMEOUT must exceed QUANTPIPE_TASK_TIME_LIMIT, "
                                 "or Redis redelivers tasks that are still running")
+        if s.notify.lease_seconds <= s.notify.timeout_seconds:
+            raise SettingsError("QUANTPIPE_NOTIFY_LEASE_SECONDS must exceed QUANTPIPE_NOTIFY_TIMEOUT_SECONDS, "
+                                "or a slow delivery is sent twice")
         for name, url, schemes in (("DATABASE_URL", s.database_url, ("postgresql",)),
                                    ("REDIS_URL", s.redis_url, ("redis", "rediss", "unix"))):
             if url and not url.split("://", 1)[0].split("+", 1)[0] in schemes:

@@ -6,10 +6,10 @@ importing that pool's code (see ``workers.app``).
 
 from kombu import Exchange, Queue
 
-POOLS = ("ingest", "patterns", "discovery", "shadow")
+POOLS = ("ingest", "patterns", "discovery", "shadow", "notify")
 # where each pool's code lives (its ``tasks`` and ``schedule`` modules)
 POOL_PACKAGES = {"ingest": "workers.ingestion", "patterns": "workers.patterns", "discovery": "workers.discovery",
-                 "shadow": "workers.shadow"}
+                 "shadow": "workers.shadow", "notify": "workers.notifications"}
 
 QUEUES = tuple(Queue(pool, Exchange(pool, type="direct"), routing_key=pool) for pool in POOLS)
 TASK_ROUTES = {f"{pool}.*": {"queue": pool, "routing_key": pool} for pool in POOLS}

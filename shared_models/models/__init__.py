@@ -3,6 +3,6 @@ on ``Base.metadata`` (Alembic and the tests rely on that)."""
 
 from ..base import Base
 from .core import DeadLetter, MarketBar
-from . import api, ingest, patterns, discovery, shadow  # noqa: F401  (register tables)
+from . import api, ingest, patterns, discovery, shadow, notifications  # noqa: F401  (register tables)
 
 __all__ = ["Base", "DeadLetter", "MarketBar"]

@@ -61,6 +61,9 @@ class Interest(Base):
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
+    # who follows a symbol: a published pattern's audience (migration 0011)
+    __table_args__ = (Index("ix_ingest_interests_entity_id", "entity_id"),)
+
 
 class Holding(Base):
     """An entity held in the user's portfolio: pinned at the top of the library."""
@@ -70,6 +73,8 @@ class Holding(Base):
     user_id: Mapped[str] = mapped_column(UserId, primary_key=True)
     entity_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_ingest_holdings_entity_id", "entity_id"),)
 
 
 class LoginAttempt(Base):

@@ -1,0 +1,142 @@
+"""The one call a pool makes to tell people something: ``raise_alert`` inside its own transaction.
+
+An alert is written by the SQL function ``notify_alert`` (migration 0011) together with
+one outbox row per matching subscription, in the caller's transaction, so an alert
+exists exactly when the fact that caused it was committed (a rolled-back promotion
+alerts nobody; a committed one is never lost). The notify worker delivers the outbox.
+
+``key`` names the fact (``shadow.promotion:event:42``): raising the same fact again —
+a redelivered task, a re-run scan — is a no-op, so nobody is told twice.
+
+Pools pass facts (``data``), not prose: the notify pool renders the text, the numbers
+and the dashboard link for each channel (``workers/notifications/render.py``).
+
+Also here because two pools share them: ``forget_user`` (ingest's erasure removes the
+user from every pattern audience) and ``audience_params`` (what the patterns pool passes
+to ``pattern_audience``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .models.notifications import PRIORITIES
+
+# Every event and its priority (seed 004 for the shadow events; the others are ours, see
+# docs/notifications.md).
+EVENTS: dict[str, str] = {
+    "anomaly.critical": "critical",
+    "shadow.promotion": "high",
+    "shadow.manual_review": "medium",
+    "shadow.rollback": "critical",
+    "shadow.degradation": "high",
+    "patterns.producer_down": "high",
+    "pipeline.dead_letters": "medium",
+    "notify.test": "low",
+}
+PUBLIC_EVENTS = tuple(e for e in EVENTS if e != "notify.test")
+
+
+class AlertError(ValueError):
+    """An alert that cannot be raised; the message starts with the field at fault."""
+
+
+@dataclass(frozen=True)
+class Raised:
+    key: str
+    event: str
+    priority: str
+    deliveries: int | None  # None: the same key was raised before (nothing new written)
+
+    @property
+    def duplicate(self) -> bool:
+        return self.deliveries is None
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe facts: non-finite floats become null (jsonb rejects NaN), numpy scalars plain numbers."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_clean(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, int):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+_SQL = ("SELECT notify_alert(CAST(%(key)s AS varchar), CAST(%(event)s AS varchar), CAST(%(priority)s AS varchar), "
+        "CAST(%(title)s AS varchar), CAST(%(data)s AS jsonb), CAST(%(only)s AS bigint))")
+
+
+def _execute(target: Any, params: dict) -> Any:
+    """Run ``_SQL`` on a SQLAlchemy Session/Connection or a psycopg2 cursor/connection; the scalar result."""
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.orm import Session
+
+    if isinstance(target, Session):
+        target = target.connection()
+    if isinstance(target, Connection):
+        return target.exec_driver_sql(_SQL, params).scalar()
+    cursor = target if hasattr(target, "execute") and hasattr(target, "fetchone") else target.cursor()
+    cursor.execute(_SQL, params)
+    return cursor.fetchone()[0]
+
+
+def raise_alert(target: Any, event: str, key: str, title: str, data: dict | None = None, *,
+                priority: str | None = None, only_subscription: int | None = None) -> Raised:
+    """Write the alert and its outbox rows in the caller's transaction (``target``: a Session,
+    Connection, or psycopg2 cursor/connection). ``key`` identifies the fact; raising it again
+    writes nothing. ``priority`` defaults to the event's; ``only_subscription`` sends to that
+    subscription alone (``quantpipe notify test``)."""
+    if event not in EVENTS:
+        raise AlertError(f"event: unknown event {event!r} (one of {', '.join(EVENTS)})")
+    priority = priority or EVENTS[event]
+    if priority not in PRIORITIES:
+        raise AlertError(f"priority: {priority!r} is not one of {', '.join(PRIORITIES)}")
+    if not key or len(key) > 200:
+        raise AlertError("key: 1 to 200 characters naming the fact")
+    full_key = key if key.startswith(event + ":") else f"{event}:{key}"
+    if len(full_key) > 200:
+        raise AlertError("key: too long once prefixed with the event (200 characters at most)")
+    params = {"key": full_key, "event": event, "priority": priority, "title": (title or event)[:300],
+              "data": json.dumps(_clean(data or {}), ensure_ascii=False, allow_nan=False), "only": only_subscription}
+    return Raised(full_key, event, priority, _execute(target, params))
+
+
+def priority_at_least(priority: str, minimum: str) -> bool:
+    return PRIORITIES.index(priority) >= PRIORITIES.index(minimum)
+
+
+# ---- personal pattern alerts (shared by the patterns and ingest pools) --------------------------------------------
+
+def audience_params(settings=None) -> dict[str, float]:
+    """The parameters ``pattern_audience`` takes, from the settings (min score, interest half-life)."""
+    from .settings import get_settings
+
+    s = settings or get_settings()
+    return {"audience_min_score": float(s.notify.alert_min_score),
+            "audience_half_life_days": float(s.ingest.half_life_days)}
+
+
+def forget_user(conn: Any, user_id: Any) -> int:
+    """Erasure: delete the user's personal alerts (in the erasure's transaction).
+
+    SHARE ROW EXCLUSIVE waits for every publishing transaction that already wrote alerts
+    (so their rows are deleted too) and makes later ones wait for this erasure to commit,
+    after which they no longer see the user's library.
+    """
+    from sqlalchemy import text
+
+    conn.exec_driver_sql("LOCK TABLE user_pattern_alerts IN SHARE ROW EXCLUSIVE MODE")
+    return conn.execute(text("DELETE FROM user_pattern_alerts WHERE user_id = :u"), {"u": str(user_id)}).rowcount
