@@ -18,7 +18,9 @@ def test_health_no_auth_reports_pools(api_server, workers):
     assert r.status_code == 200, body
     assert body["status"] == "ok" and body["database"] and body["redis"]
     assert body["schema_revision"] == body["schema_head"]
-    assert set(body["pools"]) == {"ingest", "patterns", "discovery", "shadow"}
+    from workers.routing import POOLS
+
+    assert set(body["pools"]) == set(POOLS)
     assert all(p["workers"] >= 1 for p in body["pools"].values())
     assert r.headers["cache-control"] == "no-store"
 
