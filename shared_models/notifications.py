@@ -1,6 +1,6 @@
 """The one call a pool makes to tell people something: ``raise_alert`` inside its own transaction.
 
-An alert is written by the SQL function ``notify_alert`` (migration 0011) together with
+An alert is written by the SQL function ``notify_alert`` (migration 0012) together with
 one outbox row per matching subscription, in the caller's transaction, so an alert
 exists exactly when the fact that caused it was committed (a rolled-back promotion
 alerts nobody; a committed one is never lost). The notify worker delivers the outbox.

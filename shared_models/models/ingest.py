@@ -61,7 +61,7 @@ class Interest(Base):
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    # who follows a symbol: a published pattern's audience (migration 0011)
+    # who follows a symbol: a published pattern's audience (migration 0012)
     __table_args__ = (Index("ix_ingest_interests_entity_id", "entity_id"),)
 
 

@@ -1,4 +1,4 @@
-"""Tables of the notifications pool (migration: migrations/versions/0011_notifications.py).
+"""Tables of the notifications pool (migration: migrations/versions/0012_notifications.py).
 
 An alert (``notification_alerts``) is one fact worth telling people about, unique by
 its ``alert_key`` so the same fact raised twice is one alert. Each matching
@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..base import Base
+from .ingest import UserId
 
 PRIORITIES = ("low", "medium", "high", "critical")
 FORMATS = ("json", "slack", "email")
@@ -133,7 +134,7 @@ class UserPatternAlert(Base):
     __tablename__ = "user_pattern_alerts"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    user_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(UserId)
     detection_id: Mapped[int] = mapped_column(BigInteger)
     flow_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     symbol: Mapped[str] = mapped_column(String(20))

@@ -1,4 +1,4 @@
-"""The notify pool's database access: its own least-privilege role (migration 0011).
+"""The notify pool's database access: its own least-privilege role (migration 0012).
 
 The URL is the process's DATABASE_URL with the startup option ``role=QUANTPIPE_NOTIFY_DB_ROLE``
 (``quantpipe_notify``: reads subscriptions and their secrets, works the outbox, records

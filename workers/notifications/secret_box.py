@@ -5,7 +5,7 @@ to sign (a hash would not do), and a database dump, a replica or a backup should
 hand out every receiver's signing key. The Fernet key is QUANTPIPE_NOTIFY_SECRET_KEY,
 else a key generated once under QUANTPIPE_HOME (``notify_secret.key``, mode 0600; in
 docker-compose every service mounts the same home). The column is also readable only by
-the notify role (migration 0011), so the API process stores secrets it cannot read back.
+the notify role (migration 0012), so the API process stores secrets it cannot read back.
 """
 
 from __future__ import annotations

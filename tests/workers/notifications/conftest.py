@@ -34,7 +34,7 @@ def fast(settings=None, **notify):
 
 @pytest.fixture()
 def notify_engine(database_url):
-    """The notify role's engine (the grants of migration 0011 are what is tested)."""
+    """The notify role's engine (the grants of migration 0012 are what is tested)."""
     from workers.notifications.db import engine
 
     return engine(database_url)

@@ -1,4 +1,4 @@
-"""Roles of migration 0011: the notify worker reaches only its tables; pools raise alerts only through
+"""Roles of migration 0012: the notify worker reaches only its tables; pools raise alerts only through
 notify_alert(); the API stores secrets it can never read back."""
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ both functions and is granted to the roles that raise alerts (discovery, api, no
 outbox, records attempts, keeps dead letters, reads dead letters and PRODUCER_ALIVE rows
 for its watchdog). ``quantpipe_api`` manages subscriptions without reading secrets.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
@@ -81,12 +81,12 @@ BEGIN
         SELECT DISTINCT symbol FROM r
     ), who AS (
         SELECT symbol, user_id, max(score) AS score, bool_or(pinned) AS pinned FROM (
-            SELECT i.entity_id AS symbol, CAST(i.user_id AS varchar) AS user_id,
+            SELECT i.entity_id AS symbol, i.user_id,
                    i.score * power(2.0, -extract(epoch FROM (now() - i.score_at)) / (p_half_life_days * 86400.0))
                        AS score, false AS pinned
             FROM ingest_interests i WHERE i.entity_id IN (SELECT symbol FROM syms)
             UNION ALL
-            SELECT h.entity_id, CAST(h.user_id AS varchar), NULL, true
+            SELECT h.entity_id, h.user_id, NULL, true
             FROM ingest_holdings h WHERE h.entity_id IN (SELECT symbol FROM syms)
         ) lib GROUP BY symbol, user_id
         HAVING bool_or(pinned) OR max(score) >= p_min_score
@@ -203,7 +203,7 @@ def upgrade() -> None:
     op.create_table(
         "user_pattern_alerts",
         sa.Column("id", sa.BigInteger(), primary_key=True, autoincrement=True),
-        sa.Column("user_id", sa.String(64), nullable=False),
+        sa.Column("user_id", sa.String(64, collation="C"), nullable=False),
         sa.Column("detection_id", sa.BigInteger(), nullable=False),
         sa.Column("flow_id", sa.Uuid(), nullable=False),
         sa.Column("symbol", sa.String(20), nullable=False),
