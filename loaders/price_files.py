@@ -81,11 +81,12 @@ def _text(path: Path) -> str:
 
 
 def _csv(path: Path, text: str) -> pd.DataFrame:
-    if "\x00" in text:
-        line = text[:text.index("\x00")].count("\n") + 1
-        raise PriceFileError(f"{path}: line {line}: a NUL character; not a price CSV")
+    # A NUL in a cell makes that cell unreadable, not the file: U+FFFD keeps it visibly wrong, so the
+    # row is refused naming its field (a NUL in the header still makes the header unknown).
+    text = text.replace("\x00", "\ufffd")
     try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        # a short row's missing cells come back as NaN even with dtype=str: they are empty text
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False).fillna("")
     except pd.errors.EmptyDataError:
         raise PriceFileError(f"{path}: line 1: empty file, expected a CSV header") from None
     except pd.errors.ParserError as exc:
@@ -118,12 +119,9 @@ def read_price_file(path: str | Path) -> PriceFrame:
     price_cols = ["open", "high", "low", "close"] + (["adj"] if adj_col else [])
     num = frame[price_cols + ["volume"]].apply(pd.to_numeric, errors="coerce")
     ts = pd.to_datetime(frame["timestamp"], errors="coerce", utc=True, format="ISO8601")
-    if adj_col:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            factor = (num["adj"] / num["close"]).to_numpy()
-    else:
-        factor = np.ones(len(num))
-    cand = {c: num[c].to_numpy() * factor for c in ("open", "high", "low", "close")}
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # bad rows: judged below
+        factor = (num["adj"] / num["close"]).to_numpy() if adj_col else np.ones(len(num))
+        cand = {c: num[c].to_numpy() * factor for c in ("open", "high", "low", "close")}
     cand["volume"] = num["volume"].to_numpy()
     ok = provably_valid(ts, cand["open"], cand["high"], cand["low"], cand["close"], cand["volume"], timeframe)
     n = len(frame)

@@ -196,6 +196,20 @@ def ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[s
     return result
 
 
+def keep_dead_letters(engine: Engine, letters: Sequence) -> None:
+    """Dead letters of a call with no good bar, on this process's live connection (one short
+    transaction; through a pooled Session it cost more than storing a good bar)."""
+    key, conn = _connection(engine)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("BEGIN")
+            dead_letters.keep_many(cur, "patterns", letters)
+            cur.execute("COMMIT")
+    except BaseException:
+        _discard(key, conn)  # whatever failed, a fresh connection is the safe next state
+        raise
+
+
 def _segments(symbols: list[str], cached: list[Window | None], table: list[tuple]
               ) -> tuple[Segments, dict[str, Window], int]:
     """Each symbol's window (cache + new rows, or the rows read), as Segments for detection."""

@@ -164,8 +164,7 @@ def ingest_bars(engine: Engine, redis_client, timeframe, bars, ttl_hours: float 
                                                    {"symbol": key, "timeframe": timeframe, "bar": bar}, exc.field))
     if not good:
         if letters:
-            with engine.begin() as conn:
-                dead_letters.keep_many(conn, "patterns", letters)
+            live_path.keep_dead_letters(engine, letters)
         return ScanResult("*", tier, 0, 0, 0, 0), rejected
     r = live_path.ingest(engine, redis_client, timeframe, tier, good, ttl_hours,
                          process_cache() if cache is None else cache, source="patterns.on_bars",

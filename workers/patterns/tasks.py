@@ -44,11 +44,11 @@ def _since(value: str | None) -> datetime | None:
 
 
 def _dead_letter(source: str, exc, payload) -> None:
-    from shared_models import dead_letters
-    from shared_models.db import unit_of_work
+    from shared_models.dead_letters import Letter
 
-    with unit_of_work() as s:
-        dead_letters.keep(s, "patterns", source, str(exc), payload, field=exc.field)
+    from .live_path import keep_dead_letters
+
+    keep_dead_letters(_engine(), [Letter(source, str(exc), payload, exc.field)])
 
 
 ping = ping_task("patterns")
