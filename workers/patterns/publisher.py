@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from .detection import Detection
+from .detection import TIMEFRAME_OF_TIER, Detection
 
 CHANNEL = "tickstock.events.patterns"
 PUBLISH_CHUNK = 200
@@ -29,7 +29,15 @@ SOURCE = "TickStockPL"
 
 
 def build_event(det: Detection, flow_id: str, detected_at: float, ttl_hours: float) -> dict:
-    """The exact DESIGN §4 event (top-level ``timestamp`` is refreshed when relayed)."""
+    """The exact DESIGN §4 event.
+
+    Top-level ``timestamp``: the publish time (refreshed when relayed). ``data.timestamp``: the
+    epoch of the bar that completed the pattern — the consumer keys stored patterns by
+    ``symbol:pattern:int(data.timestamp)``, so detections of different bars never share it, and a
+    republished event keeps it (it is stored in the outbox payload). ``data.timeframe``: that
+    bar's timeframe. ``expires_at``: detection time + TTL (how long the alert is fresh).
+    """
+    bar_time = det.bar_ts.timestamp()
     return {
         "event_type": "pattern_detected",
         "source": SOURCE,
@@ -42,13 +50,13 @@ def build_event(det: Detection, flow_id: str, detected_at: float, ttl_hours: flo
             "flow_id": flow_id,
             "tier": det.tier,
             "source": det.tier,
-            "timestamp": detected_at,
+            "timestamp": bar_time,
+            "timeframe": TIMEFRAME_OF_TIER.get(det.tier, "1d"),
             "expires_at": detected_at + ttl_hours * 3600.0,
             "current_price": float(det.current_price),
             "price_change": float(det.price_change),
             "volume": int(det.volume),
-            "indicators": {**det.indicators, "direction": det.direction,
-                           "bar_time": det.bar_ts.timestamp()},
+            "indicators": {**det.indicators, "direction": det.direction, "bar_time": bar_time},
         },
     }
 

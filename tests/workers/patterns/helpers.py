@@ -10,8 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 TIERS = {"daily", "intraday", "combo"}
 TOP_KEYS = {"event_type", "source", "timestamp", "flow_id", "data"}
-DATA_KEYS = {"symbol", "pattern", "confidence", "flow_id", "tier", "source", "timestamp", "expires_at",
-             "current_price", "price_change", "volume", "indicators"}
+DATA_KEYS = {"symbol", "pattern", "confidence", "flow_id", "tier", "source", "timestamp", "timeframe",
+             "expires_at", "current_price", "price_change", "volume", "indicators"}
 
 
 def load_daily(engine, *symbols: str) -> None:
@@ -61,6 +61,8 @@ def check_event(ev: dict) -> None:
     assert d["tier"] in TIERS and d["source"] == d["tier"]
     assert type(d["timestamp"]) is float and type(d["expires_at"]) is float and d["expires_at"] > d["timestamp"]
     assert d["timestamp"] <= ev["timestamp"]
+    assert d["timestamp"] == d["indicators"]["bar_time"]  # the bar that completed the pattern
+    assert d["timeframe"] == ("1min" if d["tier"] == "intraday" else "1d")
     assert type(d["current_price"]) is float and d["current_price"] > 0
     assert type(d["price_change"]) is float
     assert type(d["volume"]) is int and d["volume"] >= 0

@@ -58,3 +58,27 @@ def test_patterns_migration_down_and_up(scratch_db):
         assert c.execute(text("SELECT count(*) FROM pg_views WHERE viewname = 'pattern_flow_analysis'")).scalar() == 0
     migrate.upgrade(target, "0003")
     assert mine <= set(inspect(eng).get_table_names())
+
+
+def test_flow_view_lists_only_flows_that_began_with_pattern_published(engine):
+    """Issue #15 item 2: a consumer's own flows (e.g. subscription rows) are not pattern flows."""
+    ours, theirs, late = (str(uuid.uuid4()) for _ in range(3))
+    log = ("SELECT log_integration_event(CAST(:f AS uuid), :et, :src, :cp, NULL, :sym, NULL, NULL, NULL, NULL)")
+    with engine.begin() as c:
+        c.execute(text(log), {"f": ours, "et": "pattern_detected", "src": "TickStockPL", "cp": "PATTERN_PUBLISHED",
+                              "sym": "ZZFLOW"})
+        c.execute(text(log), {"f": theirs, "et": "subscription", "src": "TickStockAppV2",
+                              "cp": "SUBSCRIPTION_CREATED", "sym": "ZZFLOW"})
+        c.execute(text(log), {"f": late, "et": "pattern_detected", "src": "TickStockAppV2", "cp": "EVENT_RECEIVED",
+                              "sym": "ZZFLOW"})
+    with engine.begin() as c:
+        c.execute(text(log), {"f": ours, "et": "pattern_detected", "src": "TickStockAppV2", "cp": "EVENT_RECEIVED",
+                              "sym": None})
+        # a PATTERN_PUBLISHED logged after another checkpoint does not make that flow ours
+        c.execute(text(log), {"f": late, "et": "pattern_detected", "src": "TickStockPL", "cp": "PATTERN_PUBLISHED",
+                              "sym": "ZZFLOW"})
+    with engine.connect() as c:
+        listed = {str(f): p for f, p in c.execute(text(
+            "SELECT flow_id, flow_path FROM pattern_flow_analysis WHERE flow_id = ANY(CAST(:f AS uuid[]))"),
+            {"f": [ours, theirs, late]})}
+    assert listed == {ours: ["PATTERN_PUBLISHED", "EVENT_RECEIVED"]}
