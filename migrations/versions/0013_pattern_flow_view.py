@@ -4,15 +4,15 @@ A consumer logs its own flows into ``integration_events`` too (e.g. subscription
 their own flow ids); they appeared as one-checkpoint "flows". Same columns as migration 0003's
 view; a flow is listed once its first checkpoint by time (then id) is PATTERN_PUBLISHED.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0013
+Revises: 0012
 """
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
