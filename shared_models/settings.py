@@ -150,6 +150,9 @@ class PatternsSettings:
                                     help="Live path: (symbol, timeframe) bar windows cached per worker process "
                                          "(0 = always read the window from PostgreSQL)",
                                     check=lambda v: v >= 0, check_msg="must be >= 0")
+    worker_heartbeat: bool = env("PATTERNS_WORKER_HEARTBEAT", True,
+                                 help="Each patterns worker beats from its main process, outside the task queue "
+                                      "(off: only `patterns.heartbeat` tasks beat)")
 
 
 @dataclass(frozen=True)

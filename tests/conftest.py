@@ -20,6 +20,9 @@ TEST_ENV = {
     "QUANTPIPE_TASK_SOFT_TIME_LIMIT": "100",
     "QUANTPIPE_TASK_TIME_LIMIT": "110",
     "QUANTPIPE_VISIBILITY_TIMEOUT": "120",
+    # the session's workers leave the heartbeat key alone (tests set it on purpose); the
+    # liveness tests start workers with it on
+    "PATTERNS_WORKER_HEARTBEAT": "false",
 }
 
 

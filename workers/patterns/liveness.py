@@ -1,15 +1,21 @@
 """Producer liveness for the consumer: heartbeat key, PRODUCER_ALIVE rows, health status.
 
 The consumer treats the producer as offline when ``tickstock:producer:heartbeat``
-is older than 30 s, so beat refreshes it every PATTERNS_HEARTBEAT_SECONDS (<= 15).
-The PRODUCER_ALIVE row is throttled with ``SET NX EX`` on a Redis key, so however
-many heartbeat tasks run (several workers, retries) at most one row per period is written.
+is older than 30 s, so it is refreshed every PATTERNS_HEARTBEAT_SECONDS (<= 15) — by a
+thread in each patterns worker's main process (``HeartbeatThread``), not by a task: a
+task would queue behind a long scan on the patterns queue (29 s stale with one process),
+while the main process of a prefork worker only supervises its children and is never busy.
+The PRODUCER_ALIVE row is throttled with ``SET NX EX`` on a Redis key, so however many
+workers beat, at most one row per period is written.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
+from typing import Callable
 
 from sqlalchemy import Engine, text
 
@@ -17,6 +23,7 @@ HEARTBEAT_KEY = "tickstock:producer:heartbeat"
 ALIVE_LOCK_KEY = "quantpipe:patterns:alive-lock"
 STARTED_KEY = "quantpipe:patterns:started-at"
 HEALTH_CHANNEL = "tickstock.health.status"
+logger = logging.getLogger(__name__)
 
 
 def producer_metrics(engine: Engine) -> dict:
@@ -58,3 +65,36 @@ def heartbeat_age(redis_client, now: float | None = None) -> float | None:
     if raw is None:
         return None
     return (time.time() if now is None else now) - float(raw)
+
+
+class HeartbeatThread(threading.Thread):
+    """``beat`` every ``period`` seconds until stopped, outside the task queue.
+
+    Its own Redis client (never shared with forked pool children); any error is logged and the
+    next period tries again with a fresh client, so a Redis or PostgreSQL restart only costs the
+    beats that fall inside it.
+    """
+
+    def __init__(self, engine_factory: Callable, redis_factory: Callable, period: float, alive_seconds: float):
+        super().__init__(name="patterns-heartbeat", daemon=True)
+        self.engine_factory, self.redis_factory = engine_factory, redis_factory
+        self.period, self.alive_seconds = period, alive_seconds
+        self.stopping = threading.Event()
+        self.beats = 0
+
+    def run(self) -> None:
+        client = None
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            try:
+                client = client or self.redis_factory()
+                beat(self.engine_factory(), client, self.alive_seconds)
+                self.beats += 1
+            except Exception as exc:  # noqa: BLE001 - liveness must outlive any outage
+                logger.warning("patterns heartbeat failed (retrying in %.0f s): %s", self.period, exc)
+                client = None
+            self.stopping.wait(max(0.0, self.period - (time.monotonic() - started)))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping.set()
+        self.join(timeout)

@@ -1,7 +1,7 @@
 """Beat entries of the patterns pool.
 
-The heartbeat expires after one period: a heartbeat stuck behind a long scan is
-dropped instead of being delivered late (the next one is on its way).
+No heartbeat here: each patterns worker beats from its main process (``liveness.HeartbeatThread``),
+so the heartbeat never waits behind a scan on the patterns queue.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from typing import Any
 def entries(settings) -> dict[str, dict[str, Any]]:
     p = settings.patterns
     return {
-        "heartbeat": {"task": "patterns.heartbeat", "schedule": p.heartbeat_seconds,
-                      "options": {"expires": p.heartbeat_seconds}},
         "relay-outbox": {"task": "patterns.relay_outbox", "schedule": p.relay_interval_seconds,
                          "options": {"expires": p.relay_interval_seconds * 5}},
         "scan-daily": {"task": "patterns.scan", "schedule": p.scan_interval_seconds,

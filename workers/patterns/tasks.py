@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 from datetime import datetime
 
+from celery.signals import worker_ready, worker_shutdown
+
 from workers.app import app
 from workers.ping import ping_task
 
@@ -125,10 +127,39 @@ def relay_outbox(limit: int = 1000) -> dict:
 
 @app.task(name="patterns.heartbeat", ignore_result=True, acks_late=False)
 def heartbeat() -> dict:
-    """Heartbeat key + health status, PRODUCER_ALIVE at most once per PATTERNS_ALIVE_SECONDS."""
+    """One beat by hand (workers beat on their own, see ``_start_liveness``)."""
     from .liveness import beat
 
     return beat(_engine(), _redis(), _settings().alive_seconds)
+
+
+_LIVENESS: list = []
+
+
+@worker_ready.connect
+def _start_liveness(**_) -> None:
+    """Every patterns worker beats from its main process, outside the task queue (issue #13)."""
+    from .liveness import HeartbeatThread
+
+    if not _settings().worker_heartbeat:
+        return
+
+    def client():
+        import redis
+
+        from shared_models.db import redis_url
+
+        return redis.Redis.from_url(redis_url(), socket_timeout=5, socket_connect_timeout=5)
+
+    thread = HeartbeatThread(_engine, client, _settings().heartbeat_seconds, _settings().alive_seconds)
+    thread.start()
+    _LIVENESS.append(thread)
+
+
+@worker_shutdown.connect
+def _stop_liveness(**_) -> None:
+    while _LIVENESS:
+        _LIVENESS.pop().stop()
 
 
 @app.task(name="patterns.backtest", ignore_result=False)
