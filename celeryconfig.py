@@ -34,8 +34,19 @@ broker_transport_options = {
     "health_check_interval": 10,
 }
 result_backend_transport_options = {"visibility_timeout": _settings.visibility_timeout}
+# A task whose work is committed must not fail because Redis restarted before its result
+# (and its chord part) was stored: the backend retries on connection errors, with
+# exponential backoff up to 10 s, for about 20 minutes (then the task fails loudly).
+result_backend_always_retry = True
+result_backend_max_retries = 120
+result_backend_base_sleep_between_retries_ms = 100
+result_backend_max_sleep_between_retries_ms = 10_000
 redis_backend_health_check_interval = 10
 redis_socket_keepalive = True
+
+# publishing (a retry, a chord callback, a fan-out) waits out a Redis restart (~1 min) instead of failing
+task_publish_retry = True
+task_publish_retry_policy = {"max_retries": 25, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 3}
 
 task_serializer = "json"
 result_serializer = "json"
@@ -51,11 +62,16 @@ task_create_missing_queues = False
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
-worker_cancel_long_running_tasks_on_connection_loss = True
+# A lost broker connection must not terminate running tasks: on Redis their messages stay in
+# the unacked set and are acknowledged (through the reconnected pool) when they finish; a
+# terminated task's message was lost instead (tests/workers/discovery/test_restart.py).
+worker_cancel_long_running_tasks_on_connection_loss = False
 task_soft_time_limit = _settings.task_soft_time_limit
 task_time_limit = _settings.task_time_limit
 task_ignore_result = True  # results live in PostgreSQL; tasks that return one opt in
 result_expires = 24 * 3600
+
+worker_consumer = "workers.base:Consumer"  # reconnects after Redis restarts (see its docstring)
 
 worker_send_task_events = True
 task_send_sent_event = True
