@@ -139,6 +139,7 @@ def scan_politician(session: Session, politician_id: str, settings: DiscoverySet
             found += events
     written = store.save_patterns(session, politician_id, patterns) + store.save_anomalies(session, politician_id,
                                                                                             found)
+    store.alert_critical(session, politician_id, settings.critical_severity)
     return ScanSummary(politician_id, len(trades), len(patterns), len(found), written, summary["events_studied"])
 
 

@@ -10,7 +10,8 @@ from sqlalchemy import func, or_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from shared_models.models.discovery import AnomalyDetection, ModelExperiment, NetworkDiscovery, PatternDiscovery
+from shared_models.models.discovery import (AnomalyDetection, ModelExperiment, NetworkDiscovery, PatternDiscovery,
+                                           Politician)
 
 from .experiment import ExperimentResult
 from .findings import Finding, clean_json
@@ -46,6 +47,26 @@ def save_anomalies(session: Session, politician_id: str, findings: Iterable[Find
     rows = [{**_common(f, "anomaly_type"), "politician_id": politician_id, "severity": f.score} for f in findings]
     return _upsert(session, AnomalyDetection, rows, ["politician_id", "anomaly_type", "subject"],
                    ["severity", *COMPARED])
+
+
+def alert_critical(session: Session, politician_id: str, threshold: float) -> int:
+    """``anomaly.critical`` for each uninvestigated anomaly at or above ``threshold``, in the scan's transaction.
+    Keyed by the anomaly's id, so an anomaly is announced once however often it is re-scanned; returns how
+    many were new."""
+    from sqlalchemy import select
+
+    from shared_models.notifications import raise_alert
+
+    a = AnomalyDetection
+    rows = session.execute(select(a.id, a.anomaly_type, a.subject, a.severity, a.confidence, a.description,
+                                  Politician.full_name).join(Politician, Politician.id == a.politician_id)
+                           .where(a.politician_id == politician_id, a.severity >= threshold, a.investigated.is_(False))
+                           .order_by(a.id)).all()
+    return sum(not raise_alert(session, "anomaly.critical", f"anomaly:{r.id}", f"{r.full_name}: {r.anomaly_type}",
+                               {"anomaly_id": r.id, "politician_id": str(politician_id), "politician_name": r.full_name,
+                                "anomaly_type": r.anomaly_type, "subject": r.subject, "severity": r.severity,
+                                "confidence": r.confidence, "description": r.description,
+                                "threshold": threshold}).duplicate for r in rows)
 
 
 def save_network(session: Session, findings: Iterable[Finding]) -> int:

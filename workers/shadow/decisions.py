@@ -43,6 +43,13 @@ class Outcome:
                 "event_id": self.event_id, "alerts": [a.payload() for a in self.alerts]}
 
 
+def _tell(session: Session, kind: str, key: str, title: str, data: dict) -> None:
+    """Notify subscribers (shared_models.notifications): written in this transaction, so it goes out iff it commits."""
+    from shared_models.notifications import raise_alert
+
+    raise_alert(session, f"shadow.{kind}", key, title, jsonable(data))
+
+
 def _ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000.0, 3)
 
@@ -97,7 +104,8 @@ def evaluate_challenger(session: Session, name: str, settings, *, auto_promote: 
     stored = insert(ShadowEvaluation).values(
         challenger_id=ch.id, champion_id=champ.id, n_trades=n_k, decision=ev.decision, score=ev.score,
         metrics=jsonable(ev.as_dict()), elapsed_ms=_ms(t0)).on_conflict_do_nothing().returning(ShadowEvaluation.id)
-    if session.execute(stored).first() is None:
+    look_row = session.execute(stored).first()
+    if look_row is None:
         return Outcome("DUPLICATE", f"look at {n_k} trades was already evaluated", jsonable(ev.as_dict()))
     out = Outcome(ev.decision, f"{ch.name} vs {champ.name} at {n_k} trades: {ev.decision} (score {ev.score})",
                   jsonable(ev.as_dict()))
@@ -110,6 +118,8 @@ def evaluate_challenger(session: Session, name: str, settings, *, auto_promote: 
     elif ev.decision == "APPROVED":
         out.alerts.append(Alert("manual_review", ch.name, f"{ch.name} APPROVED at {n_k} trades; "
                                 "SHADOW_AUTO_PROMOTE is off: promote it manually", {"score": ev.score}))
+        _tell(session, "manual_review", f"evaluation:{look_row[0]}", f"{ch.name} APPROVED: promote manually",
+              {"challenger": ch.name, "champion": champ.name, "decision": "APPROVED", "evaluation": out.evaluation})
     elif ev.decision == "REJECTED":
         locked = _lock(session, ch.id)[ch.id]
         locked.role = "archived"
@@ -120,6 +130,9 @@ def evaluate_challenger(session: Session, name: str, settings, *, auto_promote: 
         out.event_id = event.id
         out.alerts.append(Alert("manual_review", ch.name, f"{ch.name} REJECTED and archived: "
                                 f"{ev.metrics.get('reason')}", {"score": ev.score}))
+        _tell(session, "manual_review", f"evaluation:{look_row[0]}", f"{ch.name} REJECTED and archived",
+              {"challenger": ch.name, "champion": champ.name, "decision": "REJECTED", "evaluation": out.evaluation,
+               "reason": ev.metrics.get("reason")})
     return out
 
 
@@ -150,6 +163,11 @@ def promote(session: Session, name: str, *, actor: str, reason: str, force: bool
     session.add(event)
     event.elapsed_ms = _ms(t0)
     session.flush()
+    _tell(session, "promotion", f"event:{event.id}", f"{target.name} promoted over {champ.name}",
+          {"challenger": target.name, "previous_champion": champ.name, "actor": actor, "reason": event.reason,
+           "forced": force, "event_id": event.id, "elapsed_ms": event.elapsed_ms, "evaluation": metrics or {},
+           "trades": {"challenger": registry.trade_count(session, target.id),
+                      "champion": registry.trade_count(session, champ.id)}})
     return event
 
 
@@ -181,6 +199,9 @@ def rollback(session: Session, *, actor: str, reason: str, expected_champion_id:
     session.add(event)
     event.elapsed_ms = _ms(t0)
     session.flush()
+    _tell(session, "rollback", f"event:{event.id}", f"{champ.name} rolled back to {prev.name}",
+          {"from_model": champ.name, "to_model": prev.name, "actor": actor, "reason": event.reason,
+           "event_id": event.id, "elapsed_ms": event.elapsed_ms, "metrics": metrics or {}})
     return event
 
 
@@ -210,6 +231,8 @@ def monitor_champion(session: Session, settings) -> Outcome:
         out.decision = "DEGRADED"
         out.alerts.append(Alert("degradation", champ.name, f"{champ.name} degrading: {res.reason}",
                                 {"look": res.looks_done}))
+        _tell(session, "degradation", f"{champ.id}:{champ.promoted_at.timestamp():.0f}:{res.looks_done}",
+              f"{champ.name} degrading", {"champion": champ.name, "monitor": res.as_dict()})
     elif res.finished:
         out.decision = "CONFIRMED"
     return out
