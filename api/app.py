@@ -26,14 +26,15 @@ TAGS = [
     {"name": "shadow", "description": "Seed 004: champion/challenger models (`{status, data}` envelope)"},
     {"name": "activity", "description": "Seed 000: activity tracking for apps not written in Python"},
     {"name": "patterns", "description": "Detected patterns, flow latency, producer health"},
+    {"name": "notifications", "description": "Alert subscriptions and deliveries (admin); per-user pattern alerts"},
     {"name": "operations", "description": "Health, metrics, the caller's key"},
 ]
 
 
 def routers() -> list[APIRouter]:
-    from .routers import activity, auth, operations, patterns, shadow
+    from .routers import activity, auth, notifications, operations, patterns, shadow
 
-    return [shadow.router, activity.router, patterns.router, operations.router, auth.router]
+    return [shadow.router, activity.router, patterns.router, notifications.router, operations.router, auth.router]
 
 
 def _docs(app: FastAPI) -> None:

@@ -16,6 +16,7 @@ COMMANDS = [
     ("cli.discovery", "scan"), ("cli.discovery", "discoveries"),
     ("cli.shadow", "shadow"),
     ("cli.api", "api"), ("cli.api", "api_key"),
+    ("cli.notify", "notify"),
 ]
 
 

@@ -140,3 +140,35 @@ def forget_user(conn: Any, user_id: Any) -> int:
 
     conn.exec_driver_sql("LOCK TABLE user_pattern_alerts IN SHARE ROW EXCLUSIVE MODE")
     return conn.execute(text("DELETE FROM user_pattern_alerts WHERE user_id = :u"), {"u": str(user_id)}).rowcount
+
+
+def _why(reason: str, symbol: str, score: float | None, min_score: float | None) -> str:
+    if reason == "pinned":
+        return f"{symbol} is in your portfolio (pinned in your library)"
+    shown = f"{score:.1f}" if score is not None else "?"
+    return f"{symbol} is in your library (interest score {shown}" + (f" >= {min_score:g})" if min_score else ")")
+
+
+def user_alerts(session: Any, user_id: str, *, limit: int = 50, offset: int = 0,
+                min_score: float | None = None) -> list[dict]:
+    """The patterns published on a user's symbols, newest first, with why the user gets each one.
+
+    ``user_id`` in its stored form (``workers.ingestion.events.check_user_id``). A plain read the
+    main app (or the API, as its role) calls."""
+    from sqlalchemy import text
+
+    rows = session.execute(text(
+        "SELECT a.id, CAST(a.flow_id AS text) AS flow_id, a.detection_id, a.symbol, a.pattern, a.tier, a.confidence, "
+        "a.reason, a.score, a.created_at, d.bar_ts, d.current_price, d.price_change, d.expires_at "
+        "FROM user_pattern_alerts a LEFT JOIN pattern_detections d ON d.id = a.detection_id "
+        "WHERE a.user_id = :u ORDER BY a.created_at DESC, a.id DESC LIMIT :l OFFSET :o"),
+        {"u": str(user_id), "l": int(limit), "o": int(offset)}).all()
+    out = []
+    for r in rows:
+        m = dict(r._mapping)
+        m["why"] = _why(m["reason"], m["symbol"], m["score"], min_score)
+        m["confidence"] = round(float(m["confidence"]), 2)
+        for k in ("created_at", "bar_ts", "expires_at"):
+            m[k] = m[k].timestamp() if m[k] is not None else None
+        out.append(m)
+    return out

@@ -23,6 +23,7 @@ import redis
 from sqlalchemy import Connection, Engine, delete, func, or_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from shared_models import notifications
 from shared_models.models.core import DeadLetter
 from shared_models.models.ingest import Erasure, Holding, IngestEvent, Interest, KnownSignal, LoginAttempt
 
@@ -75,6 +76,7 @@ def delete_user_rows(conn: Connection, user_id: str) -> dict[str, int]:
         DeadLetter.pool == "ingest",
         or_(DeadLetter.subject_key == erasure_key(str(user_id)),            # capped letters name them by key
             DeadLetter.payload["user_id"].astext == str(user_id)))).rowcount  # rows kept before the helper
+    counts["user_pattern_alerts"] = notifications.forget_user(conn, user_id)  # out of every pattern audience
     return counts
 
 

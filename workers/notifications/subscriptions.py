@@ -183,3 +183,13 @@ def delivery(session: Session, delivery_id: int) -> dict:
             "SELECT attempt, worker, started_at, finished_at, http_status, error, duration_ms "
             "FROM notification_attempts WHERE delivery_id = :i ORDER BY attempt"), {"i": int(delivery_id)})]
     return out
+
+
+def kick() -> None:
+    """Ask a notify worker to dispatch now (by name) instead of at the next beat; harmless if none runs."""
+    try:
+        from workers.app import app
+
+        app.send_task("notify.dispatch", expires=60)
+    except Exception:  # noqa: BLE001 - beat dispatches every QUANTPIPE_NOTIFY_POLL_SECONDS anyway
+        pass

@@ -84,17 +84,23 @@ WITH r AS (
            CAST(%(detected_at)s AS timestamptz), CAST(%(expires_at)s AS timestamptz) FROM r
     ON CONFLICT ON CONSTRAINT uq_pattern_detections_key DO NOTHING
     RETURNING id, flow_id, symbol, pattern, tier, bar_ts, confidence
+), a AS (  -- the audience (users whose library holds the symbol), written by notify's function
+    SELECT * FROM pattern_audience(
+        (SELECT coalesce(jsonb_agg(jsonb_build_object('detection_id', id, 'flow_id', flow_id, 'symbol', symbol,
+                'pattern', pattern, 'tier', tier, 'confidence', confidence)), '[]'::jsonb) FROM d),
+        %(audience_min_score)s, %(audience_half_life_days)s)
 ), o AS (
     INSERT INTO pattern_outbox (detection_id, flow_id, channel, payload)
-    SELECT d.id, d.flow_id, %(channel)s, r.payload FROM d JOIN r ON r.flow_id = d.flow_id
+    SELECT d.id, d.flow_id, %(channel)s, jsonb_set(r.payload, '{data,user_count}', to_jsonb(coalesce(a.user_count, 0)))
+    FROM d JOIN r ON r.flow_id = d.flow_id LEFT JOIN a ON a.flow_id = d.flow_id
     RETURNING detection_id
 )
 SELECT d.id, d.flow_id::text, d.symbol, d.pattern,
        log_integration_event(d.flow_id, 'pattern_detected', 'TickStockPL', 'PATTERN_PUBLISHED', %(channel)s,
                              d.symbol, d.pattern, CAST(round(CAST(d.confidence AS numeric), 2) AS decimal(3,2)),
-                             NULL, jsonb_build_object('tier', d.tier, 'bar_time', extract(epoch FROM d.bar_ts),
+                             coalesce(a.user_count, 0), jsonb_build_object('tier', d.tier, 'bar_time', extract(epoch FROM d.bar_ts),
                                                       'detection_id', d.id))
-FROM d
+FROM d LEFT JOIN a ON a.flow_id = d.flow_id
 """
 
 
@@ -128,7 +134,10 @@ def persist_params(detections: Sequence[Detection], ttl_hours: float, now: float
                      "flow_id": fid, "confidence": event["data"]["confidence"],
                      "current_price": float(d.current_price), "price_change": float(d.price_change),
                      "volume": float(d.volume), "indicators": d.indicators, "payload": event})
-    return {"rows": json.dumps(rows), "detected_at": detected_at, "expires_at": expires, "channel": CHANNEL}
+    from shared_models.notifications import audience_params
+
+    return {"rows": json.dumps(rows), "detected_at": detected_at, "expires_at": expires, "channel": CHANNEL,
+            **audience_params()}
 
 
 @dataclass
