@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[3]
 TIERS = {"daily", "intraday", "combo"}
 TOP_KEYS = {"event_type", "source", "timestamp", "flow_id", "data"}
 DATA_KEYS = {"symbol", "pattern", "confidence", "flow_id", "tier", "source", "timestamp", "timeframe",
-             "expires_at", "current_price", "price_change", "volume", "indicators"}
+             "expires_at", "current_price", "price_change", "volume", "indicators",
+             "user_count"}  # the audience's size (issue 17: personal pattern alerts)
 
 
 def load_daily(engine, *symbols: str) -> None:
@@ -66,5 +67,6 @@ def check_event(ev: dict) -> None:
     assert type(d["current_price"]) is float and d["current_price"] > 0
     assert type(d["price_change"]) is float
     assert type(d["volume"]) is int and d["volume"] >= 0
+    assert type(d["user_count"]) is int and d["user_count"] >= 0
     assert isinstance(d["indicators"], dict)
     assert all(isinstance(v, (int, float, str)) for v in d["indicators"].values())
