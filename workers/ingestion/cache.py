@@ -80,6 +80,23 @@ def fleet_stats(client) -> dict[str, Any]:
     return rates(client.hgetall(STATS_KEY))
 
 
+class LocalCounts:
+    """This process's hits and misses (what ``ingest simulate`` reports as its own share)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def add(self, key: str, hit: bool) -> tuple[str, str]:
+        word = "hits" if hit else "misses"
+        fields = (word, f"{word}:{kind_of(key)}")
+        for f in fields:
+            self.counts[f] = self.counts.get(f, 0) + 1
+        return fields
+
+    def stats(self) -> dict[str, Any]:
+        return rates(dict(self.counts))
+
+
 class MemoryCache:
     """In-process cache with per-key expiry (one instance only); counters flushed to Redis if given."""
 
@@ -89,15 +106,18 @@ class MemoryCache:
         self._redis = counters  # a redis.Redis for the fleet-wide counters, or None (process-local only)
         self._pending: dict[str, int] = {}
         self._flushed_at = time.monotonic()
-        self.hits = self.misses = 0
+        self.local = LocalCounts()
+
+    @property
+    def hits(self) -> int:
+        return self.local.counts.get("hits", 0)
+
+    @property
+    def misses(self) -> int:
+        return self.local.counts.get("misses", 0)
 
     def _count(self, key: str, hit: bool) -> None:
-        word = "hits" if hit else "misses"
-        if hit:
-            self.hits += 1
-        else:
-            self.misses += 1
-        for field in (word, f"{word}:{kind_of(key)}"):
+        for field in self.local.add(key, hit):
             self._pending[field] = self._pending.get(field, 0) + 1
 
     def get(self, key: str, *, flush: bool = True) -> Any | None:
@@ -144,7 +164,7 @@ class MemoryCache:
     def stats(self) -> dict[str, Any]:
         """Fleet-wide when counting into Redis, else this process's counts."""
         if self._redis is None:
-            return {**_rate(self.hits, self.misses), "by_kind": {}}
+            return self.local.stats()
         self.flush()
         return fleet_stats(self._redis)
 
@@ -169,9 +189,11 @@ class RedisCache:
     def __init__(self, client) -> None:
         self._r = client
         self._get = client.register_script(GET_LUA)
+        self.local = LocalCounts()
 
     def get(self, key: str) -> Any | None:
         raw = self._get(keys=[key, STATS_KEY], args=[kind_of(key)])
+        self.local.add(key, raw is not None)
         return None if raw is None else json.loads(raw)
 
     def set(self, key: str, value: Any, ttl_seconds: float) -> None:
