@@ -115,7 +115,7 @@ class Usage(BaseModel):
 
 class StepUp(BaseModel):
     attempt_id: str
-    user_id: int
+    user_id: UserId  # text since migration 0011: an app's string and UUID ids too
     created_at: Any
     trust_score: float
     action: str = Field(description="require_mfa (step-up) or block")

@@ -90,3 +90,20 @@ def test_admin_usage(client, keys):
     data = r.json()["data"]
     assert {"users", "events", "events_per_user", "top_users", "top_entities", "license", "cache"} <= set(data)
     assert len(data["top_entities"]) <= 3 and "hit_rate" in str(data["cache"])
+
+
+def test_string_and_uuid_user_ids_over_http(client, keys):
+    """An app's string/UUID ids (seed 000's current_user.id) through the API, and in the admin
+    activity page's step-ups (its user_id was typed int: a 500 once such an id stepped up)."""
+    track = {"headers": as_key(keys["track"])}
+    users = [f"auth0|{uuid.uuid4().hex[:24]}", str(uuid.uuid4()).upper()]
+    for user in users:
+        r = client.post("/api/v1/logins/verify", json={"user_id": user, "request_context": {
+            "ip_address": "198.51.100.201", "user_agent": "curl/8.0", "device_fingerprint": "d-new"}}, **track)
+        assert r.status_code == 200 and r.json()["data"]["action"] == "require_mfa", r.text
+        assert client.get(f"/api/v1/profiles/{user}", **track).status_code == 200
+    page = client.get("/api/v1/admin/activity", params={"minutes": 5, "recent": 200},
+                      headers=as_key(keys["read"]))
+    assert page.status_code == 200, page.text
+    shown = {u["user_id"] for u in page.json()["data"]["recent_step_ups"]}
+    assert users[0] in shown and users[1].lower() in shown
