@@ -9,6 +9,7 @@ why, and kept in dead_letters; every good line is stored.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -33,49 +34,67 @@ def record_trades(settings, file: Path, model: str | None, evaluate: bool) -> No
     champion and a challenger on the same one are compared pair by pair) and model. Bad lines
     are reported (line and reason) and kept in dead_letters; the good ones are stored.
     """
+    from cli.shadow import user_errors
+
+    with user_errors():
+        report = load(file, model, settings)
+    _report(file, report)
+    if evaluate and report.to_evaluate:
+        from workers.app import app
+
+        for name in sorted(report.to_evaluate):
+            app.send_task("shadow.evaluate", args=[name])
+        console.print(f"evaluation enqueued for {', '.join(sorted(report.to_evaluate))}")
+
+
+@dataclass
+class Report:
+    lines: int
+    results: list = field(default_factory=list)                         # RecordResult per chunk
+    problems: list[tuple[int, str, str]] = field(default_factory=list)  # (line, field, reason)
+    to_evaluate: set[str] = field(default_factory=set)
+
+
+def load(file: Path, model: str | None, settings, progress: bool = True) -> Report:
+    """Read ``file`` and record its trades through the pool's public API; every bad line is dead-lettered
+    and reported with its line, field and reason. Raises the pool's errors for an unusable file."""
     from rich.progress import Progress
 
-    from cli.shadow import user_errors
     from workers.shadow import service, trade_file
 
     source = f"cli:{file.name}"[:100]
-    with user_errors():
-        loaded = trade_file.read(file)
-        if model is None and "model" not in loaded.columns:
-            fail("--model: required when the file has no 'model' column")
-        if model is not None:
-            service.trades(model, limit=0)                    # a typo in --model fails here, not per line
-        groups = loaded.groups(model)
-    problems = [(e.line, e.reason) for e in loaded.errors]
+    loaded = trade_file.read(file)
+    if model is None and "model" not in loaded.columns:
+        fail("--model: required when the file has no 'model' column")
+    if model is not None:
+        service.trades(model, limit=0)                        # a typo in --model fails here, not per line
+    groups = loaded.groups(model)
+    report = Report(loaded.lines, problems=[(e.line, e.field, e.reason) for e in loaded.errors])
     if loaded.errors:
         service.keep_rejected(model or "?", [{"line": e.line, "field": e.field, "reason": e.reason,
                                               "row": {"file": file.name, "line": e.line, "text": e.raw}}
                                              for e in loaded.errors], source=source)
-    results, to_evaluate = [], set()
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("recording trades", total=len(loaded.rows))
+    with Progress(console=console, transient=True, disable=not progress) as bar:
+        task = bar.add_task("recording trades", total=len(loaded.rows))
         for name, batch in groups.items():
             for start in range(0, len(batch), CHUNK):
                 chunk = batch[start:start + CHUNK]
-                res = service.record_trades(name, [row for _, row in chunk], source=source, settings=settings)
-                problems += [(chunk[r.index][0], r.reason) for r in res.rejections]
+                res = service.record_trades(name, [row for _, row in chunk], source=source, settings=settings,
+                                            max_reported=None)
+                report.problems += [(chunk[r.index][0], r.field, r.reason) for r in res.rejections]
                 if res.evaluate:
-                    to_evaluate.add(name)
-                results.append(res)
-                progress.advance(task, len(chunk))
-    _report(file, loaded, results, problems)
-    if evaluate and to_evaluate:
-        from workers.app import app
-
-        for name in sorted(to_evaluate):
-            app.send_task("shadow.evaluate", args=[name])
-        console.print(f"evaluation enqueued for {', '.join(sorted(to_evaluate))}")
+                    report.to_evaluate.add(name)
+                report.results.append(res)
+                bar.advance(task, len(chunk))
+    report.problems.sort()
+    return report
 
 
-def _report(file: Path, loaded, results, problems) -> None:
+def _report(file: Path, report: Report) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{file.name}: {loaded.lines} lines")
+    results, problems = report.results, report.problems
+    table = Table(title=f"{file.name}: {report.lines} lines")
     for col in ("model", "inserted", "duplicates", "rejected", "total trades"):
         table.add_column(col, justify="right" if col != "model" else "left")
     totals: dict[str, list[int]] = {}
@@ -85,15 +104,11 @@ def _report(file: Path, loaded, results, problems) -> None:
     for name, (ins, dup, rej, tot) in totals.items():
         table.add_row(name, str(ins), str(dup), f"[red]{rej}[/]" if rej else "0", str(tot))
     console.print(table)
-    unread = len(loaded.errors)
-    if unread:
-        console.print(f"[red]{unread} line(s) could not be read as a trade row[/]")
-    # every result row's rejections are reported (the pool caps what it returns at 100 per chunk)
-    hidden = sum(r.rejected - len(r.rejections) for r in results)
-    if problems or hidden:
-        for line, reason in sorted(problems)[:SHOWN]:
+    if problems:
+        console.print(f"[red]{len(problems)} line(s) rejected[/]")
+        for line, _field, reason in problems[:SHOWN]:
             console.print(f"  line {line}: {reason}", markup=False, soft_wrap=True)
-        more = len(problems) + hidden - min(len(problems), SHOWN)
+        more = len(problems) - SHOWN
         if more > 0:
             console.print(f"  … and {more} more")
         console.print("[red]rejected lines were kept in dead_letters (pool 'shadow') with the reason[/]")

@@ -105,8 +105,9 @@ def _resolve(session: Session, model: Any) -> ShadowModel | None:
 
 
 def record_trades(session: Session, model: Any, rows: Any, *, source: str, min_trades: int, interval: int,
-                  horizon: int) -> RecordResult:
-    """Store the good rows of a batch idempotently; dead-letter every other row with its field and reason."""
+                  horizon: int, max_reported: int | None = MAX_REPORTED) -> RecordResult:
+    """Store the good rows of a batch idempotently; dead-letter every other row with its field and reason
+    (the result lists the first ``max_reported`` rejections; None: all)."""
     m = _resolve(session, model)
     name = m.name if m is not None else _label(model)
     if not isinstance(rows, (list, tuple)):
@@ -121,7 +122,7 @@ def record_trades(session: Session, model: Any, rows: Any, *, source: str, min_t
         rejections = [(i, row, "model", reason) for i, row in enumerate(rows)]
         keep_rejections(session, source=source, model=name, rows=rejections)
         return RecordResult(name, 0, 0, len(rows), 0, [], None, [Rejection(i, f, r) for i, _, f, r in
-                                                                 rejections[:MAX_REPORTED]])
+                                                                 rejections[:max_reported]])
     default_shadow = m.role != "champion"
     good: list[tuple[int, dict]] = []
     for i, row in enumerate(rows):
@@ -169,4 +170,4 @@ def record_trades(session: Session, model: Any, rows: Any, *, source: str, min_t
     looks = schedule(min_trades, interval, horizon)
     reached = [int(n) for n in looks if total - len(inserted_ids) < n <= total]
     return RecordResult(m.name, len(inserted_ids), duplicates, len(rejections), total, reached, m.role,
-                        [Rejection(i, f, r) for i, _, f, r in rejections[:MAX_REPORTED]])
+                        [Rejection(i, f, r) for i, _, f, r in rejections[:max_reported]])

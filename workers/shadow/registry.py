@@ -93,34 +93,45 @@ def _epoch(col):
     return func.date_part("epoch", col, type_=Float)      # float8 (EXTRACT is numeric: Decimals in Python)
 
 
-def _agg(col, sub):
-    return func.array_agg(aggregate_order_by(col, sub.c.closed_at, sub.c.id))
+def _agg(col, sub, ordered: bool):
+    """array_agg in closing order. The input is a subquery already sorted by (closed_at, id); PostgreSQL feeds it
+    to a plain aggregate in that order, so the ORDER BY inside the aggregate (a sort per array before
+    PostgreSQL 16) is used only as the fallback when a check of the returned order fails."""
+    return func.array_agg(aggregate_order_by(col, sub.c.closed_at, sub.c.id) if ordered else col)
 
 
 def _floats(a) -> np.ndarray:
     return np.asarray(a or [], dtype=float)
 
 
-def look_trades(session: Session, challenger_id: int, champion_id: int, n: int) -> tuple["Trades", "Trades"]:
+def _sorted(*closes: np.ndarray) -> bool:
+    return all(c.size < 2 or bool(np.all(np.diff(c) >= 0)) for c in closes)
+
+
+def look_trades(session: Session, challenger_id: int, champion_id: int, n: int,
+                ordered: bool = False) -> tuple["Trades", "Trades"]:
     """What a look at ``n`` trades compares, read as a few arrays (the driver parses float8[] in C).
 
     The challenger's first n trades in closing order; the champion's trades of the shadow period —
     opened from the challenger's first trade on, closed by its n-th close (exact timestamps, in SQL) —
-    and, when the challenger's trades carry opportunity ids, the champion's trades on those too. The
-    champion's opening times are returned only as "in the period" (the period's start) or not (−inf).
+    and, when the challenger's trades carry opportunity ids, the champion's trades on those too.
+    Opening times are read only as far as a look uses them: the challenger's first (the period's start;
+    the others are NaN) and, for the champion, "in the period" (the start) or not (−inf).
     """
     t = ShadowTrade
     ch = (select(t.ret.label("r"), t.opened_at, t.closed_at, t.id, t.opportunity_id)
           .where(t.model_id == challenger_id).order_by(t.closed_at, t.id).limit(n).subquery())
     has_ops = func.bool_or(ch.c.opportunity_id.isnot(None))
-    r, o, c, start, until, ops = session.execute(select(
-        _agg(ch.c.r, ch), _agg(_epoch(ch.c.opened_at), ch), _agg(_epoch(ch.c.closed_at), ch),
-        _agg(ch.c.opened_at, ch)[1], func.max(ch.c.closed_at),
-        case((has_ops, _agg(ch.c.opportunity_id, ch)), else_=None))).one()
-    r, o, c = _floats(r), _floats(o), _floats(c)
+    r, c, o0, start, until, ops = session.execute(select(
+        _agg(ch.c.r, ch, ordered), _agg(_epoch(ch.c.closed_at), ch, ordered),
+        _agg(_epoch(ch.c.opened_at), ch, ordered)[1], _agg(ch.c.opened_at, ch, ordered)[1],
+        func.max(ch.c.closed_at), case((has_ops, _agg(ch.c.opportunity_id, ch, ordered)), else_=None))).one()
+    r, c = _floats(r), _floats(c)
     if r.size == 0:
         empty = _trades(r, r, r, None)
         return empty, empty
+    o = np.full(r.size, np.nan)
+    o[0] = float(o0)
     mine = sorted({x for x in ops if x is not None}) if ops else []
     in_period = t.opened_at >= start
     q = select(t.ret.label("r"), t.opened_at, t.closed_at, t.id, t.opportunity_id).where(
@@ -129,13 +140,14 @@ def look_trades(session: Session, challenger_id: int, champion_id: int, n: int) 
     if mine:   # trades on a shared opportunity may have opened before the period: keep them for the pairs only
         q = q.union_all(select(t.ret.label("r"), t.opened_at, t.closed_at, t.id, t.opportunity_id).where(
             t.model_id == champion_id, t.closed_at < start, t.opportunity_id.in_(mine)))
-    cp = q.subquery()
-    cols = [_agg(cp.c.r, cp), _agg(_epoch(cp.c.closed_at), cp)]
+    cp = select(q.subquery()).order_by("closed_at", "id").subquery()
+    cols = [_agg(cp.c.r, cp, ordered), _agg(_epoch(cp.c.closed_at), cp, ordered)]
     if mine:
-        cols += [_agg(cp.c.opened_at >= start, cp), _agg(cp.c.opportunity_id, cp)]
+        cols += [_agg(cp.c.opened_at >= start, cp, ordered), _agg(cp.c.opportunity_id, cp, ordered)]
     got = session.execute(select(*cols)).one()
     r2, c2 = _floats(got[0]), _floats(got[1])
-    # a champion trade's opening time matters only as "in the period or not": read as the period's start or -inf
+    if not ordered and not _sorted(c, c2):
+        return look_trades(session, challenger_id, champion_id, n, ordered=True)
     if not mine:
         return _trades(r, o, c, None), _trades(r2, np.full(r2.size, o[0]), c2, None)
     inside = np.asarray(got[2] or [], dtype=bool)

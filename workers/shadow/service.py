@@ -49,11 +49,13 @@ def _settings(settings):
     return settings if settings is not None else get_settings()
 
 
-def record_trades(model: Any, trades: Any, *, source: str = "api", settings=None) -> "RecordResult":
+def record_trades(model: Any, trades: Any, *, source: str = "api", settings=None,
+                  max_reported: int | None = 100) -> "RecordResult":
     """Store a batch of closed trades of ``model`` (one transaction); bad rows are dead-lettered.
 
     ``result.evaluate`` says whether a challenger crossed a planned look (the caller enqueues
-    ``shadow.evaluate``; the task does, the CLI does unless told not to).
+    ``shadow.evaluate``; the task does, the CLI does unless told not to). ``result.rejections``: the first
+    ``max_reported`` rejected rows with their position, field and reason (None: all).
     """
     from shared_models.db import unit_of_work
 
@@ -62,7 +64,7 @@ def record_trades(model: Any, trades: Any, *, source: str = "api", settings=None
     sh = _settings(settings).shadow
     with unit_of_work() as session:
         return recording.record_trades(session, model, trades, source=source, min_trades=sh.min_trades,
-                                       interval=sh.check_interval, horizon=sh.max_trades)
+                                       interval=sh.check_interval, horizon=sh.max_trades, max_reported=max_reported)
 
 
 def keep_rejected(model: str, items: list[dict], *, source: str) -> int:
