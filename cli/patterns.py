@@ -6,6 +6,8 @@ import time
 
 import click
 
+from rich.markup import escape
+
 from cli.console import console, fail, pass_settings
 
 TIER_CHOICES = ["daily", "intraday", "combo", "all"]
@@ -90,8 +92,13 @@ def scan(settings, tier: str, symbols: str | None, since: str | None, full: bool
         for s, t in jobs:
             results.append(scan_symbol.apply_async((s, t, since, not full), ignore_result=False))
             bar.advance(task)
-    console.print(f"enqueued {len(jobs)} scan task(s) on queue [bold]patterns[/]")
+    symbols_n = len({sym for sym, _ in jobs})
+    scope = "all stored bars" if full else (f"bars after {since}" if since else "bars since the last scan")
+    console.print(f"enqueued {len(jobs)} scan task(s) on queue [bold]patterns[/]: {symbols_n} symbol(s) x "
+                  f"{', '.join(tiers)}, {scope}")
     if not wait:
+        console.print("follow them: [bold]quantpipe patterns monitor --watch[/] (events and flows as they publish), "
+                      "or re-run with [bold]--wait[/] for each task's result")
         return
     table = Table(title="scan results")
     for col in ("symbol", "tier", "bars", "detected", "new", "published"):
@@ -164,24 +171,56 @@ def replay(settings, symbols: str, timeframe: str, start: str | None, end: str |
 @click.option("--tier", type=click.Choice(["daily", "intraday", "combo"]), default="daily", show_default=True)
 @pass_settings
 def test_event(settings, symbol: str, pattern: str, confidence: float, tier: str) -> None:
-    """Publish one test pattern event through the real path (detection, outbox, log) and print its flow_id."""
+    """Publish one test pattern event through the real path (detection, outbox, log) and show it.
+
+    The event is what a consumer receives on tickstock.events.patterns; its flow can be
+    followed with `quantpipe patterns monitor`.
+    """
     from datetime import datetime, timezone
 
-    from sqlalchemy.orm import Session
+    from rich.table import Table
+    from sqlalchemy import text
 
+    from shared_models.bars import BarError, check_symbol
     from shared_models.db import get_engine
     from workers.patterns.detection import Detection
-    from workers.patterns.publisher import persist_detections, relay_outbox
+    from workers.patterns.live_path import publish_detections
+    from workers.patterns.publisher import CHANNEL
 
-    engine = get_engine()
-    det = Detection(symbol.upper(), pattern, tier, datetime.now(timezone.utc), confidence, 100.0, 0.0, 1000, 0,
+    try:
+        symbol = check_symbol(symbol)
+    except BarError as exc:
+        fail(f"--symbol: {escape(exc.reason)}")
+    engine, client = get_engine(), _redis()
+    try:
+        client.ping()  # connected before the log row, so the publish does not wait for it
+    except Exception:  # noqa: BLE001 - the event is still kept in the outbox and relayed later
+        pass
+    det = Detection(symbol, pattern, tier, datetime.now(timezone.utc), confidence, 100.0, 0.0, 1000, 0,
                     {"test": True})
-    with Session(engine) as s, s.begin():
-        new = persist_detections(s, [det], settings.patterns.pattern_ttl_hours)
-    report = relay_outbox(engine, _redis(), ids=[p.detection_id for p in new], raise_on_error=False)
-    if report.remaining_error:
-        fail(f"Redis unavailable, event kept in the outbox (flow_id {new[0].flow_id}): {report.remaining_error}")
-    console.print(new[0].flow_id)
+    out = publish_detections(engine, client, [det], settings.patterns.pattern_ttl_hours)
+    flow_id = out.new[0][1]
+    if out.error:
+        fail(f"Redis unavailable: the event is kept in the outbox and the relay publishes it when Redis is "
+             f"back (flow_id {flow_id}): {escape(out.error)}")
+    with engine.connect() as conn:
+        payload, logged, sent = conn.execute(text(
+            "SELECT o.payload, extract(epoch FROM i.timestamp), extract(epoch FROM o.sent_at) FROM pattern_outbox o "
+            "JOIN integration_events i ON i.flow_id = o.flow_id AND i.checkpoint = 'PATTERN_PUBLISHED' "
+            "WHERE o.flow_id = :f"), {"f": flow_id}).one()
+    d = payload["data"]
+    table = Table(title=f"published on {CHANNEL}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for k, v in (("symbol", d["symbol"]), ("pattern", d["pattern"]), ("confidence", d["confidence"]),
+                 ("tier / timeframe", f"{d['tier']} / {d['timeframe']}"),
+                 ("bar time (data.timestamp)", datetime.fromtimestamp(d["timestamp"], timezone.utc).isoformat()),
+                 ("subscribers reached", out.subscribers),
+                 ("log row -> publish", f"{(float(sent) - float(logged)) * 1000:.1f} ms")):
+        table.add_row(k, str(v))
+    console.print(table)
+    console.print("follow its flow: quantpipe patterns monitor")
+    console.print(f"flow_id {flow_id}")
 
 
 @patterns.command()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,8 +91,11 @@ def _csv(path: Path, text: str) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise PriceFileError(f"{path}: line 1: empty file, expected a CSV header") from None
     except pd.errors.ParserError as exc:
-        # pandas names the line ("Expected 1 fields in line 5, saw 2"): pass it on, without the traceback
-        raise PriceFileError(f"{path}: not a price CSV: {str(exc).removeprefix('Error tokenizing data. ')}") \
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if m:
+            raise PriceFileError(f"{path}: line {m[2]}: {m[3]} fields where the header (line 1) has {m[1]}; "
+                                 "not a price CSV") from None
+        raise PriceFileError(f"{path}: not a price CSV ({str(exc).removeprefix('Error tokenizing data. ')})") \
             from None
 
 

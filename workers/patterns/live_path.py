@@ -90,7 +90,7 @@ CLAIM_SQL = """
 UPDATE pattern_outbox SET sent_at = clock_timestamp(), attempts = attempts + 1 WHERE id IN (
     SELECT id FROM pattern_outbox WHERE sent_at IS NULL AND payload->'data'->>'symbol' = ANY(%(s)s::varchar[])
     ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
-RETURNING id, channel, payload
+RETURNING id, channel, CASE WHEN flow_id = ANY(%(mine)s::uuid[]) THEN NULL ELSE payload END, flow_id::text
 """
 
 
@@ -104,12 +104,12 @@ class LiveResult:
     cache_hits: int = 0
 
 
-_CONNS: dict[tuple[int, str], object] = {}
+_CONNS: dict[tuple[int, int, str], object] = {}
 
 
 def _connection(engine: Engine):
     """This process's dedicated autocommit psycopg2 connection (no pool checkout, no pre-ping)."""
-    key = (os.getpid(), engine.url.render_as_string(hide_password=True))
+    key = (os.getpid(), id(engine), engine.url.render_as_string(hide_password=True))
     conn = _CONNS.get(key)
     if conn is None or conn.closed:
         proxy = engine.raw_connection()
@@ -155,8 +155,9 @@ def ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[s
             seg, windows, hits = _segments(symbols, cached, table)
             found = detect_last_segments(seg, tier)
             new = []
+            events: dict = {}
             if found:
-                cur.execute(PERSIST_SQL, persist_params(found, ttl_hours))
+                cur.execute(PERSIST_SQL, persist_params(found, ttl_hours, events=events))
                 new = cur.fetchall()
             unsent = int(table[0][-1]) if table else 0
             result = LiveResult(int(seg.lengths.sum()), len(found), len(new), 0, cache_hits=hits)
@@ -164,17 +165,9 @@ def ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[s
                 cur.execute("COMMIT")
                 committed = True
             else:
-                cur.execute("COMMIT; BEGIN; SET LOCAL synchronous_commit = off; " + CLAIM_SQL,
-                            {"s": symbols, "limit": len(new) + 1000})
-                committed = True
-                rows = sorted(cur.fetchall())
-                sent, error = publish_rows(redis_client, rows)
-                if error is not None:
-                    cur.execute(UNMARK_SQL, {"e": f"{type(error).__name__}: {error}"[:500],
-                                             "ids": [r[0] for r in rows[sent:]]})
-                    result.relay_error = f"{type(error).__name__}: {error}"
-                result.published = sent
-                cur.execute("COMMIT")
+                committed = True  # from here on the unit is durable whatever the publish does
+                result.published, result.relay_error = _commit_and_publish(cur, redis_client, symbols,
+                                                                          len(new) + 1000, events)
     except BaseException as exc:
         if not committed:
             cache.drop(symbols, timeframe)
@@ -194,6 +187,66 @@ def ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[s
     cache.hits += hits
     cache.misses += len(symbols) - hits
     return result
+
+
+def _commit_and_publish(cur, redis_client, symbols: list[str], limit: int, events: dict,
+                        counts: list[int] | None = None) -> tuple[int, str | None]:
+    """COMMIT the unit and claim its symbols' unsent rows in one round trip, publish, commit the
+    sent mark (or un-mark what Redis refused). (published, error or None).
+
+    ``events``: flow_id -> event of the rows this unit wrote; only older unsent rows (a killed
+    run's) come back with their payload (decoding a payload cost more than its PUBLISH)."""
+    cur.execute("COMMIT; BEGIN; SET LOCAL synchronous_commit = off; " + CLAIM_SQL,
+                {"s": symbols, "limit": limit, "mine": list(events)})
+    rows = sorted((i, ch, events[f] if payload is None else payload) for i, ch, payload, f in cur.fetchall())
+    sent, error = publish_rows(redis_client, rows, counts)
+    message = None
+    if error is not None:
+        message = f"{type(error).__name__}: {error}"
+        cur.execute(UNMARK_SQL, {"e": message[:500], "ids": [r[0] for r in rows[sent:]]})
+    cur.execute("COMMIT")
+    return sent, message
+
+
+@dataclass
+class Published:
+    """What ``publish_detections`` did: the new rows (detection id, flow id, symbol, pattern), events
+    published, the Redis error that held them back (they stay in the outbox), subscribers reached."""
+
+    new: list[tuple]
+    published: int
+    error: str | None
+    subscribers: int
+
+
+def publish_detections(engine: Engine, redis_client, detections: Sequence, ttl_hours: float) -> Published:
+    """Persist detections (detection + outbox + PATTERN_PUBLISHED, one transaction) and publish them
+    at once on this process's live connection: between the log row and the PUBLISH there is one
+    database round trip (COMMIT + claim), and no connection to open (``quantpipe patterns
+    test-event``; issue #15 item 3)."""
+    key, conn = _connection(engine)
+    committed = False
+    try:
+        with conn.cursor() as cur:
+            events: dict = {}
+            cur.execute("BEGIN; " + PERSIST_SQL, persist_params(detections, ttl_hours, events=events))
+            new = cur.fetchall()
+            committed = True
+            counts: list[int] = []
+            sent, error = (_commit_and_publish(cur, redis_client, sorted({d.symbol for d in detections}),
+                                               len(new) + 1000, events, counts) if new else (0, None))
+            if not new:
+                cur.execute("COMMIT")
+    except BaseException:
+        if not committed:
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001
+                pass
+        _discard(key, conn)
+        raise
+    return Published([tuple(r[:4]) for r in new], sent, error, sum(counts))
 
 
 def keep_dead_letters(engine: Engine, letters: Sequence) -> None:

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Sequence
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, case, func, select, text, update
 from sqlalchemy.orm import Session
+
+from shared_models.models.patterns import PatternOutbox
 
 from .detection import TIMEFRAME_OF_TIER, Detection
 
@@ -105,7 +107,7 @@ FROM d LEFT JOIN a ON a.flow_id = d.flow_id
 
 
 def persist_detections(session: Session, detections: Sequence[Detection], ttl_hours: float,
-                       now: float | None = None) -> list[Persisted]:
+                       now: float | None = None, events: dict | None = None) -> list[Persisted]:
     """Insert new detections with their outbox rows and PATTERN_PUBLISHED checkpoints.
 
     Idempotent: a detection whose (symbol, pattern, tier, bar_ts) exists is skipped, and
@@ -113,12 +115,16 @@ def persist_detections(session: Session, detections: Sequence[Detection], ttl_ho
     """
     if not detections:
         return []
-    new = session.connection().exec_driver_sql(PERSIST_SQL, persist_params(detections, ttl_hours, now)).all()
+    new = session.connection().exec_driver_sql(PERSIST_SQL, persist_params(detections, ttl_hours, now, events)).all()
     return [Persisted(det_id, fid, symbol, pattern) for det_id, fid, symbol, pattern, _log in new]
 
 
-def persist_params(detections: Sequence[Detection], ttl_hours: float, now: float | None = None) -> dict:
-    """Parameters of PERSIST_SQL: one JSON row (with its exact event) per distinct detection key."""
+def persist_params(detections: Sequence[Detection], ttl_hours: float, now: float | None = None,
+                   events: dict | None = None) -> dict:
+    """Parameters of PERSIST_SQL: one JSON row (with its exact event) per distinct detection key.
+
+    ``events`` (optional) receives flow_id -> event, so a caller that publishes right after the
+    commit need not read back (and decode) the payloads it just wrote."""
     now = time.time() if now is None else now
     detected_at = datetime.fromtimestamp(now, timezone.utc)
     expires = detected_at + timedelta(hours=ttl_hours)
@@ -130,6 +136,8 @@ def persist_params(detections: Sequence[Detection], ttl_hours: float, now: float
         seen.add(key)
         fid = str(uuid.uuid4())
         event = build_event(d, fid, now, ttl_hours)
+        if events is not None:
+            events[fid] = event
         rows.append({"symbol": d.symbol, "pattern": d.pattern, "tier": d.tier, "bar_ts": d.bar_ts.isoformat(),
                      "flow_id": fid, "confidence": event["data"]["confidence"],
                      "current_price": float(d.current_price), "price_change": float(d.price_change),
@@ -147,19 +155,28 @@ class RelayReport:
 
 
 def relay_outbox(engine: Engine, redis_client, limit: int = 1000, ids: Iterable[int] | None = None,
-                 raise_on_error: bool = True, symbols: Iterable[str] | None = None) -> RelayReport:
+                 raise_on_error: bool = True, symbols: Iterable[str] | None = None,
+                 events: dict | None = None) -> RelayReport:
     """Publish unsent outbox rows (optionally only detection ``ids`` / ``symbols``) and mark them sent.
 
     Rows are claimed (UPDATE .. sent_at, FOR UPDATE SKIP LOCKED) so concurrent relays never
     publish the same row; on a Redis error the rows not yet published are un-marked, the
-    published prefix commits as sent, and the error is re-raised (or reported).
+    published prefix commits as sent, and the error is re-raised (or reported). ``events``
+    (flow_id -> event, from ``persist_params``) spares reading back payloads just written.
     """
     report = RelayReport()
-    where = "sent_at IS NULL" + (" AND detection_id = ANY(:ids)" if ids is not None else "")
-    params: dict = {"limit": limit, **({"ids": list(ids)} if ids is not None else {})}
+    o = PatternOutbox.__table__
+    pick = select(o.c.id).where(o.c.sent_at.is_(None))
+    if ids is not None:
+        pick = pick.where(o.c.detection_id.in_(list(ids)))
     if symbols is not None:
-        where += " AND payload->'data'->>'symbol' = ANY(:syms)"
-        params["syms"] = list(symbols)
+        pick = pick.where(o.c.payload[("data", "symbol")].astext.in_(list(symbols)))
+    pick = pick.order_by(o.c.id).limit(limit).with_for_update(skip_locked=True)
+    mine = [uuid.UUID(f) for f in (events or {})]
+    claim = (update(o).where(o.c.id.in_(pick.scalar_subquery()))
+             .values(sent_at=func.clock_timestamp(), attempts=o.c.attempts + 1)
+             .returning(o.c.id, o.c.channel, case((o.c.flow_id.in_(mine), None), else_=o.c.payload) if mine
+                        else o.c.payload, o.c.flow_id))
     error: BaseException | None = None
     with engine.begin() as conn:
         # The "sent" mark need not wait for the WAL flush: losing it in a PostgreSQL crash can only
@@ -167,10 +184,8 @@ def relay_outbox(engine: Engine, redis_client, limit: int = 1000, ids: Iterable[
         # never a lost event, and it saves an fsync on the live path.
         conn.execute(text("SET LOCAL synchronous_commit = off"))
         # Claim rows: marked sent inside this transaction, locked against other relays until commit.
-        rows = sorted(conn.execute(text(
-            "UPDATE pattern_outbox SET sent_at = clock_timestamp(), attempts = attempts + 1 WHERE id IN ("
-            f"SELECT id FROM pattern_outbox WHERE {where} ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED) "
-            "RETURNING id, channel, payload"), params).all())
+        rows = sorted((i, ch, (events or {}).get(str(f)) if p is None else p, )
+                      for i, ch, p, f in conn.execute(claim).all())
         sent, error = publish_rows(redis_client, rows)
         if error is not None:
             conn.exec_driver_sql(UNMARK_SQL, {"e": f"{type(error).__name__}: {error}"[:500],
@@ -186,10 +201,12 @@ def relay_outbox(engine: Engine, redis_client, limit: int = 1000, ids: Iterable[
 UNMARK_SQL = "UPDATE pattern_outbox SET sent_at = NULL, last_error = %(e)s WHERE id = ANY(%(ids)s)"
 
 
-def publish_rows(redis_client, rows: Sequence) -> tuple[int, BaseException | None]:
+def publish_rows(redis_client, rows: Sequence, counts: list[int] | None = None
+                 ) -> tuple[int, BaseException | None]:
     """Publish claimed (id, channel, payload) rows in MULTI/EXEC chunks: (rows published, error or None).
 
     Redis runs a whole chunk or none of it, so the published prefix is exact; the caller un-marks the rest.
+    ``counts`` (optional) receives each PUBLISH's number of receiving subscribers.
     """
     sent = 0
     for chunk in (rows[i:i + PUBLISH_CHUNK] for i in range(0, len(rows), PUBLISH_CHUNK)):
@@ -198,9 +215,11 @@ def publish_rows(redis_client, rows: Sequence) -> tuple[int, BaseException | Non
             payload["timestamp"] = time.time()
             pipe.publish(channel, json.dumps(payload))
         try:
-            pipe.execute()
+            got = pipe.execute()
         except Exception as exc:  # noqa: BLE001 - any Redis failure ends the batch
             return sent, exc
+        if counts is not None:
+            counts.extend(int(n) for n in got)
         sent += len(chunk)
     return sent, None
 

@@ -103,10 +103,12 @@ def _stored(session: Session, symbol: str, tier: str, since: datetime | None) ->
 def scan_symbol(engine: Engine, redis_client, symbol: str, tier: str = "daily", since: datetime | None = None,
                 incremental: bool = True, ttl_hours: float = 24.0, first_scan_bars: int = 5) -> ScanResult:
     """Detect, persist (one transaction) and publish one symbol's patterns."""
+    events: dict = {}
     with Session(engine) as session, session.begin():
         n_bars, found = detect_in_session(session, symbol, tier, since, incremental, first_scan_bars)
-        new = persist_detections(session, found, ttl_hours)
-    return _publish(engine, redis_client, ScanResult(symbol, tier, n_bars, len(found), len(new), 0), new, [symbol])
+        new = persist_detections(session, found, ttl_hours, events=events)
+    return _publish(engine, redis_client, ScanResult(symbol, tier, n_bars, len(found), len(new), 0), new, [symbol],
+                    {p.flow_id: events[p.flow_id] for p in new})
 
 
 def _tier_of(timeframe) -> str:
@@ -173,13 +175,14 @@ def ingest_bars(engine: Engine, redis_client, timeframe, bars, ttl_hours: float 
 
 
 def _publish(engine: Engine, redis_client, result: ScanResult, new: list[Persisted],
-             symbols: list[str]) -> ScanResult:
+             symbols: list[str], events: dict | None = None) -> ScanResult:
     """Publish this unit's unsent events now (low latency); a Redis failure leaves them to the beat relay.
 
     By symbol rather than by the rows just inserted: a redelivered unit (its worker killed after
     the commit, before the relay) inserts nothing new but still publishes what it left behind.
     """
     if redis_client is not None:
-        report = relay_outbox(engine, redis_client, limit=len(new) + 1000, symbols=symbols, raise_on_error=False)
+        report = relay_outbox(engine, redis_client, limit=len(new) + 1000, symbols=symbols, raise_on_error=False,
+                              events=events)
         result.published, result.relay_error = report.published, report.remaining_error
     return result
