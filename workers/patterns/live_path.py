@@ -32,7 +32,7 @@ from sqlalchemy import Engine
 from shared_models import dead_letters
 
 from .live_batch import COLUMNS, PANEL_WINDOW, Segments, detect_last_segments
-from .publisher import CHANNEL, PERSIST_SQL, UNMARK_SQL, persist_params, publish_rows
+from .publisher import CHANNEL, PERSIST_SQL, UNMARK_SQL, persist_params, publish_rows, stored_events
 from .window_cache import Window, WindowCache
 
 UPSERT_SQL = """
@@ -159,6 +159,7 @@ def ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[s
             if found:
                 cur.execute(PERSIST_SQL, persist_params(found, ttl_hours, events=events))
                 new = cur.fetchall()
+                events = stored_events(events, new)
             unsent = int(table[0][-1]) if table else 0
             result = LiveResult(int(seg.lengths.sum()), len(found), len(new), 0, cache_hits=hits)
             if redis_client is None or not (new or unsent):
@@ -231,6 +232,7 @@ def publish_detections(engine: Engine, redis_client, detections: Sequence, ttl_h
             events: dict = {}
             cur.execute("BEGIN; " + PERSIST_SQL, persist_params(detections, ttl_hours, events=events))
             new = cur.fetchall()
+            events = stored_events(events, new)
             committed = True
             counts: list[int] = []
             sent, error = (_commit_and_publish(cur, redis_client, sorted({d.symbol for d in detections}),

@@ -101,9 +101,21 @@ SELECT d.id, d.flow_id::text, d.symbol, d.pattern,
        log_integration_event(d.flow_id, 'pattern_detected', 'TickStockPL', 'PATTERN_PUBLISHED', %(channel)s,
                              d.symbol, d.pattern, CAST(round(CAST(d.confidence AS numeric), 2) AS decimal(3,2)),
                              coalesce(a.user_count, 0), jsonb_build_object('tier', d.tier, 'bar_time', extract(epoch FROM d.bar_ts),
-                                                      'detection_id', d.id))
+                                                      'detection_id', d.id)),
+       coalesce(a.user_count, 0)
 FROM d LEFT JOIN a ON a.flow_id = d.flow_id
 """
+
+
+def stored_events(events: dict, new: Sequence) -> dict:
+    """The events of PERSIST_SQL's new rows exactly as the outbox holds them (with ``user_count``),
+    so the unit that wrote them can publish from memory."""
+    out = {}
+    for row in new:
+        ev = events[row[1]]
+        ev["data"]["user_count"] = int(row[5])
+        out[row[1]] = ev
+    return out
 
 
 def persist_detections(session: Session, detections: Sequence[Detection], ttl_hours: float,
@@ -116,7 +128,11 @@ def persist_detections(session: Session, detections: Sequence[Detection], ttl_ho
     if not detections:
         return []
     new = session.connection().exec_driver_sql(PERSIST_SQL, persist_params(detections, ttl_hours, now, events)).all()
-    return [Persisted(det_id, fid, symbol, pattern) for det_id, fid, symbol, pattern, _log in new]
+    if events is not None:
+        kept = stored_events(events, new)
+        events.clear()
+        events.update(kept)
+    return [Persisted(det_id, fid, symbol, pattern) for det_id, fid, symbol, pattern, _log, _users in new]
 
 
 def persist_params(detections: Sequence[Detection], ttl_hours: float, now: float | None = None,

@@ -108,7 +108,7 @@ def scan_symbol(engine: Engine, redis_client, symbol: str, tier: str = "daily", 
         n_bars, found = detect_in_session(session, symbol, tier, since, incremental, first_scan_bars)
         new = persist_detections(session, found, ttl_hours, events=events)
     return _publish(engine, redis_client, ScanResult(symbol, tier, n_bars, len(found), len(new), 0), new, [symbol],
-                    {p.flow_id: events[p.flow_id] for p in new})
+                    events)
 
 
 def _tier_of(timeframe) -> str:

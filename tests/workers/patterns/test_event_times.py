@@ -31,8 +31,12 @@ def test_each_event_carries_its_bars_time_and_a_republish_keeps_it(engine, redis
             bar_of = {str(f): ts.timestamp() for f, ts in c.execute(text(
                 "SELECT flow_id, bar_ts FROM pattern_detections WHERE symbol = ANY(:s) AND tier = 'daily' "
                 "AND bar_ts > :d"), {"s": list(SYMBOLS), "d": SINCE})}
+            stored = dict(c.execute(text("SELECT flow_id::text, payload FROM pattern_outbox "
+                                         "WHERE flow_id = ANY(CAST(:f AS uuid[]))"),
+                                    {"f": [e["flow_id"] for e in events]}).all())
         for ev in events:
             check_event(ev)
+            assert ev["data"] == stored[ev["flow_id"]]["data"]  # published from memory = what the outbox keeps
             assert ev["data"]["timestamp"] == bar_of[ev["flow_id"]]
             assert ev["data"]["timeframe"] == "1d"
             assert ev["timestamp"] >= published_from  # the top level is the publish time

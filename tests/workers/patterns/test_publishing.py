@@ -129,6 +129,10 @@ def test_universe_bar_batch_on_worker_matches_per_symbol_detection(workers, engi
     assert list(out["rejected"]) == ["SYNBAD"] and out["rejected"]["SYNBAD"].startswith("volume: ")
     assert out["new"] == out["published"] == len(events) == len(expected)
     assert {(e["data"]["symbol"], e["data"]["pattern"]) for e in events} == expected
+    with engine.connect() as c:
+        stored = dict(c.execute(text("SELECT flow_id::text, payload FROM pattern_outbox WHERE flow_id = "
+                                     "ANY(CAST(:f AS uuid[]))"), {"f": [e["flow_id"] for e in events]}).all())
     for e in events:
         check_event(e)
+        assert e["data"] == stored[e["flow_id"]]["data"]  # published from memory = what the outbox keeps
     assert on_bars.delay("1d", bars).get(timeout=60)["new"] == 0  # redelivered batch: nothing twice
