@@ -32,9 +32,10 @@ TAGS = [
 
 
 def routers() -> list[APIRouter]:
-    from .routers import activity, auth, notifications, operations, patterns, shadow
+    from .routers import activity, auth, discovery, market, notifications, operations, patterns, shadow
 
-    return [shadow.router, activity.router, patterns.router, notifications.router, operations.router, auth.router]
+    return [discovery.router, shadow.router, activity.router, patterns.router, market.router, notifications.router,
+            operations.router, auth.router]
 
 
 def _docs(app: FastAPI) -> None:

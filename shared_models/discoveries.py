@@ -50,6 +50,12 @@ def _threshold(name: str, value: Any) -> float:
     return float(value)
 
 
+def _kind(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= 40:
+        raise ValueError(f"{name}: expected 1-40 characters, got {str(value)[:80]!r}")
+    return value
+
+
 def politician_uuid(value: Any) -> uuid.UUID:
     """A politician id as given by a caller (UUID or its string form)."""
     if isinstance(value, uuid.UUID):
@@ -72,10 +78,13 @@ def _known(session: Session, pid: uuid.UUID) -> None:
 
 
 def recent_discoveries(session: Session, min_strength: float | None = None, *, limit: int = 10, offset: int = 0,
-                       days: int | None = None) -> list[dict]:
-    """Pattern discoveries (strength > ``min_strength`` when given), newest first, with ``politician_name``."""
+                       days: int | None = None, pattern_type: str | None = None) -> list[dict]:
+    """Pattern discoveries (strength > ``min_strength`` when given; of one ``pattern_type`` when given),
+    newest first, with ``politician_name``."""
     limit, offset = _page(limit, offset)
     stmt = select(*_PATTERN, _NAME).join(Politician, Politician.id == PatternDiscovery.politician_id)
+    if pattern_type is not None:
+        stmt = stmt.where(PatternDiscovery.pattern_type == _kind("pattern_type", pattern_type))
     if min_strength is not None:
         stmt = stmt.where(PatternDiscovery.strength > _threshold("min_strength", min_strength))
     if days is not None:
@@ -85,14 +94,17 @@ def recent_discoveries(session: Session, min_strength: float | None = None, *, l
 
 
 def critical_anomalies(session: Session, severity_threshold: float = 0.8, *, limit: int = 50,
-                       offset: int = 0) -> list[dict]:
-    """Uninvestigated anomalies with severity >= ``severity_threshold``, most severe first."""
+                       offset: int = 0, anomaly_type: str | None = None) -> list[dict]:
+    """Uninvestigated anomalies with severity >= ``severity_threshold`` (of one ``anomaly_type`` when
+    given), most severe first."""
     limit, offset = _page(limit, offset)
     stmt = (select(*_ANOMALY, _NAME).join(Politician, Politician.id == AnomalyDetection.politician_id)
             .where(AnomalyDetection.severity >= _threshold("severity_threshold", severity_threshold),
-                   AnomalyDetection.investigated.is_(False))
-            .order_by(AnomalyDetection.severity.desc(), AnomalyDetection.id).limit(limit).offset(offset))
-    return _rows(session, stmt)
+                   AnomalyDetection.investigated.is_(False)))
+    if anomaly_type is not None:
+        stmt = stmt.where(AnomalyDetection.anomaly_type == _kind("anomaly_type", anomaly_type))
+    return _rows(session, stmt.order_by(AnomalyDetection.severity.desc(), AnomalyDetection.id)
+                 .limit(limit).offset(offset))
 
 
 def politician_discoveries(session: Session, politician_id: uuid.UUID | str, *, limit: int = 50,

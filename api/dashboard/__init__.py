@@ -33,10 +33,10 @@ def _forbidden(request: Request, exc: Forbidden) -> Response:
 
 
 def install(app: FastAPI, static_mount: str) -> None:
-    from .pages import activity, auth, overview, patterns, shadow
+    from .pages import activity, auth, discovery, overview, patterns, shadow
 
     app.mount(static_mount, StaticFiles(directory=str(files("api.dashboard") / "static")), name="static")
-    for module in (auth, overview, patterns, shadow, activity):
+    for module in (auth, overview, discovery, patterns, shadow, activity):
         app.include_router(module.router)
     app.add_exception_handler(NotLoggedIn, _not_logged_in)
     app.add_exception_handler(Forbidden, _forbidden)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -72,3 +72,9 @@ class ProducerHealth(BaseModel):
     patterns_detected: int
     events_last_minute: int
     last_pattern_time: float | None
+
+
+class Closes(BaseModel):
+    symbol: str
+    days: list[date]
+    close: list[float]

@@ -193,3 +193,53 @@ def test_admin_form_without_the_csrf_token_is_refused(dashboard_server, dashboar
         r = c.post("/dashboard/shadow/rollback", data={"reason": "wrong token", "csrf_token": "x" * 43})
         assert r.status_code == 403
     assert scalar(engine, "SELECT name FROM shadow_models WHERE role = 'champion'") == before
+
+
+def test_discovery_page_lists_findings_with_filters(admin, engine):
+    b = admin
+    b.open("/dashboard/discovery?kind=patterns")
+    n = scalar(engine, "SELECT count(*) FROM pattern_discoveries")
+    assert n > 0 and number(b.text("finding-count")) == min(50, n)
+    b.open("/dashboard/discovery?kind=fourier_cycle&min_strength=0.3")
+    rows = b.driver.find_elements(By.CSS_SELECTOR, '[data-testid="findings"] tbody tr')
+    shown = scalar(engine, "SELECT count(*) FROM pattern_discoveries WHERE pattern_type = 'fourier_cycle' "
+                           "AND strength > 0.3")
+    assert len(rows) == min(50, shown) and all("fourier cycle" in r.text for r in rows)
+    b.open("/dashboard/discovery?kind=anomalies")
+    assert number(b.text("finding-count")) == min(50, scalar(
+        engine, "SELECT count(*) FROM anomaly_detections WHERE NOT investigated"))
+    drawn(b, "cotrading")
+    b.screenshot("discovery")
+    b.screenshot("discovery", 390)
+    clean_console(b)
+
+
+def test_politician_page_draws_trades_and_evidence(admin, engine):
+    from tests.dashboard.conftest import TICKERS
+
+    b = admin
+    # the politician with a cycle finding and an abnormal return on a loaded ticker, most trades first
+    pid = scalar(engine, """
+        SELECT p.id FROM politicians p
+        WHERE EXISTS (SELECT 1 FROM pattern_discoveries d WHERE d.politician_id = p.id AND d.pattern_type = 'fourier_cycle')
+          AND EXISTS (SELECT 1 FROM anomaly_detections a WHERE a.politician_id = p.id AND a.anomaly_type = 'abnormal_return')
+        ORDER BY (SELECT count(*) FROM trades t WHERE t.politician_id = p.id) DESC LIMIT 1""")
+    assert pid is not None
+    ticker = scalar(engine, "SELECT ticker FROM trades WHERE politician_id = :p AND ticker = ANY(:t) "
+                            "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1", p=pid, t=list(TICKERS))
+    b.open(f"/dashboard/politicians/{pid}?ticker={ticker}")
+    assert b.text("politician-name") == scalar(engine, "SELECT full_name FROM politicians WHERE id = :p", p=pid)
+    assert number(b.text("trade-count")) == scalar(engine, "SELECT count(*) FROM trades WHERE politician_id = :p", p=pid)
+    charts = b.charts()
+    price = b.driver.execute_script("var o = window.qpCharts['trades-price'].getOption();"
+                                    "return o.series.map(function (s) { return [s.name, s.data.length]; });")
+    marked = dict(price)
+    n_trades = scalar(engine, "SELECT count(*) FROM trades WHERE politician_id = :p AND ticker = :t "
+                              "AND (type = 'purchase' OR type LIKE 'sale%')", p=pid, t=ticker)
+    assert marked["buy"] + marked["sell"] == n_trades and marked[f"{ticker} close"] > 100
+    evidence = [k for k in charts if k.startswith("ev-")]
+    assert any(k.startswith("ev-pattern-") for k in evidence) and any(k.startswith("ev-anomaly-") for k in evidence)
+    drawn(b, "trades-price", *evidence)
+    b.screenshot("politician")
+    b.screenshot("politician", 390)
+    clean_console(b)

@@ -19,6 +19,7 @@ from .findings import Finding, unit
 
 MIN_TRADE_DAYS = 8
 OVERSAMPLING = 5
+PERIODOGRAM_POINTS = 240  # stored with each cycle finding, for its picture
 
 
 def false_alarm_probability(z: float, n_independent: float) -> float:
@@ -61,6 +62,17 @@ def periodogram(days: np.ndarray, min_period: float, max_period: float) -> tuple
     return 1.0 / freqs, z, n_independent
 
 
+def thinned(periods: np.ndarray, z: np.ndarray, points: int = PERIODOGRAM_POINTS) -> dict[str, list[float]]:
+    """The periodogram for a picture: at most ``points`` points, each the highest of its stretch (peaks kept)."""
+    order = np.argsort(periods)
+    p, zz = periods[order], z[order]
+    if len(p) > points:
+        edges = np.linspace(0, len(p), points + 1).astype(int)
+        pick = np.array([a + int(np.argmax(zz[a:b])) for a, b in zip(edges[:-1], edges[1:]) if b > a])
+        p, zz = p[pick], zz[pick]
+    return {"period_days": np.round(p, 3).tolist(), "power_z": np.round(zz, 4).tolist()}
+
+
 def fourier_cycle(dates: pd.Series | np.ndarray, trade_ids: list[int] | None = None, *, min_period: float = 7.0,
                   max_fraction: float = 1 / 3, fap_threshold: float = 0.01) -> Finding | None:
     """The dominant trading cycle, if its false-alarm probability is below ``fap_threshold``."""
@@ -86,6 +98,8 @@ def fourier_cycle(dates: pd.Series | np.ndarray, trade_ids: list[int] | None = N
     phases = np.exp(2j * np.pi * days / period)
     coherence = float(np.abs(phases.mean()))  # 1 = every trade day on the cycle
     top = peaks[np.argsort(z[peaks])[::-1][:5]]
+    # the level a peak must reach for a false-alarm probability of fap_threshold: 1 - (1 - e^-z)^M = p
+    level = float(-np.log(-np.expm1(np.log1p(-fap_threshold) / m)))
     return Finding(
         kind="fourier_cycle", subject="trade_days",
         score=unit(coherence), confidence=unit(1 - fap),
@@ -96,5 +110,6 @@ def fourier_cycle(dates: pd.Series | np.ndarray, trade_ids: list[int] | None = N
         evidence={"period_days": round(period, 3), "false_alarm_probability": fap, "power_z": float(z[best]),
                   "n_trade_days": int(len(days)), "span_days": int(span), "independent_frequencies": m,
                   "top_periods": [round(float(periods[i]), 2) for i in top],
+                  "false_alarm_level_z": level, "periodogram": thinned(periods, z),
                   "trade_ids": list(trade_ids or [])[:200]},
     )

@@ -11,7 +11,7 @@ anomaly: the trade looks informed in hindsight.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ HORIZONS = (5, 20, 60)
 ESTIMATION = (-250, -30)
 MIN_ESTIMATION_DAYS = 120
 PRIMARY = 20
+WINDOW_BEFORE = 10  # trading days before day 0 kept in a finding's picture
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class EventResult:
     n_estimation: int
     car: dict[int, float]
     t_stat: dict[int, float]
+    # the picture: trading days from day 0 and the stock's, the market's and the abnormal cumulative returns
+    # (sums of daily returns, 0 at day 0), so the stored CARs can be seen against the S&P 500
+    window: dict[str, list] = field(default_factory=dict)
 
 
 def as_arrays(prices) -> tuple[np.ndarray, np.ndarray]:
@@ -81,7 +85,16 @@ def _car(days: np.ndarray, r: np.ndarray, m: np.ndarray, event_day: int, horizon
     car = {h: float(ar[:h].sum()) for h in horizons}
     t = {h: (car[h] / (sigma * np.sqrt(h)) if sigma > 0 else 0.0) for h in horizons}
     when = pd.Timestamp(np.datetime64(int(days[day0]), "D"))
-    return EventResult(when, alpha, beta, sigma, len(er), car, t)
+    w0 = max(1, day0 - WINDOW_BEFORE)
+    seg = slice(w0, end)
+
+    def anchored(x: np.ndarray) -> list[float]:
+        c = np.cumsum(x)
+        return np.round(c - c[day0 - w0], 6).tolist()
+
+    window = {"day": (np.arange(w0, end) - day0).tolist(), "stock": anchored(r[seg]), "market": anchored(m[seg]),
+              "abnormal": anchored(r[seg] - alpha - beta * m[seg])}
+    return EventResult(when, alpha, beta, sigma, len(er), car, t, window)
 
 
 def event_car(rets: pd.DataFrame, event_date, horizons=HORIZONS, estimation=ESTIMATION,
@@ -145,7 +158,7 @@ def abnormal_returns(trades: pd.DataFrame, closes: dict, market, *,
             evidence={"trade_id": int(ids[i]), "ticker": ticker, "event_day": res.event_day,
                       "car": {str(h): v for h, v in res.car.items()},
                       "t_stat": {str(h): v for h, v in res.t_stat.items()}, "p_value": p,
-                      "alpha": res.alpha, "beta": res.beta, "sigma": res.sigma},
+                      "alpha": res.alpha, "beta": res.beta, "sigma": res.sigma, "window": res.window},
         ))
     out.sort(key=lambda f: f.subject)
     summary = {"events_studied": studied,

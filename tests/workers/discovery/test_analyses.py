@@ -40,6 +40,18 @@ def test_perfect_30_day_cycle_is_found():
     assert f.score > 0.95  # every trade on the cycle
 
 
+def test_cycle_evidence_holds_its_periodogram_and_false_alarm_level():
+    f = cycles.fourier_cycle(pd.date_range("2019-01-01", periods=25, freq="30D"), fap_threshold=0.01)
+    e = f.evidence
+    pg = e["periodogram"]
+    assert 10 < len(pg["period_days"]) == len(pg["power_z"]) <= cycles.PERIODOGRAM_POINTS
+    assert pg["period_days"] == sorted(pg["period_days"])
+    assert max(pg["power_z"]) == pytest.approx(e["power_z"], rel=1e-3)  # thinning keeps the peak
+    assert cycles.false_alarm_probability(e["false_alarm_level_z"], e["independent_frequencies"]) == \
+        pytest.approx(0.01, rel=1e-6)
+    assert e["power_z"] > e["false_alarm_level_z"]
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_random_trade_days_have_no_cycle(seed):
     rng = np.random.default_rng(seed)
@@ -131,6 +143,14 @@ def test_car_matches_a_hand_computation():
         assert res.t_stat[h] == pytest.approx(car / (sigma * np.sqrt(h)), rel=1e-9)
     assert res.beta == pytest.approx(beta) and res.car[5] == pytest.approx(0.05, abs=0.02)
     assert res.t_stat[5] > 5
+    # the stored picture: 0 at day 0, its abnormal curve reaches each CAR, stock and market are plain sums
+    w = res.window
+    assert w["day"][0] == -10 and w["day"][-1] == 60 and w["day"].index(0) == 10
+    for h in (5, 20, 60):
+        assert w["abnormal"][10 + h] == pytest.approx(res.car[h], abs=1e-5)
+        assert w["stock"][10 + h] == pytest.approx(r[d0 + 1:d0 + h + 1].sum(), abs=1e-5)
+        assert w["market"][10 + h] == pytest.approx(m[d0 + 1:d0 + h + 1].sum(), abs=1e-5)
+    assert w["stock"][10] == w["market"][10] == w["abnormal"][10] == 0
 
 
 def test_informed_purchase_is_an_anomaly_and_a_plain_one_is_not():
