@@ -243,6 +243,8 @@ def up(settings, concurrency, pools, no_beat, no_flower, no_api, loglevel) -> No
         key_path, _ = bootstrap_key(settings, db_url)
         console.print(f"API: http://{settings.api.host}:{settings.api.port}  (docs /docs; admin key in {key_path}; "
                       "more with `quantpipe api-key create`)")
+        console.print(f"Dashboard: http://{settings.api.host}:{settings.api.port}/dashboard  "
+                      f"(log in with the key in {key_path}, or a read key)")
     code = Supervisor(children, child_env(settings, db_url, redis_url)).run()
     if started_pg or started_redis:
         state = embedded.read_state(settings.home.resolve())

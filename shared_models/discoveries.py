@@ -164,8 +164,8 @@ def search_politicians(session: Session, search: str | None = None, *, limit: in
 
 
 def politician_detail(session: Session, politician_id: uuid.UUID | str, *, trades_limit: int = 100,
-                      trades_offset: int = 0) -> dict:
-    """One politician: who, a page of trades (newest first), and every finding about them."""
+                      trades_offset: int = 0, ticker: str | None = None) -> dict:
+    """One politician: who, a page of trades (newest first; of one ``ticker`` when given), and every finding."""
     trades_limit, trades_offset = _page(trades_limit, trades_offset)
     pid = politician_uuid(politician_id)
     person = _rows(session, select(*_POLITICIAN, _trade_count()).where(Politician.id == pid))
@@ -173,6 +173,8 @@ def politician_detail(session: Session, politician_id: uuid.UUID | str, *, trade
         raise LookupError(f"politician_id: no politician with id {pid}")
     trades = select(*_TRADE).where(Trade.politician_id == pid).order_by(Trade.transaction_date.desc(),
                                                                           Trade.id.desc())
+    if ticker is not None:
+        trades = trades.where(Trade.ticker == _kind("ticker", ticker).upper())
     anomalies = (select(*_ANOMALY, _NAME).join(Politician, Politician.id == AnomalyDetection.politician_id)
                  .where(AnomalyDetection.politician_id == pid)
                  .order_by(AnomalyDetection.severity.desc(), AnomalyDetection.id))

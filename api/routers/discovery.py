@@ -95,9 +95,11 @@ def politicians(request: Request, response: Response, p: Page = Depends(page(50)
 
 @router.get("/politicians/{politician_id}", response_model=PoliticianDetail, dependencies=[Depends(cacheable(30))],
             responses=responses(404))
-def politician(politician_id: uuid.UUID, p: Page = Depends(page(100))):
+def politician(politician_id: uuid.UUID, p: Page = Depends(page(100)),
+               ticker: str | None = Query(None, min_length=1, max_length=16, pattern=r"^[A-Za-z0-9.\-]+$",
+                                          description="Only trades of this ticker")):
     """One politician: a page of trades (newest first; ``limit``/``offset`` page them) and every finding."""
-    return call(reads.politician_detail, politician_id, trades_limit=p.limit, trades_offset=p.offset)
+    return call(reads.politician_detail, politician_id, trades_limit=p.limit, trades_offset=p.offset, ticker=ticker)
 
 
 @router.get("/networks", response_model=list[NetworkOut], dependencies=[Depends(cacheable(60))])

@@ -96,6 +96,9 @@ def test_politician_discoveries_and_detail(client, findings):
     assert len(detail["trades"]) == 5 and {"ticker", "transaction_date", "disclosure_date", "type"} <= set(
         detail["trades"][0])
     assert {x["id"] for x in detail["patterns"]} == {x["id"] for x in rows}
+    ticker = next(t["ticker"] for t in detail["trades"] if t["ticker"])
+    only = client.get(f"/api/v1/politicians/{pid}?limit=500&ticker={ticker}").json()["trades"]
+    assert only and all(t["ticker"] == ticker for t in only)
     name = detail["politician"]["full_name"]
     found = client.get("/api/v1/politicians", params={"search": name.split()[-1]}).json()
     assert pid in {x["id"] for x in found}

@@ -172,7 +172,7 @@ def dashboard_data(workers, celery_app, engine, redis_client):
     """The session's database, loaded once for every browser test."""
     t0 = time.monotonic()
     _load_files()
-    run_cli("discovery", "scan", "all", "--timeout", "600")  # on the real discovery worker
+    run_cli("scan", "all", "--timeout", "600")  # on the real discovery worker
     _patterns(engine, redis_client)
     facts = {"ingest": _ingest(celery_app, engine)}
     facts["load_seconds"] = round(time.monotonic() - t0, 1)

@@ -25,7 +25,7 @@ from ..session import Viewer, viewer
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 PATTERN_TYPES = ("fourier_cycle", "ticker_concentration", "habitual_timing")
 ANOMALY_TYPES = ("late_disclosure", "unusual_size", "abnormal_return")
-PER_PAGE = 50
+PER_PAGE = 20
 
 
 def _list(request: Request, kind: str, min_strength: float | None, days: int | None, offset: int) -> list[dict]:
@@ -66,12 +66,13 @@ def discovery_page(request: Request, v: Viewer = Depends(viewer),
 @router.get("/politicians/{politician_id}")
 def politician_page(request: Request, politician_id: uuid.UUID, v: Viewer = Depends(viewer),
                     ticker: str | None = Query(None, pattern=r"^[A-Za-z0-9.\-]{1,16}$")):
-    detail = PoliticianDetail.model_validate(api.politician(politician_id, Page(500, 0)))
+    detail = PoliticianDetail.model_validate(api.politician(politician_id, Page(500, 0), ticker=None))
     trades = detail.trades
     traded = Counter(t.ticker for t in trades if t.ticker)
     charted = None
     for symbol in ([ticker.upper()] if ticker else []) + [s for s, _ in traded.most_common(12)]:
-        mine = [t for t in trades if t.ticker == symbol]
+        # every trade of the ticker (the page above holds only the latest 500 of all tickers)
+        mine = PoliticianDetail.model_validate(api.politician(politician_id, Page(500, 0), ticker=symbol)).trades
         if not mine:
             continue
         first, last = min(t.transaction_date for t in mine), max(t.transaction_date for t in mine)
