@@ -24,13 +24,15 @@ import pandas as pd
 import pytest
 
 from tests.api.conftest import ApiServer, make_key
+from tests.workers.discovery.helpers import TEST_TICKERS
 from tests.support import ROOT, run_cli
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage"]
-TICKERS = ("AAPL", "MSFT", "JPM", "XOM", "BA", "KO")
+# the discovery tests' tickers: the session's database then holds no prices those tests do not load anyway
+TICKERS = TEST_TICKERS
 PRICES = ROOT / "data" / "prices"
 HOLD = 5
 
@@ -191,9 +193,20 @@ def dashboard_keys() -> dict[str, str]:
     return {s: make_key(s, name=f"browser-{s}") for s in ("read", "admin")}
 
 
+def _wipe_shadow(engine) -> None:
+    from sqlalchemy import text
+
+    with engine.begin() as c:
+        c.execute(text("TRUNCATE shadow_promotions, shadow_evaluations, shadow_trades, shadow_models "
+                       "RESTART IDENTITY CASCADE"))
+
+
 @pytest.fixture(scope="session")
-def shadow_models(dashboard_server, dashboard_keys):
-    return _shadow(dashboard_server.url, dashboard_keys["admin"])
+def shadow_models(dashboard_server, dashboard_keys, engine):
+    """The registry of these tests only: emptied before, and after the session for the tests that follow."""
+    _wipe_shadow(engine)
+    yield _shadow(dashboard_server.url, dashboard_keys["admin"])
+    _wipe_shadow(engine)
 
 
 # -- browser ------------------------------------------------------------------------------------------------------
