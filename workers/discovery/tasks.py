@@ -19,6 +19,7 @@ from shared_models import dead_letters
 from shared_models.db import unit_of_work
 from shared_models.settings import get_settings
 from workers.app import app
+from workers.base import is_transient
 from workers.ping import ping_task
 
 from . import scan
@@ -55,6 +56,15 @@ def scan_politician(politician_id) -> dict:
     except scan.UnknownPolitician as exc:
         _dead_letter("discovery.scan_politician", "politician_id", str(exc), {"politician_id": pid})
         return {"politician_id": pid, "error": str(exc)}
+    except Exception as exc:
+        if is_transient(exc):
+            raise  # a server restart: PipelineTask retries the whole (rolled back) scan
+        # Over the time limit, or data an analysis cannot take: this politician is kept as a dead
+        # letter and answered as an error, so the chord still runs the network step for everyone.
+        logger.exception("discovery.scan_politician %s failed", pid)
+        reason = f"politician_id: scan failed: {type(exc).__name__}: {exc}"[:500]
+        _dead_letter("discovery.scan_politician", "politician_id", reason, {"politician_id": pid})
+        return {"politician_id": pid, "error": reason}
 
 
 @app.task(name="discovery.scan_network", ignore_result=False)

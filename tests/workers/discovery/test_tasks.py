@@ -7,6 +7,8 @@ import uuid
 import pytest
 from sqlalchemy import text
 
+from celery import chord, group
+
 from tests.support import WorkerProcess
 from tests.workers.discovery.helpers import ensure_loaded
 from workers.discovery import tasks
@@ -77,6 +79,32 @@ def test_bad_politician_id_is_dead_lettered(workers, engine):
         n = c.execute(text("SELECT count(*) FROM dead_letters WHERE source = 'discovery.scan_politician' "
                            "AND field = 'politician_id'")).scalar()
     assert n >= 6
+
+
+def test_a_failing_politician_does_not_cost_the_others_their_network_step(workers, engine, some_ids):
+    """A scan over its time limit (20,000 trades, a 1 s soft limit on that task only) is dead-lettered
+    and answered as an error; the chord still completes and runs the network step."""
+    with engine.begin() as c:
+        slow = str(c.execute(text("INSERT INTO politicians (key, full_name, chamber) VALUES (:k, 'Slow Test', "
+                                  "'house') RETURNING id"), {"k": f"test:slow:{uuid.uuid4().hex[:8]}"}).scalar())
+        c.execute(text("""
+            INSERT INTO trades (politician_id, source, row_hash, transaction_date, disclosure_date,
+                                disclosure_lag_days, type, amount_min, amount_max, ticker)
+            SELECT :p, 'test', 'slow' || g, DATE '2012-03-01' + (g % 3000), DATE '2012-03-01' + (g % 3000) + 10,
+                   10, 'purchase', 1001, 15000, (ARRAY['AAPL','MSFT','T','DIS','BAC','NFLX'])[1 + g % 6]
+            FROM generate_series(1, 20000) g"""), {"p": slow})
+    try:
+        header = [tasks.scan_politician.s(slow).set(soft_time_limit=1, time_limit=60),
+                  *(tasks.scan_politician.s(i) for i in some_ids[:2])]
+        out = chord(group(header), tasks.scan_network.s()).apply_async().get(timeout=240)
+        assert out["politicians"] == 3 and out["errors"] == 1 and "network_findings" in out
+        with engine.connect() as c:
+            reason = c.execute(text("SELECT reason FROM dead_letters WHERE source = 'discovery.scan_politician' "
+                                    "AND payload->>'politician_id' = :p"), {"p": slow}).scalar()
+        assert reason.startswith("politician_id: scan failed: SoftTimeLimitExceeded")
+    finally:
+        with engine.begin() as c:
+            c.execute(text("DELETE FROM politicians WHERE id = :p"), {"p": slow})
 
 
 def test_chord_scan_then_rerun_changes_nothing(workers, engine, some_ids):
