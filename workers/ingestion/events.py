@@ -42,6 +42,9 @@ ENTITY_RE = re.compile(r"^[A-Z0-9][A-Z0-9._:/^=\-]{0,31}$")
 MAX_USER_ID = 2**63 - 1
 FUTURE_SKEW_SECONDS = 300.0
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)  # reused: no per-call setup
+# the JSON escape of a NUL character: \u0000 after an even number of backslashes (an odd number
+# means the backslash itself was escaped, i.e. the text "\u0000" — allowed)
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 MAX_METADATA_DEPTH = 16  # nesting of objects/arrays; deeper is refused at track() and dead-lettered by the drain
 
 
@@ -137,7 +140,7 @@ def encode_metadata(metadata: Any, max_bytes: int, hash_ip) -> tuple[dict, str]:
     size = len(encoded) if encoded.isascii() else len(encoded.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
         raise EventValidationError("metadata", f"{size} bytes exceeds the bound of {max_bytes}")
-    if "\\u0000" in encoded:
+    if "\\u0000" in encoded and _NUL_ESCAPE.search(encoded):  # a real NUL, not the text "\\u0000"
         raise EventValidationError("metadata", "NUL characters are not allowed")
     if not encoded.isascii():
         try:

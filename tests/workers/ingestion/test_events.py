@@ -163,3 +163,11 @@ def test_a_stream_entry_with_a_null_event_id_is_refused_not_given_a_fresh_id():
         ev.revalidate(raw, max_metadata_bytes=256, hash_ip=H)
     assert info.value.field == "event_id" and "null" in info.value.reason
     assert uuid.UUID(build(event_id=None)["event_id"])  # track() without an id still stamps one
+
+
+def test_the_text_backslash_u0000_is_not_a_nul():
+    """Found by the stream fuzz: the six characters \\u0000 in a string were refused as a NUL."""
+    assert build(metadata={"x": "\\u0000", "y": "\\\\u0000"})["metadata"] == {"x": "\\u0000", "y": "\\\\u0000"}
+    for bad in ({"x": "a\x00b"}, {"k\x00": 1}, {"x": "\\\x00"}):
+        with pytest.raises(ev.EventValidationError, match="^metadata: NUL"):
+            build(metadata=bad)
