@@ -74,14 +74,17 @@ def test_a_forged_licence_entry_in_redis_licenses_nothing(database_url, redis_ur
 
     made_up = "SW-PROD-YOUR-KEY-made-up.AAAA"
     forged = {"id": "forged", "company": "Mallory", "tier": "prod", "events": 10**12, "expires": _time.time() + 10**8}
-    redis_client.set(f"shadowwatch:license:{made_up}", json.dumps(forged))
-    sw = ShadowWatchSync(database_url, redis_url, made_up)
-    with pytest.raises(L.LicenseError):
-        sw.track(new_user(), "AAPL", "view")
-    real = make_license_key(events=5)
-    redis_client.set(f"shadowwatch:license:{real}", json.dumps(dict(forged, id="x")))
-    sw2 = ShadowWatchSync(database_url, redis_url, real)
-    assert sw2.license()["events"] == 5 and sw2.license()["company"] == "Test Co"
-    sw.close()
-    sw2.close()
+    try:
+        redis_client.set(f"shadowwatch:license:{made_up}", json.dumps(forged))
+        sw = ShadowWatchSync(database_url, redis_url, made_up)
+        with pytest.raises(L.LicenseError):
+            sw.track(new_user(), "AAPL", "view")
+        real = make_license_key(events=5)
+        redis_client.set(f"shadowwatch:license:{real}", json.dumps(dict(forged, id="x")))
+        sw2 = ShadowWatchSync(database_url, redis_url, real)
+        assert sw2.license()["events"] == 5 and sw2.license()["company"] == "Test Co"
+        sw.close()
+        sw2.close()
+    finally:  # other tests check that quantpipe itself writes no licence keys
+        redis_client.delete(f"shadowwatch:license:{made_up}", *redis_client.keys("shadowwatch:license:*"))
 
