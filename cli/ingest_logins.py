@@ -40,9 +40,13 @@ def simulate_logins(settings, users: int, days: int, seed: int, license_key: str
             sim.progress = lambda n: progress.advance(task, n)
             report = sim.run_all()
             progress.update(task, total=progress.tasks[0].completed)
-        if not keep:
-            for p in sim.people:
-                sw.delete_user(p.user_id)
+        if not keep:  # erase the simulated people; one AOF rewrite at the end covers them all
+            from workers.ingestion import erasure
+
+            rewrite = sw.settings.ingest.erasure_aof_rewrite
+            for i, p in enumerate(sim.people):
+                erasure.delete_user(sw.engine, sw.cache, sw.redis, p.user_id,
+                                    aof_rewrite=rewrite and i == len(sim.people) - 1)
         sw.close()
     print_report(report, users, days)
     if not all(ok for _, _, ok in report.targets().values()):
