@@ -169,19 +169,31 @@ def _shadow(api_url: str, admin_key: str) -> dict:
     return {name: len(frame) for name, frame in models.items()}
 
 
-@pytest.fixture(scope="session")
+def _wipe_patterns(engine) -> None:
+    """The detections of this package's scan would be "already published" for the patterns tests
+    that follow in the same session (they scan the same real tickers)."""
+    from sqlalchemy import text
+
+    with engine.begin() as c:
+        c.execute(text("TRUNCATE user_pattern_alerts, pattern_outbox, pattern_detections, pattern_scan_state, "
+                       "integration_events RESTART IDENTITY"))
+
+
+@pytest.fixture(scope="package")
 def dashboard_data(workers, celery_app, engine, redis_client):
-    """The session's database, loaded once for every browser test."""
+    """The session's database, loaded once for every browser test; package-scoped so its teardown runs
+    before the rest of the suite."""
     t0 = time.monotonic()
     _load_files()
     run_cli("scan", "all", "--timeout", "600")  # on the real discovery worker
     _patterns(engine, redis_client)
     facts = {"ingest": _ingest(celery_app, engine)}
     facts["load_seconds"] = round(time.monotonic() - t0, 1)
-    return facts
+    yield facts
+    _wipe_patterns(engine)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dashboard_server(dashboard_data):
     server = ApiServer().start()
     yield server
@@ -201,7 +213,7 @@ def _wipe_shadow(engine) -> None:
                        "RESTART IDENTITY CASCADE"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def shadow_models(dashboard_server, dashboard_keys, engine):
     """The registry of these tests only: emptied before, and after the session for the tests that follow."""
     _wipe_shadow(engine)
@@ -300,7 +312,7 @@ class Browser:
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(dashboard_server):
     shots = Path(os.environ.get("QP_SCREENSHOT_DIR") or Path(os.environ.get("QP_TEST_LOG_DIR", "/tmp")) / "screenshots")
     b = Browser(dashboard_server.url, shots)

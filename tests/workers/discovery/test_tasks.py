@@ -137,31 +137,33 @@ def test_worker_killed_mid_scan_then_rerun_gives_identical_findings(workers, eng
     clear_findings(engine)
 
     workers["discovery"].stop()  # this test's own worker must be the only consumer of the queue
-    env = {**os.environ, "QUANTPIPE_TASK_SOFT_TIME_LIMIT": "8", "QUANTPIPE_TASK_TIME_LIMIT": "10",
-           "QUANTPIPE_VISIBILITY_TIMEOUT": "12"}
-    victim = WorkerProcess("discovery", env=env, name="disc-victim").start()
     try:
-        result = tasks.scan_chord(some_ids).apply_async()
-        group = result.parent
-        deadline = time.monotonic() + 120
-        while group.completed_count() < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        done_at_kill = group.completed_count()
-        victim.kill()
-        assert 0 < done_at_kill < len(some_ids), "the kill must land mid-scan"
-    finally:
-        victim.stop()
-    # kombu restores unacked messages on a throttled timer (first check ~10 s after a worker
-    # starts, then every ~100 s): start the survivor once the killed delivery is past the
-    # visibility timeout, so its first check returns it to the queue.
-    time.sleep(13)
-    with WorkerProcess("discovery", env=env, name="disc-survivor"):
-        out = result.get(timeout=90)  # the unacked task is redelivered after the visibility timeout
-        assert out["politicians"] == len(some_ids)
-        after_kill = snapshot(engine)
-        _run_chord(some_ids)
-        assert snapshot(engine) == after_kill  # re-run changes nothing
-    workers["discovery"].start()
+        env = {**os.environ, "QUANTPIPE_TASK_SOFT_TIME_LIMIT": "8", "QUANTPIPE_TASK_TIME_LIMIT": "10",
+               "QUANTPIPE_VISIBILITY_TIMEOUT": "12"}
+        victim = WorkerProcess("discovery", env=env, name="disc-victim").start()
+        try:
+            result = tasks.scan_chord(some_ids).apply_async()
+            group = result.parent
+            deadline = time.monotonic() + 120
+            while group.completed_count() < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            done_at_kill = group.completed_count()
+            victim.kill()
+            assert 0 < done_at_kill < len(some_ids), "the kill must land mid-scan"
+        finally:
+            victim.stop()
+        # kombu restores unacked messages on a throttled timer (first check ~10 s after a worker
+        # starts, then every ~100 s): start the survivor once the killed delivery is past the
+        # visibility timeout, so its first check returns it to the queue.
+        time.sleep(13)
+        with WorkerProcess("discovery", env=env, name="disc-survivor"):
+            out = result.get(timeout=90)  # the unacked task is redelivered after the visibility timeout
+            assert out["politicians"] == len(some_ids)
+            after_kill = snapshot(engine)
+            _run_chord(some_ids)
+            assert snapshot(engine) == after_kill  # re-run changes nothing
+    finally:  # the session's worker serves the tests that follow, even when this one fails
+        workers["discovery"].start()
     assert _strip(after_kill) == _strip(reference)  # identical findings to an uninterrupted scan
     with engine.connect() as c:
         for t, kind in (("pattern_discoveries", "pattern_type"), ("anomaly_detections", "anomaly_type")):
