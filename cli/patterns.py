@@ -62,9 +62,10 @@ def scan(settings, tier: str, symbols: str | None, since: str | None, full: bool
     """
     from rich.progress import Progress
     from rich.table import Table
-    from sqlalchemy import text
+    from sqlalchemy import select
 
     from shared_models.db import get_engine
+    from shared_models.models import MarketBar
     from workers.patterns.tasks import scan_symbol
 
     _parse_time(since, "--since")
@@ -74,8 +75,7 @@ def scan(settings, tier: str, symbols: str | None, since: str | None, full: bool
     with get_engine().connect() as conn:
         for t in tiers:
             tf = "1min" if t == "intraday" else "1d"
-            stored = set(conn.execute(text("SELECT DISTINCT symbol FROM market_bars WHERE timeframe = :tf"),
-                                      {"tf": tf}).scalars())
+            stored = set(conn.execute(select(MarketBar.symbol).where(MarketBar.timeframe == tf).distinct()).scalars())
             if wanted:
                 missing = sorted(set(wanted) - stored)
                 if missing and len(tiers) == 1:

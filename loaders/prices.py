@@ -89,17 +89,29 @@ def discover_price_files(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-_UPSERT = """
-INSERT INTO market_bars (symbol, timeframe, ts, open, high, low, close, volume, adjusted)
-SELECT symbol, timeframe, ts, open, high, low, close, volume, adjusted FROM _qp_bars_in
-ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET
-    open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
-    volume = EXCLUDED.volume, adjusted = EXCLUDED.adjusted
-WHERE (market_bars.open, market_bars.high, market_bars.low, market_bars.close, market_bars.volume,
-       market_bars.adjusted)
-   IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume,
-                     EXCLUDED.adjusted)
-"""
+_COLUMNS = ("symbol", "timeframe", "ts", "open", "high", "low", "close", "volume", "adjusted")
+_VALUES = ("open", "high", "low", "close", "volume", "adjusted")
+
+
+def _upsert_sql() -> str:
+    """INSERT .. SELECT from the COPY temp table, from the model, compiled once: a reload writes
+    nothing that is unchanged (no correction row, no cache-version bump)."""
+    from sqlalchemy import column, select, table, tuple_
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.dialects.postgresql import insert
+
+    from shared_models.models import MarketBar
+
+    b = MarketBar.__table__
+    staged = table("_qp_bars_in", *(column(c) for c in _COLUMNS))
+    st = insert(b).from_select(list(_COLUMNS), select(*(staged.c[c] for c in _COLUMNS)))
+    st = st.on_conflict_do_update(
+        index_elements=[b.c.symbol, b.c.timeframe, b.c.ts], set_={c: st.excluded[c] for c in _VALUES},
+        where=tuple_(*(b.c[c] for c in _VALUES)).is_distinct_from(tuple_(*(st.excluded[c] for c in _VALUES))))
+    return str(st.compile(dialect=postgresql.psycopg2.dialect()))
+
+
+_UPSERT = _upsert_sql()
 
 
 def _copy_buffer(pf: PriceFrame) -> io.StringIO:

@@ -37,16 +37,18 @@ FUTURE_SLACK_SECONDS = 2 * 86400.0  # clock skew, and sessions stamped ahead of 
 SYMBOL_RE = re.compile(r"[A-Z0-9]{1,10}(?:[.\-][A-Z0-9]{1,5})?")
 
 
-class BarError(ValueError):
-    """A bar (or its symbol / timeframe) that cannot be stored.
-
-    ``field`` names the culprit, ``kind`` is a short category to count by (``not finite``,
-    ``too large``, ``off the time grid`` ...), ``reason`` the full sentence with the value.
-    """
+class FieldError(ValueError):
+    """Input refused at the edge: ``field`` names the culprit, ``kind`` is a short category to
+    count by (``not finite``, ``too large``, ``off the time grid`` ...), ``reason`` the full
+    sentence with the value. ``str()`` is ``"field: reason"``."""
 
     def __init__(self, field: str, reason: str, kind: str | None = None) -> None:
         super().__init__(f"{field}: {reason}")
         self.field, self.reason, self.kind = field, reason, kind or reason
+
+
+class BarError(FieldError):
+    """A bar (or its symbol / timeframe) that cannot be stored."""
 
 
 def _short(x: Any, n: int = 40) -> str:
@@ -158,19 +160,32 @@ _KINDS = {"missing": "missing", "extra_forbidden": "unknown field", "float_parsi
           "datetime_object_invalid": "not a time", "model_type": "not an object"}
 
 
-def _bar_error(e: dict) -> BarError:
-    """One pydantic error entry -> BarError naming the field (no parsing of message text)."""
+def field_error(e: dict, cls: type[FieldError] = FieldError, whole: str = "input",
+                extra_hint: str = "") -> FieldError:
+    """One pydantic error entry -> an error naming the field (from its location, not its text)."""
     err = (e.get("ctx") or {}).get("error")
-    if isinstance(err, BarError):
+    if isinstance(err, FieldError):
         return err
-    names = [str(p) for p in e["loc"] if not isinstance(p, int)]
-    field = ".".join(names) or "bar"
+    names = []
+    for p in e["loc"]:
+        if isinstance(p, int):
+            continue
+        if not str(p).isidentifier():  # a union member's tag ("constrained-str"), not a field
+            break
+        names.append(str(p))
+    field = ".".join(names) or whole
     kind = _KINDS.get(e["type"], e["type"])
     if e["type"] == "missing":
-        return BarError(field, "required", kind)
+        return cls(field, "required", kind)
     if e["type"] == "extra_forbidden":
-        return BarError(field, "unknown field (a bar has ts, open, high, low, close, volume)", kind)
-    return BarError(field, f"{e['msg']} (got {_short(e.get('input'))})", kind)
+        return cls(field, f"unknown field{extra_hint}", kind)
+    if e["type"] == "value_error":
+        return cls(field, e["msg"].removeprefix("Value error, "), "invalid")
+    return cls(field, f"{e['msg']} (got {_short(e.get('input'))})", kind)
+
+
+def _bar_error(e: dict) -> BarError:
+    return field_error(e, BarError, "bar", " (a bar has ts, open, high, low, close, volume)")
 
 
 def validate_bar(raw: Any, timeframe: str | None = None, *, strict: bool = True) -> Bar:

@@ -129,3 +129,20 @@ def test_stored_bars_round_trip_exactly(engine):
     parsed = read_price_file(path).bars
     for col in ("open", "high", "low", "close", "volume"):
         assert np.array_equal(stored[col].to_numpy(), parsed[col].to_numpy()), col
+
+
+def test_a_reload_with_a_changed_bar_is_recorded_as_a_correction(engine, tmp_path):
+    rows = gzip.open(DAILY / "PG.csv.gz", "rt").read().splitlines()[:6]
+    path = tmp_path / "PGCORR.csv"
+    path.write_text("\n".join(rows) + "\n")
+    load_prices(engine, [path])
+    load_prices(engine, [path])  # identical: nothing recorded
+    cols = rows[0].split(",")
+    parts = rows[3].split(",")
+    parts[cols.index("volume")] = str(int(parts[cols.index("volume")]) + 100)
+    path.write_text("\n".join(rows[:3] + [",".join(parts)] + rows[4:]) + "\n")
+    load_prices(engine, [path])
+    with engine.connect() as c:
+        got = c.execute(text("SELECT new_volume - old_volume, source FROM market_bar_corrections "
+                             "WHERE symbol = 'PGCORR'")).all()
+    assert got == [(100.0, "load-prices:PGCORR.csv")]

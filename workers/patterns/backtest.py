@@ -21,41 +21,15 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, func, select, update
 
-from .detection import ALL_PATTERNS, bars_from_frame, scan_hits
+from shared_models.models import MarketBar
+from shared_models.models.patterns import BacktestJob as Job
+
+from .detection import bars_from_frame, scan_hits
 
 PROGRESS_CHANNEL = "tickstock.events.backtesting.progress"
 RESULTS_CHANNEL = "tickstock.events.backtesting.results"
-REQUIRED = ("job_id", "symbols", "start_date", "end_date")
-
-
-def validate_job(msg: dict) -> dict:
-    """A normalised job request, or ValueError naming the field."""
-    for f in REQUIRED:
-        if msg.get(f) in (None, "", []):
-            raise ValueError(f"{f}: required")
-    if not isinstance(msg["symbols"], list) or not all(isinstance(s, str) for s in msg["symbols"]):
-        raise ValueError("symbols: must be a list of tickers")
-    try:
-        start, end = pd.Timestamp(msg["start_date"]), pd.Timestamp(msg["end_date"])
-    except ValueError as exc:
-        raise ValueError(f"start_date/end_date: {exc}") from None
-    if end < start:
-        raise ValueError("end_date: before start_date")
-    patterns = msg.get("patterns") or list(ALL_PATTERNS)
-    unknown = sorted(set(patterns) - set(ALL_PATTERNS))
-    if unknown:
-        raise ValueError(f"patterns: unknown {unknown}")
-    params = msg.get("parameters") or {}
-    hold = int(params.get("hold_bars", params.get("hold_days", 5)))
-    if hold < 1:
-        raise ValueError("parameters.hold_bars: must be >= 1")
-    return {"job_id": str(msg["job_id"]), "user_id": msg.get("user_id"),
-            "symbols": [s.upper() for s in msg["symbols"]], "start_date": start.date().isoformat(),
-            "end_date": end.date().isoformat(), "patterns": list(patterns), "parameters": {**params, "hold_bars": hold}}
-
-
 def symbol_trades(frame: pd.DataFrame, start: datetime, end: datetime, patterns: list[str],
                   hold: int) -> dict[str, np.ndarray]:
     """pattern -> array of trade returns for one symbol (entries between start and end)."""
@@ -94,16 +68,15 @@ def summarize(trades: dict[str, list[np.ndarray]]) -> dict:
 
 def _status(engine: Engine, job_id: str) -> tuple[str, dict, dict | None] | None:
     with engine.connect() as conn:
-        row = conn.execute(text("SELECT status, request, results FROM backtest_jobs WHERE job_id = :j"),
-                           {"j": job_id}).one_or_none()
+        row = conn.execute(select(Job.status, Job.request, Job.results).where(Job.job_id == job_id)).one_or_none()
     return tuple(row) if row else None
 
 
 def _finish(engine: Engine, redis_client, job_id: str, status: str, results: dict | None, error: str | None) -> dict:
     with engine.begin() as conn:
-        conn.execute(text("UPDATE backtest_jobs SET status = :s, results = CAST(:r AS jsonb), error = :e, "
-                          "progress = CASE WHEN :s = 'completed' THEN 1 ELSE progress END, updated_at = now() "
-                          "WHERE job_id = :j"), {"s": status, "r": json.dumps(results), "e": error, "j": job_id})
+        conn.execute(update(Job).where(Job.job_id == job_id).values(
+            status=status, results=results, error=error, updated_at=func.now(),
+            progress=1.0 if status == "completed" else Job.progress))
     msg = {"job_id": job_id, "status": "completed" if status == "completed" else "failed",
            "results": results or {}, "timestamp": time.time()}
     if error:
@@ -127,18 +100,18 @@ def run_job(engine: Engine, redis_client, job_id: str) -> dict:
     for i, symbol in enumerate(symbols):
         if _status(engine, job_id)[0] == "cancelled":
             return _finish(engine, redis_client, job_id, "cancelled", None, "cancelled")
+        b = MarketBar
         with engine.connect() as conn:
-            frame = pd.read_sql(text(
-                "SELECT ts, open, high, low, close, volume FROM market_bars WHERE symbol = :s AND timeframe = '1d' "
-                "AND ts <= CAST(:end AS timestamptz) + make_interval(days => :pad) ORDER BY ts"),
-                conn, params={"s": symbol, "end": end, "pad": hold * 2 + 5})
+            frame = pd.read_sql(select(b.ts, b.open, b.high, b.low, b.close, b.volume).where(
+                b.symbol == symbol, b.timeframe == "1d",
+                b.ts <= pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=hold * 2 + 5)).order_by(b.ts), conn)
         for name, r in symbol_trades(frame, start, end, req["patterns"], hold).items():
             trades.setdefault(name, []).append(r)
         done = (i + 1) / len(symbols)
         elapsed = time.time() - t0
         with engine.begin() as conn:
-            conn.execute(text("UPDATE backtest_jobs SET status = 'running', progress = :p, updated_at = now() "
-                              "WHERE job_id = :j AND status <> 'cancelled'"), {"p": done, "j": job_id})
+            conn.execute(update(Job).where(Job.job_id == job_id, Job.status != "cancelled").values(
+                status="running", progress=done, updated_at=func.now()))
         redis_client.publish(PROGRESS_CHANNEL, json.dumps({
             "job_id": job_id, "progress": round(done, 4), "current_symbol": symbol,
             "estimated_completion": time.time() + elapsed / (i + 1) * (len(symbols) - i - 1)}))

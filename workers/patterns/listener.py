@@ -15,11 +15,14 @@ import time
 from typing import Callable
 
 import redis.exceptions
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, func, update
+from sqlalchemy.dialects.postgresql import insert
 
 from shared_models import dead_letters
+from shared_models.models.patterns import BacktestJob as Job
 
-from .backtest import RESULTS_CHANNEL, validate_job
+from .backtest import RESULTS_CHANNEL
+from .jobs import JobError, validate_job
 
 JOB_CHANNEL = "tickstock.jobs.backtest"
 CANCEL_CHANNEL = "tickstock.jobs.cancel"
@@ -33,40 +36,33 @@ def handle(engine: Engine, redis_client, channel: str, raw: str | bytes,
         if not isinstance(msg, dict):
             raise ValueError("message: not a JSON object")
     except ValueError as exc:
-        _reject(engine, redis_client, channel, str(raw)[:2000], f"message: {exc}", None)
+        _reject(engine, redis_client, channel, str(raw)[:2000], f"message: {exc}", None, "message")
         return "rejected"
     if channel == CANCEL_CHANNEL:
         job_id = str(msg.get("job_id") or "")
         with engine.begin() as conn:
-            n = conn.execute(text("UPDATE backtest_jobs SET status = 'cancelled', updated_at = now() "
-                                  "WHERE job_id = :j AND status IN ('queued', 'running')"), {"j": job_id}).rowcount
+            n = conn.execute(update(Job).where(Job.job_id == job_id, Job.status.in_(("queued", "running")))
+                             .values(status="cancelled", updated_at=func.now())).rowcount
         return "cancelled" if n else "cancel-ignored"
-    if msg.get("type", "backtest_job") != "backtest_job":
-        _reject(engine, redis_client, channel, msg, f"type: expected 'backtest_job', got {msg.get('type')!r}",
-                msg.get("job_id"))
-        return "rejected"
     try:
         job = validate_job(msg)
-    except ValueError as exc:
-        _reject(engine, redis_client, channel, msg, str(exc), msg.get("job_id"))
+    except JobError as exc:
+        _reject(engine, redis_client, channel, msg, str(exc), msg.get("job_id"), exc.field)
         return "rejected"
     with engine.begin() as conn:
-        new = conn.execute(text(
-            "INSERT INTO backtest_jobs (job_id, user_id, request) VALUES (:j, :u, CAST(:r AS jsonb)) "
-            "ON CONFLICT (job_id) DO NOTHING"),
-            {"j": job["job_id"], "u": None if job["user_id"] is None else str(job["user_id"]),
-             "r": json.dumps(job)}).rowcount
+        new = conn.execute(insert(Job).values(
+            job_id=job["job_id"], user_id=None if job["user_id"] is None else str(job["user_id"]), request=job)
+            .on_conflict_do_nothing(index_elements=[Job.job_id])).rowcount
     if not new:
         return "duplicate"
     enqueue(job["job_id"])
     return "queued"
 
 
-def _reject(engine: Engine, redis_client, channel: str, payload, reason: str, job_id) -> None:
+def _reject(engine: Engine, redis_client, channel: str, payload, reason: str, job_id, field: str) -> None:
     with engine.begin() as conn:
         dead_letters.keep(conn, "patterns", f"listener:{channel}", reason,
-                          payload if isinstance(payload, dict) else {"raw": payload},
-                          field=reason.split(":", 1)[0])
+                          payload if isinstance(payload, dict) else {"raw": payload}, field=field)
     if job_id:
         redis_client.publish(RESULTS_CHANNEL, json.dumps({"job_id": str(job_id), "status": "failed",
                                                           "results": {}, "error": reason, "timestamp": time.time()}))

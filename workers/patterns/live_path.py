@@ -33,27 +33,15 @@ from shared_models import dead_letters
 
 from .live_batch import COLUMNS, PANEL_WINDOW, Segments, detect_last_segments
 from .publisher import CHANNEL, PERSIST_SQL, UNMARK_SQL, persist_params, publish_rows, stored_events
+from .live_sql import UPSERT_SQL, WATERMARK_SQL
 from .window_cache import Window, WindowCache
-
-UPSERT_SQL = """
-INSERT INTO market_bars (symbol, timeframe, ts, open, high, low, close, volume, adjusted)
-SELECT s, %(tf)s, to_timestamp(t), o, h, l, c, v, %(adj)s FROM unnest(%(s)s::varchar[], %(t)s::float8[], %(o)s::float8[],
-    %(h)s::float8[], %(l)s::float8[], %(c)s::float8[], %(v)s::float8[]) AS x(s, t, o, h, l, c, v)
-ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET open = EXCLUDED.open, high = EXCLUDED.high,
-    low = EXCLUDED.low, close = EXCLUDED.close, volume = EXCLUDED.volume
-WHERE (market_bars.open, market_bars.high, market_bars.low, market_bars.close, market_bars.volume)
-    IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume)
-"""
 
 SOURCE_SQL = "SELECT set_config('quantpipe.bar_source', %(src)s, true)"  # names corrections (migration 0009)
 
-WATERMARK_SQL = """
-INSERT INTO pattern_scan_state (symbol, tier, last_bar_ts, updated_at)
-SELECT s, %(tier)s, to_timestamp(t), now() FROM unnest(%(s)s::varchar[], %(t)s::float8[]) AS n(s, t)
-ON CONFLICT (symbol, tier) DO UPDATE SET last_bar_ts = GREATEST(pattern_scan_state.last_bar_ts,
-    EXCLUDED.last_bar_ts), updated_at = now()
-"""
-
+# READ_SQL, CLAIM_SQL and publisher.PERSIST_SQL stay SQL text: each is one statement of CTEs over
+# unnest/jsonb_to_recordset/float8send that Core would only spell out less readably; the live
+# path needs text either way (several statements, one round trip). The upserts are compiled
+# from the models (live_sql).
 # One statement, so the version check and the bars read share one snapshot. Warm symbols
 # (cached at the version still current, new bar not older than the cached one) get only
 # the bars after the cached last one (an index bound, not a filter); the others get their

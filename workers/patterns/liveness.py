@@ -17,7 +17,12 @@ import threading
 import time
 from typing import Callable
 
-from sqlalchemy import Engine, text
+from datetime import timedelta
+
+from sqlalchemy import Engine, bindparam, extract, func, select
+from sqlalchemy.dialects.postgresql import JSONB
+
+from shared_models.models.patterns import PatternDetection, PatternOutbox
 
 HEARTBEAT_KEY = "tickstock:producer:heartbeat"
 ALIVE_LOCK_KEY = "quantpipe:patterns:alive-lock"
@@ -28,12 +33,14 @@ logger = logging.getLogger(__name__)
 
 def producer_metrics(engine: Engine) -> dict:
     """Counts the consumer's health view and PRODUCER_ALIVE details show."""
+    d, o = PatternDetection, PatternOutbox
     with engine.connect() as conn:
-        detected, last, unsent, per_min = conn.execute(text(
-            "SELECT (SELECT count(*) FROM pattern_detections), "
-            "(SELECT extract(epoch FROM max(detected_at)) FROM pattern_detections), "
-            "(SELECT count(*) FROM pattern_outbox WHERE sent_at IS NULL), "
-            "(SELECT count(*) FROM pattern_outbox WHERE sent_at > now() - interval '1 minute')")).one()
+        detected, last, unsent, per_min = conn.execute(select(
+            select(func.count()).select_from(d).scalar_subquery(),
+            select(extract("epoch", func.max(d.detected_at))).scalar_subquery(),
+            select(func.count()).select_from(o).where(o.sent_at.is_(None)).scalar_subquery(),
+            select(func.count()).select_from(o).where(o.sent_at > func.now() - timedelta(minutes=1))
+            .scalar_subquery())).one()
     return {"patterns_detected": int(detected), "last_pattern_time": float(last) if last is not None else None,
             "outbox_unsent": int(unsent), "events_last_minute": int(per_min)}
 
@@ -50,13 +57,12 @@ def beat(engine: Engine, redis_client, alive_seconds: float = 60.0, now: float |
     redis_client.publish(HEALTH_CHANNEL, json.dumps({"status": status, "metrics": metrics, "timestamp": now}))
     alive = bool(redis_client.set(ALIVE_LOCK_KEY, "1", nx=True, ex=max(1, int(alive_seconds))))
     if alive:
-        with engine.begin() as conn:
-            conn.execute(text(
-                "SELECT log_integration_event(gen_random_uuid(), 'heartbeat', 'TickStockPL', 'PRODUCER_ALIVE', "
-                "NULL, NULL, NULL, NULL, NULL, CAST(:d AS jsonb))"),
-                {"d": json.dumps({"patterns_detected": metrics["patterns_detected"],
-                                  "uptime_seconds": metrics["uptime_seconds"],
-                                  "last_pattern_time": metrics["last_pattern_time"], "status": status})})
+        details = {"patterns_detected": metrics["patterns_detected"], "uptime_seconds": metrics["uptime_seconds"],
+                   "last_pattern_time": metrics["last_pattern_time"], "status": status}
+        with engine.begin() as conn:  # the contract's SQL function (DESIGN §4), not a plain insert
+            conn.execute(select(func.log_integration_event(
+                func.gen_random_uuid(), "heartbeat", "TickStockPL", "PRODUCER_ALIVE", None, None, None, None, None,
+                bindparam("details", details, type_=JSONB))))
     return {"status": status, "alive_logged": alive, **metrics}
 
 

@@ -242,4 +242,5 @@ def publish_rows(redis_client, rows: Sequence, counts: list[int] | None = None
 
 def unsent_count(engine: Engine) -> int:
     with engine.connect() as conn:
-        return conn.execute(text("SELECT count(*) FROM pattern_outbox WHERE sent_at IS NULL")).scalar_one()
+        return conn.execute(select(func.count()).select_from(PatternOutbox).where(
+            PatternOutbox.sent_at.is_(None))).scalar_one()

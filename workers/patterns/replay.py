@@ -13,15 +13,21 @@ import time
 from typing import Callable, Iterator
 
 import pandas as pd
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select
+
+from shared_models.models import MarketBar
 
 
 def stored_bars(engine: Engine, symbols: list[str], timeframe: str, start=None, end=None) -> pd.DataFrame:
-    sql = ("SELECT symbol, ts, open, high, low, close, volume FROM market_bars WHERE timeframe = :tf "
-           "AND symbol = ANY(:s) AND (CAST(:start AS timestamptz) IS NULL OR ts >= CAST(:start AS timestamptz)) "
-           "AND (CAST(:end AS timestamptz) IS NULL OR ts <= CAST(:end AS timestamptz)) ORDER BY ts, symbol")
+    b = MarketBar
+    q = select(b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume).where(
+        b.timeframe == timeframe, b.symbol.in_(symbols))
+    if start is not None:
+        q = q.where(b.ts >= start)
+    if end is not None:
+        q = q.where(b.ts <= end)
     with engine.connect() as conn:
-        return pd.read_sql(text(sql), conn, params={"tf": timeframe, "s": symbols, "start": start, "end": end})
+        return pd.read_sql(q.order_by(b.ts, b.symbol), conn)
 
 
 def feed(frame: pd.DataFrame, speed: float = 0.0, sleep: Callable[[float], None] = time.sleep

@@ -8,14 +8,17 @@ thanks to the idempotency key, adds nothing the first run already added.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Engine, text
+from sqlalchemy import DateTime, Engine, func, literal, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from shared_models import dead_letters
 from shared_models.bars import BarError, check_symbol, check_timeframe, validate_bar
+from shared_models.models import MarketBar
+from shared_models.models.patterns import PatternDetection, PatternScanState
 
 from . import live_path
 from .detection import TIMEFRAME_OF_TIER, Detection, combine, detect_frame
@@ -41,27 +44,26 @@ class ScanResult:
 
 def read_symbol_bars(conn, symbol: str, timeframe: str, since: datetime | None) -> pd.DataFrame:
     """Bars of one symbol, oldest first; with ``since``, only HISTORY_BARS before it plus what follows."""
-    params: dict = {"s": symbol, "tf": timeframe}
-    floor = ""
+    b = MarketBar
+    q = select(b.ts, b.open, b.high, b.low, b.close, b.volume).where(b.symbol == symbol, b.timeframe == timeframe)
     if since is not None:
-        floor = ("AND ts >= COALESCE((SELECT ts FROM market_bars WHERE symbol = :s AND timeframe = :tf "
-                 "AND ts <= :since ORDER BY ts DESC OFFSET :hist LIMIT 1), '-infinity')")
-        params.update(since=since, hist=HISTORY_BARS)
-    sql = (f"SELECT ts, open, high, low, close, volume FROM market_bars WHERE symbol = :s AND timeframe = :tf "
-           f"{floor} ORDER BY ts")
-    return pd.read_sql(text(sql), conn, params=params)
+        floor = (select(b.ts).where(b.symbol == symbol, b.timeframe == timeframe, b.ts <= since)
+                 .order_by(b.ts.desc()).offset(HISTORY_BARS).limit(1).scalar_subquery())
+        q = q.where(b.ts >= func.coalesce(floor, literal("-infinity", DateTime(timezone=True))))
+    return pd.read_sql(q.order_by(b.ts), conn)
 
 
 def _watermark(session: Session, symbol: str, tier: str) -> datetime | None:
-    return session.execute(text("SELECT last_bar_ts FROM pattern_scan_state WHERE symbol = :s AND tier = :t"),
-                           {"s": symbol, "t": tier}).scalar()
+    return session.scalar(select(PatternScanState.last_bar_ts).where(PatternScanState.symbol == symbol,
+                                                                      PatternScanState.tier == tier))
 
 
 def _set_watermark(session: Session, symbol: str, tier: str, ts: datetime) -> None:
-    session.execute(text(
-        "INSERT INTO pattern_scan_state (symbol, tier, last_bar_ts, updated_at) VALUES (:s, :t, :ts, now()) "
-        "ON CONFLICT (symbol, tier) DO UPDATE SET last_bar_ts = GREATEST(pattern_scan_state.last_bar_ts, "
-        "EXCLUDED.last_bar_ts), updated_at = now()"), {"s": symbol, "t": tier, "ts": ts})
+    st = insert(PatternScanState).values(symbol=symbol, tier=tier, last_bar_ts=ts, updated_at=func.now())
+    session.execute(st.on_conflict_do_update(
+        index_elements=[PatternScanState.symbol, PatternScanState.tier],
+        set_={"last_bar_ts": func.greatest(PatternScanState.last_bar_ts, st.excluded.last_bar_ts),
+              "updated_at": func.now()}))
 
 
 def detect_in_session(session: Session, symbol: str, tier: str, since: datetime | None,
@@ -75,9 +77,9 @@ def detect_in_session(session: Session, symbol: str, tier: str, since: datetime 
     if incremental and since is None:
         since = _watermark(session, symbol, tier)
         if since is None and tier != "combo":
-            since = session.execute(text(
-                "SELECT ts FROM market_bars WHERE symbol = :s AND timeframe = :tf ORDER BY ts DESC "
-                "OFFSET :n LIMIT 1"), {"s": symbol, "tf": TIMEFRAME_OF_TIER[tier], "n": first_scan_bars}).scalar()
+            since = session.scalar(select(MarketBar.ts).where(
+                MarketBar.symbol == symbol, MarketBar.timeframe == TIMEFRAME_OF_TIER[tier])
+                .order_by(MarketBar.ts.desc()).offset(first_scan_bars).limit(1))
     if tier == "combo":
         daily = _stored(session, symbol, "daily", since)
         intraday = _stored(session, symbol, "intraday", since)
@@ -91,11 +93,12 @@ def detect_in_session(session: Session, symbol: str, tier: str, since: datetime 
 
 
 def _stored(session: Session, symbol: str, tier: str, since: datetime | None) -> list[Detection]:
-    rows = session.execute(text(
-        "SELECT pattern, bar_ts, confidence, current_price, price_change, volume, indicators "
-        "FROM pattern_detections WHERE symbol = :s AND tier = :t AND (CAST(:since AS timestamptz) IS NULL "
-        "OR bar_ts > CAST(:since AS timestamptz) - interval '1 day') ORDER BY bar_ts"),
-        {"s": symbol, "t": tier, "since": since}).all()
+    d = PatternDetection
+    q = select(d.pattern, d.bar_ts, d.confidence, d.current_price, d.price_change, d.volume, d.indicators).where(
+        d.symbol == symbol, d.tier == tier)
+    if since is not None:
+        q = q.where(d.bar_ts > since - timedelta(days=1))
+    rows = session.execute(q.order_by(d.bar_ts)).all()
     return [Detection(symbol, p, tier, ts, c, price, chg, vol, int((ind or {}).get("direction", 0)), ind or {})
             for p, ts, c, price, chg, vol, ind in rows]
 

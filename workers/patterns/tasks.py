@@ -60,7 +60,9 @@ ping = ping_task("patterns")
 def scan(symbols: list[str] | None = None, tier: str = "daily", since: str | None = None,
          incremental: bool = True) -> dict:
     """Fan out one ``patterns.scan_symbol`` per symbol (all stored symbols of the tier by default)."""
-    from sqlalchemy import text
+    from sqlalchemy import select
+
+    from shared_models.models import MarketBar
 
     from .detection import TIERS, TIMEFRAME_OF_TIER
 
@@ -69,8 +71,8 @@ def scan(symbols: list[str] | None = None, tier: str = "daily", since: str | Non
     if not symbols:
         tf = TIMEFRAME_OF_TIER.get(tier, "1d")
         with _engine().connect() as conn:
-            symbols = list(conn.execute(text("SELECT DISTINCT symbol FROM market_bars WHERE timeframe = :tf "
-                                             "ORDER BY symbol"), {"tf": tf}).scalars())
+            symbols = list(conn.execute(select(MarketBar.symbol).where(MarketBar.timeframe == tf).distinct()
+                                        .order_by(MarketBar.symbol)).scalars())
     for symbol in symbols:
         scan_symbol.delay(symbol, tier, since, incremental)
     return {"tier": tier, "symbols": len(symbols)}
