@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import sqlalchemy.exc
 from sqlalchemy import Engine
 
 from . import events as ev
@@ -49,12 +49,38 @@ class Outcome:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """A passing outage (retry later) rather than something wrong with the data."""
-    from workers.base import TRANSIENT_ERRORS
+    """A passing outage (retry later) rather than something wrong with the data (workers.base decides,
+    for every pool alike: SQLSTATE, a lost connection, Redis and broker errors)."""
+    from workers.base import is_transient as classify
 
-    if isinstance(exc, TRANSIENT_ERRORS):
-        return True
-    return isinstance(exc, sqlalchemy.exc.DBAPIError) and bool(exc.connection_invalidated)
+    return classify(exc)
+
+
+class _Canary:
+    """Whether the database takes a plain event at all: a synthetic one written through the same
+    statement and rolled back, asked once per batch, only when an event fails on its own. If even
+    the canary is refused (a missing privilege, a full disk, a broken trigger) the fault is not the
+    event's: nothing is dead-lettered, the error is raised and the entries wait in the stream."""
+
+    def __init__(self, engine: Engine, half_life: float):
+        self.engine, self.half_life, self.verdict = engine, half_life, None
+
+    def healthy(self) -> bool:
+        if self.verdict is None:
+            canary = {"event_id": str(ev.uuid7()), "user_id": "qp-canary", "entity_id": "QP.CANARY",
+                      "action": "view", "weight": 1.0, "ts": time.time(), "metadata": {}, "metadata_json": "{}"}
+            with self.engine.connect() as conn:
+                tx = conn.begin()
+                try:
+                    store.write_events(conn, [canary], self.half_life)
+                    self.verdict = True
+                except Exception as exc:  # noqa: BLE001 - classified
+                    if is_transient(exc):
+                        raise
+                    self.verdict = False
+                finally:
+                    tx.rollback()
+        return self.verdict
 
 
 def _raw_text(fields: Any, max_bytes: int) -> str:
@@ -176,7 +202,8 @@ def _write(engine: Engine, events: list[dict], rejects: list[Reject], half_life:
     return Outcome(inserted, set(users), dead, len(clashes))
 
 
-def _isolate(engine: Engine, events: list[dict], half_life: float, source: str) -> tuple[Outcome, list[Reject]]:
+def _isolate(engine: Engine, events: list[dict], half_life: float, source: str,
+             canary: _Canary) -> tuple[Outcome, list[Reject]]:
     """Write what can be written by halves; the events that fail alone come back as rejects."""
     try:
         return _write(engine, events, [], half_life, source), []
@@ -184,6 +211,8 @@ def _isolate(engine: Engine, events: list[dict], half_life: float, source: str) 
         if is_transient(exc):
             raise
         if len(events) == 1:
+            if not canary.healthy():
+                raise
             orig = getattr(exc, "orig", None) or exc
             e = events[0]
             return Outcome(), [Reject({k: v for k, v in e.items() if k != "metadata_json"}, "event",
@@ -192,7 +221,7 @@ def _isolate(engine: Engine, events: list[dict], half_life: float, source: str) 
     mid = len(events) // 2
     total, bad = Outcome(), []
     for half in (events[:mid], events[mid:]):
-        out, rej = _isolate(engine, half, half_life, source)
+        out, rej = _isolate(engine, half, half_life, source, canary)
         total.inserted += out.inserted
         total.users |= out.users
         total.dead_lettered += out.dead_lettered
@@ -204,13 +233,14 @@ def _isolate(engine: Engine, events: list[dict], half_life: float, source: str) 
 def write_batch(engine: Engine, valid: list[dict], rejects: list[Reject], half_life_seconds: float,
                 source: str = "ingest.drain") -> Outcome:
     """Write a batch and its dead letters in one transaction; isolate what cannot be written."""
+    canary = _Canary(engine, half_life_seconds)
     try:
         return _write(engine, valid, rejects, half_life_seconds, source)
     except Exception as exc:  # noqa: BLE001 - classified below
-        if is_transient(exc):
-            raise
+        if is_transient(exc) or (valid and not canary.healthy()):
+            raise  # an outage, or the database refuses any event: the entries wait in the stream
         log.warning("batch of %d events + %d rejects refused (%s: %s); isolating the culprits",
                     len(valid), len(rejects), type(exc).__name__, str(exc)[:200])
-    out, bad = _isolate(engine, valid, half_life_seconds, source) if valid else (Outcome(), [])
+    out, bad = _isolate(engine, valid, half_life_seconds, source, canary) if valid else (Outcome(), [])
     out.dead_lettered += store.keep_dead_letters(engine, rejects + bad, source)
     return out

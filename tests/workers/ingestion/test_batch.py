@@ -160,3 +160,30 @@ def test_a_batch_postgresql_refuses_for_an_unexpected_reason_is_bisected(
     with engine.connect() as c:
         assert c.execute(text("SELECT sum(event_count) FROM ingest_interests WHERE user_id = :u"),
                          {"u": user}).scalar_one() == 300
+
+
+def test_a_fault_of_the_database_itself_dead_letters_nothing(workers, engine, redis_client):
+    """Every write refused (as a revoked privilege or a full disk would): the events are not the
+    culprits, so none is dead-lettered; they wait in the stream and are all stored once it is fixed."""
+    user = new_user()
+    good = [_valid(user) for _ in range(40)]
+    with engine.begin() as c:
+        c.execute(text("""
+            CREATE FUNCTION qp_test_refuse_all() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'simulated: permission denied' USING ERRCODE = '42501'; END $$;
+            CREATE TRIGGER qp_test_refuse_all BEFORE INSERT ON ingest_events
+            FOR EACH ROW EXECUTE FUNCTION qp_test_refuse_all();
+        """))
+    mark = _max_dead_id(engine)
+    try:
+        _add(redis_client, [{"e": json.dumps(e)} for e in good])
+        for _ in range(2):
+            with pytest.raises(Exception, match="permission denied"):
+                app.tasks["ingest.drain"].apply_async(ignore_result=False).get(timeout=120)
+        assert _dead_since(engine, mark) == [] and _stored(engine, user) == set()
+        assert redis_client.xpending(STREAM, GROUP)["pending"] + redis_client.xlen(STREAM) > 0
+    finally:
+        with engine.begin() as c:
+            c.execute(text("DROP TRIGGER qp_test_refuse_all ON ingest_events; DROP FUNCTION qp_test_refuse_all();"))
+    _drain_all(redis_client)
+    assert _stored(engine, user) == {e["event_id"] for e in good} and _dead_since(engine, mark) == []
