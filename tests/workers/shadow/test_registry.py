@@ -142,6 +142,28 @@ def test_a_look_compares_with_the_champion_over_the_shadow_period_paired_when_it
     assert "paired z over 700 shared opportunities" in out.evaluation["criteria"][0]["reason"]
 
 
+def test_look_reads_are_in_closing_order_with_or_without_a_sort_per_array(registry_db):
+    """The reads rely on the sorted subquery feeding array_agg in order; the ordered fallback gives the same."""
+    rng = np.random.default_rng(8)
+    _deploy("champ", champion=True)
+    _deploy("chal")
+    champ = make_trades(returns(rng, 900), prefix="c", minutes=3)
+    chal = make_trades(returns(rng, 700), prefix="s", minutes=4)
+    for i, row in enumerate(chal[::3]):          # ties in closing time, and shared opportunities
+        row["closed_at"] = chal[0]["closed_at"] if i < 5 else row["closed_at"]
+        row["opportunity_id"] = champ[i]["opportunity_id"] = f"o{i}"
+    _record("champ", champ[::-1])                 # inserted out of order
+    _record("chal", chal[::-1])
+    with unit_of_work() as s:
+        ids = registry.get_model(s, "chal").id, registry.get_model(s, "champ").id
+        plain = registry.look_trades(s, *ids, 600)
+        ordered = registry.look_trades(s, *ids, 600, ordered=True)
+    for a, b in zip(plain, ordered):
+        assert np.array_equal(a.ret, b.ret) and np.array_equal(a.closed, b.closed)
+        assert np.array_equal(a.opportunity, b.opportunity) and np.all(np.diff(a.closed) >= 0)
+    assert plain[0].n == 600 and plain[1].opportunity is not None and (plain[1].opportunity >= 0).sum() > 100
+
+
 def test_forced_promotion_needs_a_reason_and_is_recorded_as_manual(registry_db, session):
     _deploy("champ", champion=True)
     _deploy("chal")
