@@ -166,13 +166,16 @@ def field_error(e: dict, cls: type[FieldError] = FieldError, whole: str = "input
     err = (e.get("ctx") or {}).get("error")
     if isinstance(err, FieldError):
         return err
+    extra = e["type"] == "extra_forbidden" and bool(e["loc"])
     names = []
-    for p in e["loc"]:
+    for p in e["loc"][:-1] if extra else e["loc"]:
         if isinstance(p, int):
             continue
         if not str(p).isidentifier():  # a union member's tag ("constrained-str"), not a field
             break
         names.append(str(p))
+    if extra:  # the unknown key itself, whatever its spelling
+        names.append(str(e["loc"][-1]))
     field = ".".join(names) or whole
     kind = _KINDS.get(e["type"], e["type"])
     if e["type"] == "missing":

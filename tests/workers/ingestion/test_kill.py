@@ -47,16 +47,16 @@ def test_sigkill_worker_repeatedly_during_50k_run(engine, redis_client, database
 
     events = [{"user_id": users[i % len(users)], "entity_id": ENTITIES[i % 7 + (i // 7) % 2],
                "action": ACTIONS[i % len(ACTIONS)]} for i in range(N_EVENTS)]
-    chunks = [events[i:i + 6250] for i in range(0, N_EVENTS, 6250)]  # 8 chunks; a kill after each of 6
+    chunks = [events[i:i + 3125] for i in range(0, N_EVENTS, 3125)]  # 16 chunks: a kill after 6 to 12 of them
     produced = 0
-    kills_mid_batch = 0
+    kills_mid_batch = kills = 0
     worker = WorkerProcess("ingest", env=env, name="ingest-victim").start()
     try:
         for k, chunk in enumerate(chunks):
             for i in range(0, len(chunk), 1000):
                 sw.track_many(chunk[i:i + 1000])
             produced += len(chunk)
-            if k >= 6:
+            if k >= 12 or (kills >= 6 and kills_mid_batch >= 3):  # under load a batch may end before a kill
                 continue
             deadline = time.monotonic() + 20
             next_kick = 0.0
@@ -68,6 +68,7 @@ def test_sigkill_worker_repeatedly_during_50k_run(engine, redis_client, database
             time.sleep(rng.uniform(0, 0.08))  # vary the kill point: before, during or after COMMIT
             kills_mid_batch += _in_flight_consumer(redis_client, set(worker.pids()))
             worker.kill()
+            kills += 1
             worker.stop()
             worker = WorkerProcess("ingest", env=env, name="ingest-victim").start()
         deadline = time.monotonic() + 120

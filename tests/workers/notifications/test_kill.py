@@ -27,6 +27,19 @@ def _beat(app, stop: threading.Event) -> None:
         app.send_task("notify.dispatch", kwargs={"budget_seconds": 5.0}, expires=2.0)
 
 
+def _wait_open_attempt(engine, worker: WorkerProcess, timeout: float) -> bool:
+    """True once an attempt written by one of ``worker``'s processes (worker = host:pid) is unfinished."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with engine.connect() as c:
+            pids = [str(p) for p in worker.pids()]
+            if c.execute(text("SELECT count(*) FROM notification_attempts WHERE finished_at IS NULL "
+                              "AND split_part(worker, ':', 2) = ANY(:p)"), {"p": pids}).scalar():
+                return True
+        time.sleep(0.02)
+    return False
+
+
 @pytest.mark.slow
 def test_killed_worker_loses_and_duplicates_nothing(notify_db, engine, celery_app):
     env = {**os.environ, **WORKER_ENV}
@@ -39,7 +52,9 @@ def test_killed_worker_loses_and_duplicates_nothing(notify_db, engine, celery_ap
         first = WorkerProcess("notify", env=env, name="notify-victim").start()
         ticker.start()
         try:
-            assert rx.wait(lambda r: len(r.requests) >= 8, 60), "the first worker delivered nothing"
+            assert rx.wait(lambda r: len(r.requests) >= 8, 60), "nothing was delivered"
+            # the session's own notify worker takes dispatches too: kill when *this* worker is mid-send
+            assert _wait_open_attempt(engine, first, 60), "the first worker never had an attempt in flight"
             first.kill()  # SIGKILL to the whole process group, mid-request
             killed_at = len(rx.requests)
             with WorkerProcess("notify", env=env, name="notify-heir"):
