@@ -91,3 +91,12 @@ def test_a_pool_loads_no_other_pool(pool):
     for other, package in POOL_PACKAGES.items():
         loaded = [m for m in modules if m.startswith(package + ".") and not m.endswith(".schedule")]
         assert bool(loaded) == (other == pool), (other, loaded)
+
+
+@pytest.mark.parametrize("pool", POOLS)
+def test_a_pool_worker_starts_without_its_analysis_libraries(pool):
+    """Issue #16 item 5: numpy, pandas, scipy, ... load at a task's first use, so an idle worker of any
+    pool stays near a bare Celery worker's memory (benchmarks/worker_memory.py measures it)."""
+    modules = _probe([pool])["modules"]
+    assert not [m for m in modules if m.split(".")[0] in HEAVY], (pool, [m for m in modules
+                                                                         if m.split(".")[0] in HEAVY])

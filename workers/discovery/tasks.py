@@ -4,6 +4,10 @@ A full scan is a chord: ``group(discovery.scan_politician(id) for each politicia
 then ``discovery.scan_network`` once all are done (cross-member network and the
 copy-trading experiments). Every task upserts on natural keys, so redelivery
 after a crash, or running the scan again, changes nothing.
+
+The analyses (``scan``: numpy, pandas, scipy, statsmodels, networkx) are imported
+by the task bodies, not here: a worker that starts, pings or only fans out
+(``scan_all``) stays at a bare Celery worker's memory (issue #16 item 5).
 """
 
 from __future__ import annotations
@@ -21,8 +25,6 @@ from shared_models.settings import get_settings
 from workers.app import app
 from workers.base import is_transient
 from workers.ping import ping_task
-
-from . import scan
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ def _dead_letter(task: str, field: str, reason: str, payload: dict) -> None:
 @app.task(name="discovery.scan_politician", ignore_result=False)
 def scan_politician(politician_id) -> dict:
     """All per-person analyses of one politician (its UUID, as a string), in one transaction."""
+    from . import scan  # numpy, pandas, scipy, statsmodels, networkx: at first use, not at worker start
+
     try:
         if not isinstance(politician_id, str) or len(politician_id) > 64:
             raise ValueError
@@ -70,6 +74,8 @@ def scan_politician(politician_id) -> dict:
 @app.task(name="discovery.scan_network", ignore_result=False)
 def scan_network(results: list | None = None) -> dict:
     """Chord callback: the co-trading network and the experiments, after every member is scanned."""
+    from . import scan
+
     with unit_of_work() as s:
         out = scan.scan_network(s, get_settings().discovery)
     done = [r for r in (results or []) if isinstance(r, dict)]

@@ -5,6 +5,12 @@ transaction) and sends its alerts only after the commit. All are idempotent:
 trades are unique per (model, trade id), an evaluation is unique per (challenger,
 champion, look), promotion/rollback re-check roles under row locks.
 With ENABLE_SHADOW_MODELS=false every task returns at once with a log line.
+
+The statistics (numpy, scipy) and the sequential boundaries load at a task's first
+use (the boundaries are cached per process, ``sequential.boundaries``), not at
+worker start: an idle shadow worker costs what a bare Celery worker does (issue #16
+item 5); the first evaluation of a process pays the import and the boundaries
+(about 1 s on this machine).
 """
 
 from __future__ import annotations
@@ -12,31 +18,11 @@ from __future__ import annotations
 import functools
 import logging
 
-from celery.signals import worker_process_init
-
 from shared_models.settings import get_settings
 from workers.app import app
 from workers.ping import ping_task
 
 log = logging.getLogger(__name__)
-
-
-@worker_process_init.connect
-def _warm_boundaries(**_: object) -> None:
-    """Compute the sequential boundaries once per shadow worker process, not inside the first promotion
-    (only shadow workers import this module; the check keeps it so if another worker imports it)."""
-    if "shadow" not in (app.amqp.queues.consume_from or {"shadow": None}):
-        return
-    try:
-        from .evaluation import EvalConfig
-        from .rollback import RollbackConfig
-
-        s = get_settings()
-        if s.shadow.enabled:
-            EvalConfig.from_settings(s).bounds()
-            RollbackConfig.from_settings(s).bounds()
-    except Exception:  # noqa: BLE001 - a bad setting surfaces in the task with its own message
-        log.exception("shadow: could not precompute sequential boundaries")
 
 
 ping = ping_task("shadow")
