@@ -65,7 +65,8 @@ def check_dead_letters(engine: Engine, settings) -> list:
     n = settings.notify
     raised = []
     with engine.begin() as conn:
-        bucket = int(conn.execute(text("SELECT extract(epoch FROM now())")).scalar() // n.dead_letter_window_seconds)
+        now = float(conn.execute(text("SELECT extract(epoch FROM now())")).scalar())  # numeric in PostgreSQL 14+
+        bucket = int(now // n.dead_letter_window_seconds)
         for pool, count in conn.execute(text(BURST_SQL), {"w": n.dead_letter_window_seconds,
                                                           "n": n.dead_letter_burst}).all():
             top = [{"source": s, "reason": r, "count": c} for s, r, c in

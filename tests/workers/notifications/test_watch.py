@@ -65,3 +65,9 @@ def test_dead_letter_burst_once_per_pool_and_window(notify_db, notify_engine, en
     assert d["count"] == 20 and d["top_reasons"][0]["count"] == 19
     with engine.begin() as c:
         c.execute(text("DELETE FROM dead_letters WHERE pool = :p"), {"p": pool})
+
+
+def test_dead_letter_check_takes_the_default_float_window(notify_db, notify_engine):
+    """QUANTPIPE_NOTIFY_DEAD_LETTER_WINDOW_SECONDS defaults to 300.0 (a float) while PostgreSQL's
+    extract() is numeric: the bucket must still compute (it raised TypeError under `demo --once`)."""
+    assert isinstance(watch.check_dead_letters(notify_engine, fast(dead_letter_window_seconds=300.0)), list)
