@@ -9,6 +9,7 @@ import click
 # (module, attribute) of every command registered on the top-level group
 COMMANDS = [
     ("cli.runner", "up"), ("cli.runner", "worker"), ("cli.runner", "beat"), ("cli.runner", "flower"),
+    ("cli.demo.command", "demo"),
     ("cli.status", "status"), ("cli.config", "config"), ("cli.services", "services"), ("cli.db", "db"),
     ("cli.data", "data"),
     ("cli.ingest", "ingest"), ("cli.license", "license_"),

@@ -98,6 +98,8 @@ class Child:
     argv: list[str]
     proc: subprocess.Popen | None = None
     pump: threading.Thread | None = field(default=None, repr=False)
+    log_path: Path | None = None  # every line also goes to this file (QUANTPIPE_LOG_DIR/<name>.log)
+    echo: bool = True             # print lines on the console (off under the live view / demo --once)
 
     def start(self, env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(self.argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -109,8 +111,16 @@ class Child:
     def _pump(self) -> None:
         color = COLORS.get(self.name, "white")
         assert self.proc is not None and self.proc.stdout is not None
-        for line in self.proc.stdout:
-            console.print(f"[{color}]{self.name:>9} |[/] {escape(line.rstrip())}", soft_wrap=True)
+        log = open(self.log_path, "a", buffering=1) if self.log_path is not None else None
+        try:
+            for line in self.proc.stdout:
+                if log is not None:
+                    log.write(line)
+                if self.echo:
+                    console.print(f"[{color}]{self.name:>9} |[/] {escape(line.rstrip())}", soft_wrap=True)
+        finally:
+            if log is not None:
+                log.close()
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -246,6 +256,23 @@ def up(settings, concurrency, pools, no_beat, no_flower, no_api, loglevel) -> No
         console.print(f"Dashboard: http://{settings.api.host}:{settings.api.port}/dashboard  "
                       f"(log in with the key in {key_path}, or a read key)")
     code = Supervisor(children, child_env(settings, db_url, redis_url)).run()
+    stop_started_servers(settings, started_pg, started_redis)
+    console.print("[bold]all processes stopped[/]")
+    raise SystemExit(code)
+
+
+def servers_running(settings) -> tuple[bool, bool]:
+    """(postgres, redis): whether the embedded servers already run (before this command starts them)."""
+    from shared_models import embedded
+
+    before = embedded.read_state(settings.home.resolve())
+    return embedded._alive(before.postgres_pid), embedded._alive(before.redis_pid)
+
+
+def stop_started_servers(settings, started_pg: bool, started_redis: bool) -> None:
+    """Stop the embedded servers this command started (not ones that ran before it)."""
+    from shared_models import embedded
+
     if started_pg or started_redis:
         state = embedded.read_state(settings.home.resolve())
         if started_redis:
@@ -254,8 +281,6 @@ def up(settings, concurrency, pools, no_beat, no_flower, no_api, loglevel) -> No
             embedded.stop_postgres(state.pgdata, state.postgres_pid)
         (settings.home.resolve() / embedded.STATE_FILE).unlink(missing_ok=True)
         console.print("stopped the embedded servers this run started")
-    console.print("[bold]all processes stopped[/]")
-    raise SystemExit(code)
 
 
 def _exec(settings, argv: list[str]) -> None:

@@ -1,0 +1,1 @@
+"""`quantpipe demo` and `up --demo`: every pool driven through its public interfaces on the shipped data."""
