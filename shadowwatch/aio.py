@@ -69,8 +69,8 @@ class ShadowWatch:
     async def init_database(self) -> None:
         await asyncio.to_thread(self.sync.init_database)
 
-    async def get_profile(self, user_id: Any) -> dict:
-        return await asyncio.to_thread(self.sync.get_profile, user_id)
+    async def get_profile(self, user_id: Any, *, fresh: bool = False) -> dict:
+        return await asyncio.to_thread(lambda: self.sync.get_profile(user_id, fresh=fresh))
 
     async def verify_login(self, user_id: Any, request_context: Mapping[str, Any] | None = None) -> dict:
         return await asyncio.to_thread(self.sync.verify_login, user_id, request_context)

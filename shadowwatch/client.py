@@ -100,17 +100,22 @@ class _Core(IngestPool):
             raise LicenseError(f"event limit reached for {who} ({limit} events); {n} event(s) refused")
 
     def forget_local(self, user_ids: Iterable[str]) -> None:
-        if isinstance(self.cache, cache_mod.MemoryCache):
-            for u in set(user_ids):
-                self.cache.delete(*cache_mod.user_keys(u))
+        """A MemoryCache counts this process's tracked events per user (its staleness counter);
+        a RedisCache's counter is advanced by the drain after COMMIT."""
+        self.entries.note_tracked(user_ids)
 
     # -- reads and the client's own writes ---------------------------------------------------------------------
-    def get_profile(self, user_id: Any) -> dict:
+    def get_profile(self, user_id: Any, *, fresh: bool = False) -> dict:
+        """The user's profile. Cached reads may lag by up to INGEST_CACHE_MAX_AGE_SECONDS and
+        INGEST_CACHE_MAX_NEW_EVENTS committed events; ``fresh=True`` reads PostgreSQL (and
+        re-caches). Events still queued in the stream are in neither."""
         user_id = ev.check_user_id(user_id)
-        return profile.cached_profile(self.engine, self.cache, user_id, self.half_life_seconds)
+        return profile.cached_profile(self.engine, self.entries, user_id, self.half_life_seconds, fresh=fresh)
 
-    def fingerprint(self, user_id: Any) -> dict:
-        return profile.fingerprint(self.engine, self.cache, user_id, self.half_life_seconds)
+    def fingerprint(self, user_id: Any, *, fresh: bool = False) -> dict:
+        """The behavioural fingerprint, with the profile's staleness bound (``fresh=True``: none)."""
+        user_id = ev.check_user_id(user_id)
+        return profile.fingerprint(self.engine, self.entries, user_id, self.half_life_seconds, fresh=fresh)
 
     def set_holdings(self, user_id: Any, entity_ids: Iterable[str]) -> None:
         user_id = ev.check_user_id(user_id)
@@ -118,7 +123,7 @@ class _Core(IngestPool):
         with self.engine.begin() as conn:
             store.lock_for_writing(conn)  # an erasure in progress waits for this, then deletes it
             store.set_holdings(conn, user_id, ents)
-        self.cache.delete(*cache_mod.user_keys(user_id))
+        self.cache.delete(*cache_mod.entry_keys(user_id))  # the app's own write: read it back
 
     # -- logins ------------------------------------------------------------------------------------------------
     def reduce_context(self, ctx: Mapping[str, Any] | None):

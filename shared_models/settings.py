@@ -122,6 +122,13 @@ class IngestSettings:
     drain_seconds: float = env("INGEST_DRAIN_SECONDS", 10.0,
                                help="Time budget of one ingest.drain task before it re-enqueues itself",
                                check=_positive[0], check_msg=_positive[1])
+    cache_max_age_seconds: float = env("INGEST_CACHE_MAX_AGE_SECONDS", 60.0,
+                                       help="A cached profile/fingerprint is served at most this old",
+                                       check=_positive[0], check_msg=_positive[1])
+    cache_max_new_events: int = env("INGEST_CACHE_MAX_NEW_EVENTS", 20,
+                                    help="...and with at most this many of the user's events committed "
+                                         "since (0: every commit makes it stale)",
+                                    check=lambda v: v >= 0, check_msg="must be >= 0")
     erasure_aof_rewrite: bool = env("INGEST_ERASURE_AOF_REWRITE", True,
                                     help="After delete_user, rewrite Redis's AOF (BGREWRITEAOF) so the "
                                          "erased user's ids leave the disk")

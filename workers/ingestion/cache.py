@@ -20,8 +20,6 @@ from typing import Any, Protocol
 
 PREFIX = "shadowwatch:"
 LICENSE_TTL = 24 * 3600
-FINGERPRINT_TTL = 3600
-PROFILE_TTL = 300
 STATS_KEY = PREFIX + "cache:stats"
 KINDS = ("license", "profile", "fingerprint")
 FLUSH_SECONDS = 1.0
@@ -39,8 +37,19 @@ def profile_key(user_id: Any) -> str:
     return f"{PREFIX}profile:{user_id}"
 
 
-def user_keys(user_id: Any) -> list[str]:
+def committed_key(user_id: Any) -> str:
+    """Events of the user committed so far (the staleness counter of workers/ingestion/bounded.py)."""
+    return f"{PREFIX}committed:{user_id}"
+
+
+def entry_keys(user_id: Any) -> list[str]:
+    """The user's cached entries (what a write by the app itself drops)."""
     return [profile_key(user_id), fingerprint_key(user_id)]
+
+
+def user_keys(user_id: Any) -> list[str]:
+    """Every key naming the user (what an erasure deletes)."""
+    return [*entry_keys(user_id), committed_key(user_id)]
 
 
 def kind_of(key: str) -> str:
@@ -131,6 +140,14 @@ class MemoryCache:
         if flush and self.flush_due():
             self.flush()
         return value
+
+    def recount_as_miss(self, key: str) -> None:
+        """A hit the caller refused (outside its staleness bound): count it as a miss instead."""
+        with self._lock:
+            for word, n in (("hits", -1), ("misses", 1)):
+                for f in (word, f"{word}:{kind_of(key)}"):
+                    self.local.counts[f] = self.local.counts.get(f, 0) + n
+                    self._pending[f] = self._pending.get(f, 0) + n
 
     def flush_due(self) -> bool:
         return self._redis is not None and bool(self._pending) and \

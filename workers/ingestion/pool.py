@@ -7,7 +7,7 @@ client that absorbs a restart by retrying, one HMAC key.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Mapping
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -15,8 +15,8 @@ from redis.retry import Retry
 
 from shared_models.settings import Settings, get_settings
 
+from . import bounded, privacy, stream
 from . import cache as cache_mod
-from . import privacy, stream
 
 
 def redis_retry() -> Retry:
@@ -50,6 +50,10 @@ class IngestPool:
                                           retry_on_error=[redis.ConnectionError, redis.TimeoutError])
         self.cache: Any = make_cache(cache, self.redis)
         self.hasher = privacy.Hasher(privacy.hmac_key(self.settings))
+        s = self.settings.ingest
+        self.bound = bounded.Bound(s.cache_max_age_seconds, s.cache_max_new_events)
+        self.entries = bounded.Entries(self.cache, privacy.hmac_key(self.settings), self.bound, self.redis)
+        self._committed = self.redis.register_script(bounded.COMMITTED_LUA)
 
     @property
     def engine(self):
@@ -68,13 +72,12 @@ class IngestPool:
                             half_life_seconds=self.half_life_seconds, max_metadata_bytes=s.max_metadata_bytes,
                             hash_ip=self.hasher.ip, reclaim_idle_seconds=s.reclaim_idle_seconds,
                             time_budget=s.drain_seconds if time_budget is None else time_budget,
-                            on_committed=self.invalidate_users)
+                            on_committed=self.note_committed)
 
-    def invalidate_users(self, user_ids: Iterable[str]) -> None:
-        """Drop cached profiles/fingerprints of users whose events were just committed."""
-        keys = [k for u in set(user_ids) for k in cache_mod.user_keys(u)]
-        for i in range(0, len(keys), 1000):
-            self.cache.delete(*keys[i:i + 1000])
+    def note_committed(self, counts: Mapping[str, int]) -> None:
+        """Users' events were just committed: their cached entries age by that many events
+        (bounded staleness, workers/ingestion/bounded.py) instead of being dropped."""
+        bounded.note_committed(self._committed, counts)
 
     def close(self) -> None:
         self.redis.close()

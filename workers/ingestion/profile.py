@@ -69,20 +69,24 @@ def load_profile(conn: Connection, user_id: str, half_life_seconds: float, limit
     }
 
 
-def cached_profile(engine, cache, user_id: str, half_life_seconds: float) -> dict[str, Any]:
-    """The profile from the cache, else read and cached (with the fingerprint, for login checks)."""
+def cached_profile(engine, entries, user_id: str, half_life_seconds: float, *, fresh: bool = False
+                   ) -> dict[str, Any]:
+    """The profile from the cache within its staleness bound (workers/ingestion/bounded.py), else
+    read from PostgreSQL and cached with its fingerprint (for login checks). ``fresh``: always read."""
     from . import cache as cache_mod
 
     ck = cache_mod.profile_key(user_id)
-    cached = cache.get(ck)
-    if cached is not None:
-        return cached
+    if fresh:
+        seen = entries.counter(user_id)
+    else:
+        cached, seen = entries.get(ck, user_id, check=lambda p: isinstance(p, dict) and p.get("user_id") == user_id)
+        if cached is not None:
+            return cached
     with engine.connect() as conn:
         read_at = conn.execute(select(func.clock_timestamp())).scalar_one()
         profile = load_profile(conn, user_id, half_life_seconds)
-    cache.set(ck, profile, cache_mod.PROFILE_TTL)
-    cache.set(cache_mod.fingerprint_key(user_id), profile["fingerprint"], cache_mod.FINGERPRINT_TTL)
-    _uncache_if_erased_since(engine, cache, user_id, read_at)
+    entries.put(user_id, seen, {ck: profile, cache_mod.fingerprint_key(user_id): profile["fingerprint"]})
+    _uncache_if_erased_since(engine, entries.cache, user_id, read_at)
     return profile
 
 
@@ -100,10 +104,16 @@ def _uncache_if_erased_since(engine, cache, user_id: str, read_at) -> None:
         cache.delete(*cache_mod.user_keys(user_id))
 
 
-def fingerprint(engine, cache, user_id: str, half_life_seconds: float) -> dict[str, Any]:
+def fingerprint(engine, entries, user_id: str, half_life_seconds: float, *, fresh: bool = False
+                ) -> dict[str, Any]:
     from . import cache as cache_mod
 
-    cached = cache.get(cache_mod.fingerprint_key(user_id))
-    if cached is not None:
-        return cached
-    return cached_profile(engine, cache, user_id, half_life_seconds)["fingerprint"]
+    if not fresh:
+        cached, _ = entries.get(cache_mod.fingerprint_key(user_id), user_id, check=_is_fingerprint)
+        if cached is not None:
+            return cached
+    return cached_profile(engine, entries, user_id, half_life_seconds, fresh=fresh)["fingerprint"]
+
+
+def _is_fingerprint(value: Any) -> bool:
+    return isinstance(value, dict) and {"hash", "top_entities", "action_mix"} <= value.keys()

@@ -4,7 +4,7 @@ Producer side: a Lua script checks the shared licence counter and XADDs the even
 in one round trip (atomic: an event over the limit is never half-accepted).
 Consumer side (``drain``): XAUTOCLAIM entries a dead consumer left pending, else
 XREADGROUP new ones; write the batch in one transaction; only after COMMIT
-invalidate caches, XACK and XDEL. A crash anywhere before the XACK leaves the
+age the users' cached entries, XACK and XDEL. A crash anywhere before the XACK leaves the
 entries pending, to be reclaimed and rewritten idempotently (ON CONFLICT).
 """
 
@@ -145,9 +145,19 @@ def forget_idle_consumers(r: redis.Redis) -> int:
     return removed
 
 
+def committed_per_user(valid: list[dict], users) -> dict[str, int]:
+    """Events per user of a committed batch (a duplicate counts too: the cache ages conservatively)."""
+    counts: dict[str, int] = {}
+    for e in valid:
+        u = e["user_id"]
+        if u in users:
+            counts[u] = counts.get(u, 0) + 1
+    return counts
+
+
 def drain(r: redis.Redis, engine: Engine, *, batch_size: int, half_life_seconds: float, max_metadata_bytes: int,
           hash_ip: Callable[[str], str], reclaim_idle_seconds: float, time_budget: float,
-          consumer: str | None = None, on_committed: Callable[[list[int]], None] | None = None,
+          consumer: str | None = None, on_committed: Callable[[dict[str, int]], None] | None = None,
           max_batches: int | None = None) -> DrainStats:
     """Drain the stream until it is empty, the time budget is spent, or max_batches are done."""
     consumer = consumer or consumer_name()
@@ -174,7 +184,7 @@ def drain(r: redis.Redis, engine: Engine, *, batch_size: int, half_life_seconds:
         out = batch.write_batch(engine, valid, rejects, half_life_seconds)
         # committed: from here on a crash only causes an idempotent rewrite
         if on_committed is not None and out.users:
-            on_committed(sorted(out.users))
+            on_committed(committed_per_user(valid, out.users))
         ids = [eid for eid, _ in entries]
         pipe = r.pipeline(transaction=False)
         pipe.xack(STREAM, GROUP, *ids)

@@ -64,5 +64,5 @@ def record_event(event: dict) -> dict:
     valid, rejects, _ = split([("task", {"e": json.dumps(event, default=str)})],
                               max_metadata_bytes=pool.settings.ingest.max_metadata_bytes, hash_ip=pool.hasher.ip)
     out = write_batch(pool.engine, valid, rejects, pool.half_life_seconds, "ingest.record_event")
-    pool.invalidate_users(out.users)
+    pool.note_committed({u: 1 for u in out.users})
     return {"inserted": out.inserted, "dead_lettered": out.dead_lettered}
