@@ -82,6 +82,9 @@ def child_env(settings, database_url: str, redis_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, FLOWER_BASIC_AUTH=flower_auth(settings),
                PYTHONUNBUFFERED="1")
+    from shared_models.roles import mode
+
+    env["QUANTPIPE_DB_ROLES"] = mode(settings)  # "auto" would read the embedded URL given here as configured
     return env
 
 

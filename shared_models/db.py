@@ -21,12 +21,38 @@ def normalize_url(url: str) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def service_urls() -> tuple[str, str]:
-    """(database_url, redis_url) for this process: configured, or the embedded servers'."""
+def _resolved_urls() -> tuple[str, str]:
     from .embedded import resolve_urls
 
     db, rd = resolve_urls(get_settings())
     return normalize_url(db), rd
+
+
+_POOL: dict[str, str] = {}  # {"pool": name, "url": its login's URL} once use_pool() ran
+
+
+def service_urls() -> tuple[str, str]:
+    """(database_url, redis_url) for this process: configured, or the embedded servers'; in a
+    worker of one pool (:func:`use_pool`) the database URL is that pool's role's."""
+    db, rd = _resolved_urls()
+    return _POOL.get("url", db), rd
+
+
+def use_pool(pool: str) -> str:
+    """From now on this process reaches PostgreSQL as ``pool``'s role (``shared_models.roles``);
+    called by a worker of one pool before its children fork. Returns the URL (password hidden)."""
+    from sqlalchemy.engine import make_url
+
+    from .roles import pool_database_url
+
+    url = normalize_url(pool_database_url(pool, _resolved_urls()[0], get_settings()))
+    _POOL.update(pool=pool, url=url)
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def current_pool() -> str | None:
+    """The pool whose role this process uses (None: the configured URL's user)."""
+    return _POOL.get("pool")
 
 
 def database_url() -> str:

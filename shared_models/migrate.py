@@ -24,7 +24,15 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def upgrade(url: str | None = None, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+    """Migrate (as the owner); with QUANTPIPE_DB_ROLES=login (the embedded server) the pools' roles
+    then get LOGIN, so each pool's workers can connect as their own role."""
+    from . import roles
+    from .settings import get_settings
+
+    cfg = alembic_config(url)
+    command.upgrade(cfg, revision)
+    if roles.mode(get_settings()) == "login":
+        roles.enable_logins(cfg.attributes["url"])
 
 
 def downgrade(url: str | None = None, revision: str = "base") -> None:

@@ -234,6 +234,9 @@ class PlatformSettings:
                                         check=lambda v: 256 <= v <= 1_048_576, check_msg="must be in 256..1048576")
 
 
+from .settings_ops import RetentionSettings, RolesSettings  # noqa: E402 - they use env() above
+
+
 @dataclass(frozen=True)
 class ApiSettings:
     host: str = env("QUANTPIPE_API_HOST", "127.0.0.1", help="Address `quantpipe api` binds")
@@ -349,6 +352,8 @@ class Settings:
     discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
     shadow: ShadowSettings = field(default_factory=ShadowSettings)
     platform: PlatformSettings = field(default_factory=PlatformSettings)
+    roles: RolesSettings = field(default_factory=RolesSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
 

@@ -76,6 +76,7 @@ def start(prefix: str = "qp_scratch", *, migrate: bool = True) -> ScratchEnv:
     os.chmod(home, 0o755)
     os.environ.update(QUANTPIPE_HOME=str(home), QUANTPIPE_LOG_DIR=str(home / "logs"))
     db, rd = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+    db_given = bool(db)
     started = not db or not rd
     if started:
         state = embedded.ensure_services(home, postgres=not db, redis=not rd)
@@ -83,8 +84,15 @@ def start(prefix: str = "qp_scratch", *, migrate: bool = True) -> ScratchEnv:
     env = ScratchEnv(home=home, database_url=create_database(db, prefix), redis_url=rd, embedded=started,
                      server_url=db)
     os.environ.update(DATABASE_URL=env.database_url, REDIS_URL=env.redis_url)
+    if started and not db_given:
+        # our own server trusts its socket: pool workers log in as their roles, as on a laptop
+        os.environ.setdefault("QUANTPIPE_DB_ROLES", "login")
     if migrate:
         from shared_models import migrate as _migrate
 
         _migrate.upgrade(env.database_url)
+        if os.environ.get("QUANTPIPE_DB_ROLES") == "login":
+            from shared_models.roles import enable_logins
+
+            enable_logins(env.database_url)
     return env

@@ -42,7 +42,14 @@ def consumed_pools(queues: Iterable[str] | None, exclude: Iterable[str] | None =
 def _load_consumed_pools(options: dict | None = None, **_: object) -> None:
     """Runs in the worker's main process after ``-Q`` is parsed and before pool children fork."""
     options = options or {}
-    load_pools(consumed_pools(options.get("queues"), options.get("exclude_queues")))
+    pools = consumed_pools(options.get("queues"), options.get("exclude_queues"))
+    load_pools(pools)
+    if len(pools) == 1:  # least privilege: a worker of one pool connects as that pool's role
+        import logging
+
+        from shared_models.db import use_pool
+
+        logging.getLogger(__name__).info("pool %s: database %s", pools[0], use_pool(pools[0]))
 
 
 @worker_process_init.connect

@@ -20,4 +20,6 @@ def build_schedule(settings) -> dict[str, Any]:
             if not entry["task"].startswith(pool + "."):
                 raise ValueError(f"beat entry {name!r} runs {entry['task']!r} outside pool {pool!r}")
             schedule[f"{pool}:{name}"] = entry
+        period = float(settings.retention.interval_seconds)  # workers/retention.py: each pool prunes its own rows
+        schedule[f"{pool}:prune"] = {"task": f"{pool}.prune", "schedule": period, "options": {"expires": period}}
     return schedule

@@ -25,11 +25,13 @@ from shared_models.settings import get_settings
 from workers.app import app
 from workers.base import is_transient
 from workers.ping import ping_task
+from workers.retention import prune_task
 
 logger = logging.getLogger(__name__)
 
 
 ping = ping_task("discovery")
+prune = prune_task("discovery")
 
 
 def _dead_letter(task: str, field: str, reason: str, payload: dict) -> None:

@@ -11,11 +11,13 @@ import functools
 
 from workers.app import app
 from workers.ping import ping_task
+from workers.retention import prune_task
 
 from .stream import STREAM, forget_idle_consumers
 
 
 ping = ping_task("ingest")
+prune = prune_task("ingest")
 
 
 @functools.lru_cache(maxsize=1)

@@ -12,8 +12,10 @@ from celery.signals import worker_process_init
 
 from workers.app import app
 from workers.ping import ping_task
+from workers.retention import prune_task
 
 ping = ping_task("notify")
+prune = prune_task("notify")
 
 
 @worker_process_init.connect

@@ -13,6 +13,7 @@ from celery.signals import worker_ready, worker_shutdown
 
 from workers.app import app
 from workers.ping import ping_task
+from workers.retention import prune_task
 
 
 @functools.lru_cache(maxsize=1)
@@ -54,6 +55,7 @@ def _dead_letter(source: str, exc, payload) -> None:
 
 
 ping = ping_task("patterns")
+prune = prune_task("patterns")
 
 
 @app.task(name="patterns.scan", ignore_result=False)

@@ -21,11 +21,13 @@ import logging
 from shared_models.settings import get_settings
 from workers.app import app
 from workers.ping import ping_task
+from workers.retention import prune_task
 
 log = logging.getLogger(__name__)
 
 
 ping = ping_task("shadow")
+prune = prune_task("shadow")
 
 
 def when_enabled(name: str, ignore_result: bool = False):

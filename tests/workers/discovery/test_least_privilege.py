@@ -40,7 +40,7 @@ def test_worker_with_a_login_in_the_role(workers, engine, database_url, pid):
     url = make_url(database_url).set(username=role, password=password).render_as_string(hide_password=False)
     workers["discovery"].stop()
     try:
-        with WorkerProcess("discovery", env={**os.environ, "DATABASE_URL": url}, name="disc-role"):
+        with WorkerProcess("discovery", env={**os.environ, "DISCOVERY_DATABASE_URL": url}, name="disc-role"):
             out = tasks.scan_politician.delay(pid).get(timeout=120)
             assert out["politician_id"] == pid and "error" not in out
             unknown = str(uuid.uuid4())
