@@ -41,3 +41,20 @@ def current(settings) -> None:
     from shared_models import migrate
 
     console.print(f"current {migrate.current_revision() or 'base'}  head {migrate.head_revision()}")
+
+
+@db.command()
+@pass_settings
+def logins(settings) -> None:
+    """Give each pool's role LOGIN and the password in its <POOL>_DATABASE_URL.
+
+    Run as the owner after `db upgrade` (docker-compose's migrate service does):
+    INGEST_, PATTERNS_, DISCOVERY_, SHADOW_DATABASE_URL, QUANTPIPE_NOTIFY_ and
+    QUANTPIPE_API_DATABASE_URL; a URL's user must be its role (quantpipe_<pool>).
+    """
+    from shared_models.db import database_url
+    from shared_models.roles import set_logins
+
+    done = set_logins(database_url(), settings)
+    console.print(f"LOGIN set for: {', '.join(done) or 'none (no <POOL>_DATABASE_URL set)'}")
+

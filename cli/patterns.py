@@ -286,10 +286,11 @@ def listen(settings) -> None:
     """
     import signal
 
-    from shared_models.db import get_engine
+    from shared_models.db import get_engine, use_pool
     from workers.patterns.listener import listen as run
     from workers.patterns.tasks import backtest
 
+    use_pool("patterns")  # a patterns process: the patterns role, like its workers
     stop = {"now": False}
 
     def _stop(*_):

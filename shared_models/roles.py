@@ -25,9 +25,6 @@ POOL_ROLES = {"ingest": "quantpipe_ingest", "patterns": "quantpipe_patterns", "d
               "shadow": "quantpipe_shadow", "notify": "quantpipe_notify"}
 
 
-URL_VARS = {p: f"{p.upper()}_DATABASE_URL" for p in POOL_ROLES} | {"notify": "QUANTPIPE_NOTIFY_DATABASE_URL"}
-
-
 def mode(settings) -> str:
     """The effective QUANTPIPE_DB_ROLES (``auto`` resolved)."""
     m = settings.roles.db_roles
@@ -95,7 +92,8 @@ def enable_logins(owner_url: str) -> list[str]:
 
 
 def set_logins(owner_url: str, settings) -> list[str]:
-    """``quantpipe db logins``: LOGIN + the password of each ``<POOL>_DATABASE_URL`` whose user is the role."""
+    """``quantpipe db logins``: LOGIN + the password of each ``<POOL>_DATABASE_URL`` (and the API's) whose
+    user is the role; a URL naming another user (an operator's own login IN ROLE ...) is left alone."""
     from sqlalchemy import create_engine, pool
 
     from .db import normalize_url
@@ -104,13 +102,13 @@ def set_logins(owner_url: str, settings) -> list[str]:
     done = []
     try:
         with engine.begin() as conn:
-            for name, role in POOL_ROLES.items():
-                url = explicit_url(name, settings)
+            for name, role in [*POOL_ROLES.items(), ("api", settings.api.db_role or "quantpipe_api")]:
+                url = settings.api.database_url if name == "api" else explicit_url(name, settings)
                 if not url:
                     continue
                 parsed = make_url(normalize_url(url))
-                if parsed.username != role:
-                    raise ValueError(f"{URL_VARS[name]}: its user must be {role}, not {parsed.username!r}")
+                if parsed.username != role:  # an operator's own login (IN ROLE ...): theirs to manage
+                    continue
                 pw = f" PASSWORD {_quote_literal(parsed.password)}" if parsed.password else ""
                 with conn.connection.driver_connection.cursor() as cur:  # no bind parsing of the password
                     cur.execute(f"ALTER ROLE {role} LOGIN{pw}")

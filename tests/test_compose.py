@@ -81,3 +81,29 @@ def test_no_service_of_the_image_starts_an_embedded_server():
         env = svc.get("environment", {})
         assert env.get("QUANTPIPE_EMBEDDED") == "false", name
         assert env.get("DATABASE_URL") and env.get("REDIS_URL"), name
+
+
+def _user(url: str) -> str:
+    return url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[0]
+
+
+def test_each_service_logs_in_as_its_own_role_and_only_migrate_knows_the_owner():
+    from shared_models.roles import POOL_ROLES
+
+    ours = {name: svc for name, svc in SERVICES.items() if svc.get("image") == "quantpipe:latest"}
+    expected = {f"worker-{p}": role for p, role in POOL_ROLES.items()}
+    expected.update({"patterns-listener": "quantpipe_patterns", "api": "quantpipe_api", "migrate": "quantpipe",
+                     "beat": "no-database-access", "flower": "no-database-access"})
+    assert {name: _user(svc["environment"]["DATABASE_URL"]) for name, svc in ours.items()} == expected
+    owner = [name for name, svc in ours.items() if "POSTGRES_PASSWORD" in str(svc["environment"])]
+    assert owner == ["migrate"]
+    assert "quantpipe db logins" in " ".join(SERVICES["migrate"]["command"])
+    env_example = (Path(__file__).resolve().parent.parent / ".env.example").read_text()
+    for name, svc in ours.items():  # every password a service needs comes from .env, required (${VAR:?})
+        for var in re.findall(r"\$\{(\w+):\?", str(svc["environment"])):
+            assert f"\n{var}=" in env_example, var
+    # none of those variables is one of our settings' prefixes (an unknown QUANTPIPE_/INGEST_… stops a program)
+    from shared_models.settings import OWNED_PREFIXES
+
+    assert not [v for v in re.findall(r"^(\w+)=", env_example, re.M) if v.startswith(OWNED_PREFIXES)
+                and v not in {"QUANTPIPE_IP_HMAC_KEY"}]

@@ -18,6 +18,9 @@ migrating (trust on its private socket), production with ``quantpipe db logins``
   evaluations of archived challengers.
 - every pool role keeps dead letters and deletes its own old ones (retention); discovery
   and notify get that DELETE here, notify also DELETE on finished deliveries' attempts.
+  Row-level security on ``dead_letters`` keeps that DELETE to the role's own pool's rows
+  (``quantpipe_api`` may delete any: erasure removes a user's letters of every pool); the
+  owner bypasses it, every role still reads and inserts as before.
 
 Revision ID: 0014
 Revises: 0013
@@ -63,6 +66,17 @@ EXTRA = {"quantpipe_discovery": {"dead_letters": "SELECT, DELETE"},
          "quantpipe_notify": {"dead_letters": "DELETE", "notification_attempts": "DELETE"}}
 
 
+POOLS = ("ingest", "patterns", "discovery", "shadow", "notify")
+POLICIES = {
+    "dead_letters_read": "FOR SELECT USING (true)",
+    "dead_letters_keep": "FOR INSERT WITH CHECK (true)",
+    # CASE, not AND: pg_has_role() must never see a role name that does not exist
+    "dead_letters_prune_own": "FOR DELETE USING (pg_has_role(current_user, 'quantpipe_api', 'USAGE') OR CASE WHEN "
+                              f"pool IN ({', '.join(repr(p) for p in POOLS)}) THEN pg_has_role(current_user, "
+                              "'quantpipe_' || pool, 'USAGE') ELSE false END)",
+}
+
+
 def _create_role(name: str) -> None:
     op.execute(f"""
         DO $$ BEGIN
@@ -105,9 +119,15 @@ def upgrade() -> None:
     for role, tables in EXTRA.items():
         for table, privileges in tables.items():
             op.execute(f"GRANT {privileges} ON {table} TO {role}")
+    for name, policy in POLICIES.items():
+        op.execute(f"CREATE POLICY {name} ON dead_letters {policy}")
+    op.execute("ALTER TABLE dead_letters ENABLE ROW LEVEL SECURITY")
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE dead_letters DISABLE ROW LEVEL SECURITY")
+    for name in POLICIES:
+        op.execute(f"DROP POLICY IF EXISTS {name} ON dead_letters")
     for role, tables in EXTRA.items():
         for table, privileges in tables.items():
             op.execute(f"REVOKE {privileges} ON {table} FROM {role}")

@@ -122,3 +122,25 @@ def test_migrations_still_run_as_the_owner_and_the_url_names_the_pool():
             assert c.execute(text("SELECT current_user")).scalar() not in roles.POOL_ROLES.values()
     finally:
         owner.dispose()
+
+
+def test_a_role_prunes_only_its_own_pools_dead_letters(engine):
+    """Row-level security (migration 0014): DELETE on dead_letters reaches the role's own pool's rows only."""
+    with engine.begin() as c:
+        ids = {p: c.execute(text("INSERT INTO dead_letters (pool, source, reason, payload, payload_bytes, "
+                                 "payload_sha256) VALUES (:p, 'qp_rls_probe', 'probe', '{}', 2, 'x') RETURNING id"),
+                            {"p": p}).scalar() for p in roles.POOL_ROLES}
+    try:
+        for pool_name in roles.POOL_ROLES:
+            eng = create_engine(_pool_url(pool_name), poolclass=pool.NullPool)
+            try:
+                with eng.begin() as c:
+                    gone = c.execute(text("DELETE FROM dead_letters WHERE source = 'qp_rls_probe' RETURNING pool"))
+                    assert [r[0] for r in gone] == [pool_name]
+                    c.rollback()
+            finally:
+                eng.dispose()
+    finally:
+        with engine.begin() as c:
+            c.execute(text("DELETE FROM dead_letters WHERE id = ANY(:i)"), {"i": list(ids.values())})
+
