@@ -45,7 +45,7 @@ def up_env():
     # not pytest's tmp_path: its 0700 parents are not traversable by pgserver's unprivileged user
     home = Path(tempfile.mkdtemp(prefix="qp-up-home-"))
     os.chmod(home, 0o755)
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "QUANTPIPE_DB_ROLES")}
     env.update(QUANTPIPE_HOME=str(home), QUANTPIPE_EMBEDDED="true", FLOWER_PORT=str(free_port()),
                FLOWER_BASIC_AUTH="ops:s3cret-test-only",
                QUANTPIPE_API_PORT=str(free_port()))
@@ -116,6 +116,24 @@ def test_up_runs_every_pool_and_sigterm_leaves_nothing(up_env):
         state = read_state(ROOT / up_env["QUANTPIPE_HOME"])
         servers = {state.postgres_pid, state.redis_pid}
         assert all(servers)
+        # the embedded default: every pool's worker logs in as its own role (each runs its prune task)
+        from sqlalchemy import create_engine, text
+
+        for pool in POOLS:
+            subprocess.run([sys.executable, "-m", "celery", "-A", "workers.app", "call", f"{pool}.prune"],
+                           cwd=ROOT, env=up_env, check=True, capture_output=True, timeout=60)
+        owner = create_engine(state.database_url.replace("postgresql://", "postgresql+psycopg2://", 1))
+        try:
+            for _ in range(60):
+                with owner.connect() as c:
+                    logins = set(c.execute(text("SELECT application_name, usename FROM pg_stat_activity "
+                                                "WHERE application_name LIKE 'quantpipe-%'")).all())
+                if len({a for a, _ in logins}) == len(POOLS):
+                    break
+                time.sleep(1)
+            assert logins == {(f"quantpipe-{p}", f"quantpipe_{p}") for p in POOLS}, logins
+        finally:
+            owner.dispose()
         seen |= _descendants(proc.pid)
         assert len(seen) >= len(POOLS) + 2  # workers (+ pool children), beat, flower
 
