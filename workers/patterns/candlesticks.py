@@ -97,33 +97,42 @@ def candle_confidence(value: np.ndarray, rel_volume: np.ndarray, close: np.ndarr
 
 def detect_candles(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray, v: np.ndarray,
                    start: int = 0, valid_from: np.ndarray | None = None,
-                   only: np.ndarray | None = None) -> list[CandleHits]:
+                   only: np.ndarray | None = None, rel_volume: np.ndarray | None = None) -> list[CandleHits]:
     """All candlestick hits at bar index >= ``start`` (and, with ``only``, where only[i] is true).
 
     ``valid_from`` (optional, per bar) masks bars whose TA-Lib lookback would reach
     into another series when several symbols are concatenated into one array.
+    ``rel_volume`` is ``relative_volume(v)`` when the caller already has it.
+
+    Why this shape: per function only the hit indices are taken (sparse: ~3 % of bars);
+    the confidence of all 61 functions' hits is then computed in one vectorised pass and
+    split back, instead of ~10 small numpy calls per function (the backfill spent twice
+    TA-Lib's own time on them, issue #16 item 3).
     """
-    rel_volume = relative_volume(v)
+    rel_volume = relative_volume(v) if rel_volume is None else rel_volume
     mean10 = _prior_mean(c, TREND_WINDOW)
     if valid_from is not None:  # a short series must not average the previous series' bars
         rel_volume = np.where(valid_from >= VOLUME_WINDOW, rel_volume, np.nan)
         mean10 = np.where(valid_from >= TREND_WINDOW, mean10, np.nan)
-    out: list[CandleHits] = []
-    for f, signal in raw_signals(o, h, l, c).items():
-        hit = signal != 0
+    found: list[tuple[str, np.ndarray, np.ndarray]] = []
+    for f in FUNCTIONS:
+        signal = getattr(talib, f)(o, h, l, c)
+        idx = np.flatnonzero(signal)
         if start:
-            hit[:start] = False
+            idx = idx[np.searchsorted(idx, start):]
         if only is not None:
-            hit &= only
+            idx = idx[only[idx]]
         if valid_from is not None:
-            hit &= valid_from >= LOOKBACK[f]
-        idx = np.flatnonzero(hit)
-        if idx.size == 0:
-            continue
-        val = signal[idx]
-        out.append(CandleHits(NAMES[f], f, idx, val,
-                              candle_confidence(val, rel_volume[idx], c[idx], mean10[idx])))
-    return out
+            idx = idx[valid_from[idx] >= LOOKBACK[f]]
+        if idx.size:
+            found.append((f, idx, signal[idx]))
+    if not found:
+        return []
+    every = np.concatenate([i for _, i, _ in found])
+    conf = candle_confidence(np.concatenate([val for _, _, val in found]), rel_volume[every], c[every],
+                             mean10[every])
+    cuts = np.cumsum([i.size for _, i, _ in found])[:-1]
+    return [CandleHits(NAMES[f], f, idx, val, cf) for (f, idx, val), cf in zip(found, np.split(conf, cuts))]
 
 
 def _prior_mean(x: np.ndarray, n: int) -> np.ndarray:

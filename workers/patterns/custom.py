@@ -82,15 +82,22 @@ def _prior(fn: Callable, x: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def _once(b: Bars, key: tuple, make: Callable[[], object]):
+    """An intermediate two detectors share (the 20-bar prior low, the gaps, the SMAs), computed once per series."""
+    if key not in b._cache:
+        b._cache[key] = make()
+    return b._cache[key]
+
+
 def _hits(mask: np.ndarray, conf: np.ndarray, **indicators: np.ndarray) -> Hits:
-    mask = np.nan_to_num(mask, nan=0).astype(bool)
-    idx = np.flatnonzero(mask)
+    idx = np.flatnonzero(mask if mask.dtype == bool else np.nan_to_num(mask, nan=0).astype(bool))
     return Hits(idx, np.round(np.clip(conf[idx], 0.0, 1.0), 2),
                 {k: np.round(v[idx].astype(float), 4) for k, v in indicators.items()})
 
 
 def _clip01(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.nan_to_num(x, nan=0.0), 0.0, 1.0)
+    """clip(nan_to_num(x), 0, 1): fmax drops NaN to 0 and fmin caps +inf at 1, in two ufuncs."""
+    return np.fmin(np.fmax(x, 0.0), 1.0)
 
 
 def volume_spike(b: Bars) -> Hits:
@@ -110,7 +117,7 @@ def price_breakout(b: Bars) -> Hits:
 
 
 def price_breakdown(b: Bars) -> Hits:
-    level = _prior(talib.MIN, b.low, BREAKOUT_WINDOW)
+    level = _once(b, ("prior_min_low", BREAKOUT_WINDOW), lambda: _prior(talib.MIN, b.low, BREAKOUT_WINDOW))
     excess = level - b.close
     with np.errstate(invalid="ignore"):
         mask = excess > 0
@@ -128,7 +135,7 @@ def resistance_break(b: Bars) -> Hits:
 
 
 def support_test(b: Bars) -> Hits:
-    support = _prior(talib.MIN, b.low, SUPPORT_WINDOW)
+    support = _once(b, ("prior_min_low", SUPPORT_WINDOW), lambda: _prior(talib.MIN, b.low, SUPPORT_WINDOW))
     atr = b.atr
     with np.errstate(invalid="ignore"):
         mask = (b.low <= support + SUPPORT_ATR_TOLERANCE * atr) & (b.close > support)
@@ -136,6 +143,10 @@ def support_test(b: Bars) -> Hits:
 
 
 def _gaps(b: Bars) -> tuple[np.ndarray, np.ndarray]:
+    return _once(b, ("gaps",), lambda: _gap_pcts(b))
+
+
+def _gap_pcts(b: Bars) -> tuple[np.ndarray, np.ndarray]:
     prev_high = np.concatenate([[np.nan], b.high[:-1]])
     prev_low = np.concatenate([[np.nan], b.low[:-1]])
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -178,13 +189,17 @@ def rsi_overbought(b: Bars) -> Hits:
 
 
 def _ma_cross(b: Bars, up: bool) -> Hits:
-    fast, slow = talib.SMA(b.close, 50), talib.SMA(b.close, 200)
-    diff = fast - slow
-    prev = np.concatenate([[np.nan], diff[:-1]])
+    fast, slow, diff, prev = _once(b, ("sma_cross",), lambda: _sma_diff(b))
     with np.errstate(invalid="ignore"):
         mask = (diff > 0) & (prev <= 0) if up else (diff < 0) & (prev >= 0)
-        conf = 0.7 + 0.2 * (np.nan_to_num(b.rel_volume) >= 1.5)
+        conf = 0.7 + 0.2 * (b.rel_volume >= 1.5)  # NaN compares False, as nan_to_num's 0 did
     return _hits(mask, conf, sma50=fast, sma200=slow)
+
+
+def _sma_diff(b: Bars) -> tuple[np.ndarray, ...]:
+    fast, slow = talib.SMA(b.close, 50), talib.SMA(b.close, 200)
+    diff = fast - slow
+    return fast, slow, diff, np.concatenate([[np.nan], diff[:-1]])
 
 
 def golden_cross(b: Bars) -> Hits:

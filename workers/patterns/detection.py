@@ -51,12 +51,13 @@ def scan_hits(bars: custom.Bars, start: int = 0, patterns: Iterable[str] | None 
     """
     wanted = set(patterns) if patterns else None
     out: list[tuple[str, int, np.ndarray, np.ndarray, dict]] = []
+    rv = bars.rel_volume
+    rv_rounded = np.round(np.nan_to_num(rv, nan=0.0), 4)  # once per series, indexed per pattern
     for ch in candlesticks.detect_candles(bars.open, bars.high, bars.low, bars.close, bars.volume, start,
-                                          valid_from):
+                                          valid_from, rel_volume=rv):
         if wanted is None or ch.name in wanted:
             out.append((ch.name, 0, ch.index, ch.confidence,
-                        {"talib_value": ch.value.astype(float), "relative_volume":
-                         np.round(np.nan_to_num(bars.rel_volume[ch.index], nan=0.0), 4)}))
+                        {"talib_value": ch.value.astype(float), "relative_volume": rv_rounded[ch.index]}))
     for name, (fn, direction) in custom.DETECTORS.items():
         if wanted is not None and name not in wanted:
             continue

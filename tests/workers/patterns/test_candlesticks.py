@@ -45,3 +45,33 @@ def test_candle_confidence_formula():
     mean10 = np.array([11.0, 11.0, np.nan, 11.0])
     # bullish after a dip: +0.10; bearish after a dip: no bonus; confirmed: 0.75; +0.05 volume
     assert list(candlesticks.candle_confidence(value, rel_vol, close, mean10)) == [0.65, 0.65, 0.75, 0.6]
+
+
+def test_detect_candles_equals_the_per_function_path_with_every_mask():
+    """One confidence pass over all functions' hits, split back, equals each function's own (issue #16 item 3)."""
+    bars = read_price_file(DAILY / "AAPL.csv.gz").bars
+    o, h, l, c, v = (bars[k].to_numpy(dtype=float) for k in ("open", "high", "low", "close", "volume"))
+    rng = np.random.default_rng(7)
+    valid_from = np.concatenate([np.arange(900), np.arange(len(c) - 900)])  # two series back to back
+    only = rng.random(len(c)) < 0.5
+    for kw in ({}, {"start": 1500}, {"valid_from": valid_from}, {"only": only, "start": 10}):
+        rv, mean10 = candlesticks.relative_volume(v), candlesticks._prior_mean(c, candlesticks.TREND_WINDOW)
+        if "valid_from" in kw:
+            rv = np.where(valid_from >= candlesticks.VOLUME_WINDOW, rv, np.nan)
+            mean10 = np.where(valid_from >= candlesticks.TREND_WINDOW, mean10, np.nan)
+        expected = []
+        for f in candlesticks.FUNCTIONS:
+            hit = getattr(talib, f)(o, h, l, c) != 0
+            hit[:kw.get("start", 0)] = False
+            if "only" in kw:
+                hit &= only
+            if "valid_from" in kw:
+                hit &= valid_from >= candlesticks.LOOKBACK[f]
+            idx = np.flatnonzero(hit)
+            if idx.size:
+                val = getattr(talib, f)(o, h, l, c)[idx]
+                expected.append((f, idx.tolist(), val.tolist(),
+                                 candlesticks.candle_confidence(val, rv[idx], c[idx], mean10[idx]).tolist()))
+        got = [(ch.function, ch.index.tolist(), ch.value.tolist(), ch.confidence.tolist())
+               for ch in candlesticks.detect_candles(o, h, l, c, v, **kw)]
+        assert got == expected and len(got) > 20, kw

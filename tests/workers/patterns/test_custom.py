@@ -86,3 +86,12 @@ def test_support_test_2020_02_26(raw, hits):
     assert raw["low"].iloc[i] <= support + 0.5 * d.indicators["atr"] and raw["close"].iloc[i] > support
     # Wilder's ATR14 is a smoothed true range: it must sit within the range of recent true ranges
     assert tr.iloc[i - 30:i + 1].min() <= d.indicators["atr"] <= tr.iloc[i - 30:i + 1].max()
+
+
+def test_clip01_is_clip_of_nan_to_num():
+    import numpy as np
+
+    from workers.patterns.custom import _clip01
+
+    x = np.array([np.nan, np.inf, -np.inf, -0.5, -0.0, 0.0, 0.3, 1.0, 1.7])
+    assert np.array_equal(_clip01(x), np.clip(np.nan_to_num(x, nan=0.0), 0.0, 1.0))
