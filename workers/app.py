@@ -15,7 +15,7 @@ import importlib
 from typing import Iterable
 
 from celery import Celery
-from celery.signals import celeryd_init, worker_process_init
+from celery.signals import after_setup_logger, celeryd_init, worker_process_init
 
 from .base import PipelineTask
 from .routing import POOL_PACKAGES, POOLS
@@ -50,6 +50,14 @@ def _load_consumed_pools(options: dict | None = None, **_: object) -> None:
         from shared_models.db import use_pool
 
         logging.getLogger(__name__).info("pool %s: database %s", pools[0], use_pool(pools[0]))
+
+
+@after_setup_logger.connect
+def _quiet_housekeeping(**_: object) -> None:
+    """Housekeeping runs that did nothing log at DEBUG (workers and beat)."""
+    from .quiet_logs import install
+
+    install()
 
 
 @worker_process_init.connect
