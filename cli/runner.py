@@ -26,6 +26,7 @@ from rich.markup import escape
 from workers.routing import POOLS
 
 from .console import console, fail, pass_settings
+from .demo.command import options as demo_options
 
 COLORS = {"ingest": "cyan", "patterns": "magenta", "discovery": "yellow", "shadow": "green", "notify": "red",
           "beat": "blue", "flower": "bright_black", "listener": "bright_magenta", "api": "bright_cyan"}
@@ -217,9 +218,18 @@ class Supervisor:
 @click.option("--no-api", is_flag=True, help="Do not start the HTTP API.")
 @click.option("--loglevel", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("--demo", is_flag=True, help="Load the shipped data if needed and drive every pool with the demo's "
+                                           "sources (see `quantpipe demo --help`) until Ctrl+C.")
+@click.option("--logs", "raw_logs", is_flag=True, help="Print the processes' raw interleaved logs instead of the "
+                                                       "live view (they always go to QUANTPIPE_LOG_DIR too).")
+@demo_options
 @pass_settings
-def up(settings, concurrency, pools, no_beat, no_flower, no_api, loglevel) -> None:
-    """Migrate, then run every worker pool, beat, the backtest listener, Flower and the API until Ctrl+C / SIGTERM."""
+def up(settings, concurrency, pools, no_beat, no_flower, no_api, loglevel, demo, raw_logs, **demo_kw) -> None:
+    """Migrate, then run every worker pool, beat, the backtest listener, Flower and the API until Ctrl+C / SIGTERM.
+
+    The terminal shows a live view (one line per pool every few seconds); full logs are in
+    QUANTPIPE_LOG_DIR/<process>.log. With --demo, every pool gets real work on the shipped data.
+    """
     from shared_models import embedded, migrate
     from shared_models.db import service_urls
 
@@ -238,6 +248,12 @@ def up(settings, concurrency, pools, no_beat, no_flower, no_api, loglevel) -> No
     console.print(f"[bold]database[/] and [bold]redis[/] ready ({where}); schema at "
                   f"{migrate.current_revision(db_url)}")
     n = concurrency or settings.worker_concurrency
+    if demo:
+        from shared_models.db import get_engine
+
+        from .demo.data import ensure_loaded
+
+        ensure_loaded(get_engine(db_url), console, symbols=demo_kw["symbols"], replay=demo_kw["days"])
     children = [Child(pool, worker_argv(pool, n, loglevel)) for pool in wanted]
     if not no_beat:
         children.append(Child("beat", beat_argv(settings.home.resolve(), loglevel)))
@@ -258,10 +274,51 @@ def up(settings, concurrency, pools, no_beat, no_flower, no_api, loglevel) -> No
                       "more with `quantpipe api-key create`)")
         console.print(f"Dashboard: http://{settings.api.host}:{settings.api.port}/dashboard  "
                       f"(log in with the key in {key_path}, or a read key)")
-    code = Supervisor(children, child_env(settings, db_url, redis_url)).run()
+    if demo:
+        children.append(Child("demo", demo_argv(demo_kw)))
+    log_dir = settings.log_dir.resolve()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for child in children:
+        child.log_path, child.echo = log_dir / f"{child.name}.log", raw_logs
+    console.print(f"logs: {log_dir}/<process>.log" + ("" if raw_logs else "  (`quantpipe up --logs` prints them here)"))
+    env = child_env(settings, db_url, redis_url)
+    if demo:
+        from .demo.command import demo_env
+
+        env.update(demo_env())
+    code = _supervise(Supervisor(children, env), None if raw_logs else (db_url, redis_url))
     stop_started_servers(settings, started_pg, started_redis)
     console.print("[bold]all processes stopped[/]")
     raise SystemExit(code)
+
+
+def demo_argv(kw: dict) -> list[str]:
+    """The demo's sources as a child (`quantpipe demo --feed`), with up's demo options."""
+    argv = [sys.executable, "-m", "cli.main", "demo", "--feed", "--minutes", "0",
+            "--speed", str(1.0 if kw["speed"] is None else kw["speed"]),
+            "--days", str(kw["days"]), "--users", str(kw["users"]), "--events-per-second", str(kw["events_per_second"])]
+    return argv + (["--symbols", str(kw["symbols"])] if kw["symbols"] else [])
+
+
+def _supervise(sup: Supervisor, view_urls: tuple[str, str] | None) -> int:
+    """Run the supervisor; with ``view_urls`` (database, Redis) the live view runs beside it."""
+    if view_urls is None:
+        return sup.run()
+    import redis
+
+    from shared_models.db import get_engine
+
+    from .live_view import LiveView
+
+    view = LiveView(get_engine(view_urls[0]), redis.Redis.from_url(view_urls[1], socket_timeout=5))
+    stop = threading.Event()
+    thread = threading.Thread(target=view.run, args=(stop,), name="live-view", daemon=True)
+    thread.start()
+    try:
+        return sup.run()
+    finally:
+        stop.set()
+        thread.join(10)
 
 
 def servers_running(settings) -> tuple[bool, bool]:

@@ -29,9 +29,10 @@ def demo_env() -> dict[str, str]:
 def options(f):
     """The sources' options, shared by `demo` and `up --demo`."""
     for opt in reversed([
-        click.option("--speed", type=click.FloatRange(0), default=5.0, show_default=True,
+        click.option("--speed", type=click.FloatRange(0), default=None,
                      help="Replay speed: trading days per second (a day is one bar of every symbol, "
-                          "sent as one patterns.on_bars task); 0 = as fast as the pool takes them."),
+                          "sent as one patterns.on_bars task); 0 = as fast as the pool takes them "
+                          "(default: 5 for demo --once, 1 under up --demo)."),
         click.option("--symbols", type=click.IntRange(10, 600), default=None,
                      help="Universe size (default: all 504 tickers of data/prices/daily)."),
         click.option("--days", type=click.IntRange(5, 2000), default=250, show_default=True,
@@ -131,7 +132,7 @@ def demo(settings, once, minutes, feed, concurrency, speed, symbols, days, users
     """
     from .run import run_feed, run_once
 
-    kw = dict(speed=speed, symbols=symbols, days=days, users=users, events_per_second=events_per_second)
+    kw = dict(speed=(5.0 if once else 1.0) if speed is None else speed, symbols=symbols, days=days, users=users, events_per_second=events_per_second)
     if feed:
         raise SystemExit(run_feed(settings, minutes=minutes, **kw))
     if not once:

@@ -11,6 +11,7 @@ newer than the ones already stored.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,9 +87,14 @@ def load_congress(engine: Engine, data: Path, console) -> int:
                 tasks[stage] = bar.add_task(f"congress: {stage}", total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        report = write_congress(engine, read_congress([str(data / "congress")], step), step)
-    console.print(f"loaded congress disclosures: {report.trades_valid:,} trades, "
-                  f"{report.politicians} politicians")
+        quiet = logging.getLogger("shared_models.dead_letters")
+        level, quiet.level = quiet.level, logging.ERROR  # counted below instead of one line per reject
+        try:
+            report = write_congress(engine, read_congress([str(data / "congress")], step), step)
+        finally:
+            quiet.setLevel(level)
+    console.print(f"loaded congress disclosures: {report.trades_valid:,} trades, {report.politicians} "
+                  f"politicians ({report.total_rejected:,} rows rejected, kept in dead_letters)")
     return int(report.politicians)
 
 
