@@ -129,17 +129,22 @@ def _limits(f):
 @discoveries.command("recent")
 @click.option("--min-strength", type=float, default=None, help="Default: DISCOVERY_MIN_STRENGTH.")
 @click.option("--days", type=int, default=30, show_default=True, help="Discovered within this many days.")
+@click.option("--by", type=click.Choice(["date", "strength"]), default="date", show_default=True,
+              help="Order: newest first (what the main app shows), or strongest first.")
 @_limits
 @pass_settings
-def recent(settings, min_strength: float | None, days: int, limit: int, offset: int) -> None:
-    """Pattern discoveries above a strength threshold, newest first."""
+def recent(settings, min_strength: float | None, days: int, by: str, limit: int, offset: int) -> None:
+    """Pattern discoveries above a strength threshold (DISCOVERY_MIN_STRENGTH), newest first
+    (the main app's order; a scan writes them all at once, so --by strength ranks them)."""
     from shared_models import discoveries as d
     from shared_models.db import session_factory
 
     threshold = settings.discovery.min_strength if min_strength is None else min_strength
     with session_factory()() as s:
-        rows = d.recent_discoveries(s, threshold, days=days, limit=limit, offset=offset)
-    console.print(_findings_table(f"discoveries with strength > {threshold}", rows, "pattern_type", "strength"))
+        rows = d.recent_discoveries(s, threshold, days=days, limit=limit, offset=offset, by=by)
+    order = "strongest first" if by == "strength" else "newest first; --by strength ranks them"
+    console.print(_findings_table(f"discoveries with strength > {threshold} ({order})", rows, "pattern_type",
+                                  "strength"))
 
 
 @discoveries.command("critical")

@@ -56,7 +56,11 @@ def status(settings, timeout) -> None:
     console.print(f"database  {ok(facts['database'])}  {facts.get('database_error', '')}")
     console.print(f"redis     {ok(facts['redis'])}  {facts.get('redis_error', '')}")
     rev, head = facts["revision"], facts["head"]
-    console.print(f"schema    {rev or '-'} (head {head})" + ("" if rev == head else "  [yellow]run `quantpipe db upgrade`[/]"))
+    if not facts["database"]:
+        console.print(f"schema    unknown: the database is down (head {head})")
+    else:
+        console.print(f"schema    {rev or '-'} (head {head})"
+                      + ("" if rev == head else "  [yellow]run `quantpipe db upgrade`[/]"))
     table = Table(title="pools")
     for col in ("queue", "workers online", "waiting"):
         table.add_column(col)

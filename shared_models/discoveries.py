@@ -78,9 +78,11 @@ def _known(session: Session, pid: uuid.UUID) -> None:
 
 
 def recent_discoveries(session: Session, min_strength: float | None = None, *, limit: int = 10, offset: int = 0,
-                       days: int | None = None, pattern_type: str | None = None) -> list[dict]:
+                       days: int | None = None, pattern_type: str | None = None, by: str = "date") -> list[dict]:
     """Pattern discoveries (strength > ``min_strength`` when given; of one ``pattern_type`` when given),
-    newest first, with ``politician_name``."""
+    newest first (``by="strength"``: strongest first), with ``politician_name``."""
+    if by not in ("date", "strength"):
+        raise ValueError(f"by: {by!r} is not 'date' or 'strength'")
     limit, offset = _page(limit, offset)
     stmt = select(*_PATTERN, _NAME).join(Politician, Politician.id == PatternDiscovery.politician_id)
     if pattern_type is not None:
@@ -89,7 +91,8 @@ def recent_discoveries(session: Session, min_strength: float | None = None, *, l
         stmt = stmt.where(PatternDiscovery.strength > _threshold("min_strength", min_strength))
     if days is not None:
         stmt = stmt.where(PatternDiscovery.discovery_date >= datetime.now(timezone.utc) - timedelta(days=days))
-    return _rows(session, stmt.order_by(PatternDiscovery.discovery_date.desc(), PatternDiscovery.id.desc())
+    first = PatternDiscovery.strength.desc() if by == "strength" else PatternDiscovery.discovery_date.desc()
+    return _rows(session, stmt.order_by(first, PatternDiscovery.discovery_date.desc(), PatternDiscovery.id.desc())
                  .limit(limit).offset(offset))
 
 

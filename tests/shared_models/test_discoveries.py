@@ -158,3 +158,16 @@ def test_discovery_migration_round_trip_with_roles_already_present(scratch_db):
     assert grants == 0 and roles == 2  # still used by the session database
     migrate.upgrade(fresh, "0004")
     assert DISCOVERY_TABLES <= set(inspect(eng).get_table_names())
+
+
+def test_recent_discoveries_newest_first_or_by_strength(engine, person):
+    """A scan writes its findings at once (same discovery_date): newest first then lists them by id,
+    ``by="strength"`` ranks them (`quantpipe discoveries recent --by strength`)."""
+    with Session(engine) as s:
+        def kinds(**kw):
+            return [r["pattern_type"] for r in discoveries.recent_discoveries(s, 0.1, limit=500, **kw)
+                    if r["politician_id"] == person]
+        assert kinds() == ["habitual_timing", "fourier_cycle"]
+        assert kinds(by="strength") == ["fourier_cycle", "habitual_timing"]
+        with pytest.raises(ValueError, match="by"):
+            discoveries.recent_discoveries(s, 0.1, by="size")
