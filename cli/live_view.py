@@ -44,7 +44,7 @@ def results(engine) -> dict[str, str]:
             events, published, findings, trades, decision, sent = conn.execute(RESULTS).one()
     except Exception as exc:  # noqa: BLE001 - the view shows the database is unreachable
         return {"error": f"database: {str(exc).splitlines()[0][:60]}"}
-    return {"ingest": f"{_n(events)} events stored", "patterns": f"{_n(published)} events published",
+    return {"ingest": f"{_n(events)} stored", "patterns": f"{_n(published)} published",
             "discovery": f"{_n(findings)} findings",
             "shadow": f"{_n(trades)} trades" + (f"; {decision}" if decision else "; no decision yet"),
             "notify": f"{_n(sent)} deliveries"}
@@ -64,7 +64,7 @@ def demo_notes(redis_client) -> dict[str, str]:
     replay = "replay done" if p["done"] else f"day {p['ticks']}/{p['days']}"
     scan = "scan done" if d["done"] else f"scan {d['scanned']}/{d['politicians']}"
     return {"patterns": f"{replay} ({p['last'] or '-'})", "discovery": scan,
-            "ingest": f"{i['challenged']}/{i['takeovers']} takeovers challenged"}
+            "ingest": f"takeovers {i['challenged']}/{i['takeovers']} challenged"}
 
 
 def render(facts: dict, res: dict[str, str], notes: dict[str, str]) -> Group:

@@ -91,6 +91,7 @@ def deploy(name: str, model_type: str, description: str, params: tuple[str, ...]
 
 
 def _status_table(settings, wide: bool):
+    from rich import box
     from rich.table import Table
 
     from workers.shadow import service
@@ -98,14 +99,20 @@ def _status_table(settings, wide: bool):
     data = service.status(settings)
     rows = ([data["champion"]] if data["champion"] else []) + data["challengers"]
     sh = settings.shadow
-    table = Table(title="Shadow models", caption=f"min trades {sh.min_trades}, alpha {sh.alpha}, "
-                  f"checks every {sh.check_interval} trades")
+    narrow = not wide and console.width < 120  # 80 columns: no borders, the secondary columns go
+    caption = (f"min trades {sh.min_trades}, alpha {sh.alpha}, every {sh.check_interval} trades; --wide: P(best), needs"
+               if narrow else f"min trades {sh.min_trades}, alpha {sh.alpha}, checks every {sh.check_interval} trades")
+    table = Table(title="Shadow models", caption=caption,
+                  box=box.SIMPLE_HEAD if narrow else box.HEAVY_HEAD)
     cols = ["model", "role", "trades", "win rate", "Sharpe", "max DD", "P(best)", "last decision", "needs"]
     if wide:
         cols[2:2] = ["type"]
         cols[6:6] = ["mean", "capital", "explore"]
+    if narrow:
+        cols = [c for c in cols if c not in ("P(best)", "needs")]
     for col in cols:
-        table.add_column(col, justify="left" if col in ("model", "role", "type", "last decision") else "right")
+        table.add_column(col, justify="left" if col in ("model", "role", "type", "last decision") else "right",
+                         overflow="fold", no_wrap=col not in ("model", "last decision"))
     for r in rows:
         m = r["metrics"] or {}
         style = {"champion": "bold green", "challenger": "cyan"}.get(r["role"], "dim")

@@ -55,8 +55,11 @@ def test_deploy_record_compare_promote_rollback_history(registry_db, tmp_path): 
     out = run_cli("shadow", "compare", "chal").stdout
     assert "sequential_superiority" in out and "deflated_sharpe" in out and "decision" in out
     assert "champion trades over the same period" in out and "minimum track record:" in out
-    status = run_cli("shadow", "status").stdout
+    status = run_cli("shadow", "status").stdout  # 220 columns: every column
     assert "champ" in status and "chal" in status and "P(best)" in status and "needs" in status
+    narrow = _run_cli("shadow", "status", env={**os.environ, "COLUMNS": "80"}).stdout  # the secondary ones go
+    assert "champ" in narrow and "chal" in narrow and "--wide: P(best), needs" in narrow
+    assert all(len(line) <= 80 for line in narrow.splitlines()), narrow
     watched = run_cli("shadow", "status", "--watch", "--interval", "0.2", "--iterations", "2").stdout
     assert "Shadow models" in watched and "chal" in watched
     refused = run_cli("shadow", "promote", "chal", check=False)
