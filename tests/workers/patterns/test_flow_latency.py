@@ -68,7 +68,7 @@ def test_one_round_trip_between_the_log_row_and_the_publish(database_url, redis_
         out = publish_detections(engine, client, [_det(1), _det(2)], 24)
         assert out.published == 2 and out.error is None and out.subscribers >= 2
         kinds = [e[0] for e in LOG]
-        log_at = next(i for i, e in enumerate(LOG) if e[0] == "sql" and "log_integration_event" in e[1])
+        log_at = next(i for i, e in enumerate(LOG) if e[0] == "sql" and "INSERT INTO integration_events" in e[1])
         publish_at = kinds.index("publish")
         between = LOG[log_at + 1:publish_at]
         assert "connect" not in kinds, "a database connection was opened for the publish"
