@@ -58,7 +58,7 @@ def load_data() -> tuple[int, int]:
     return bars, report.trades_valid
 
 
-def timed_scan(concurrency: int) -> tuple[float, dict]:
+def timed_scan(concurrency: int, limit: int | None = None) -> tuple[float, dict]:
     from sqlalchemy import text
 
     from shared_models.db import get_engine
@@ -67,7 +67,7 @@ def timed_scan(concurrency: int) -> tuple[float, dict]:
 
     with get_engine().begin() as c:
         c.execute(text(f"TRUNCATE {FINDINGS}"))
-    ids = tasks.politician_ids()
+    ids = tasks.politician_ids()[:limit]
     with WorkerProcess("discovery", concurrency=concurrency, name=f"bench{concurrency}"):
         t0 = time.perf_counter()
         out = tasks.scan_chord(ids).apply_async().get(timeout=900)
@@ -77,14 +77,14 @@ def timed_scan(concurrency: int) -> tuple[float, dict]:
     return wall, out
 
 
-def read_floor(threads: int = 2) -> tuple[float, int, int]:
+def read_floor(threads: int = 2, limit: int | None = None) -> tuple[float, int, int]:
     """Every politician's trades and its symbols' closes read once (the scan's reads, nothing else)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from shared_models.db import unit_of_work
     from workers.discovery import scan, tasks
 
-    ids = tasks.politician_ids()
+    ids = tasks.politician_ids()[:limit]
 
     def one(chunk: list[str]) -> tuple[int, int]:
         n_trades = n_closes = 0
@@ -109,13 +109,23 @@ def read_floor(threads: int = 2) -> tuple[float, int, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.parse_args()
+    ap.add_argument("--sizes", default=None, help="cost growth: comma-separated politician counts (the first N "
+                    "in key order); runs only the 2-process scan and the floor at each size")
+    args = ap.parse_args()
     from tests import scratch
 
     env = scratch.start("qp_bench_discovery", migrate=False)
     os.environ["QP_TEST_LOG_DIR"] = str(env.home / "logs")
     try:
         load_data()
+        if args.sizes:
+            for n in (int(x) for x in args.sizes.split(",")):
+                floor_n = read_floor(limit=n)
+                wall, out = timed_scan(2, n)
+                print(f"size {n} politicians ({floor_n[1]} trades, {floor_n[2]} closes): floor {floor_n[0]:.2f} s, "
+                      f"2-process scan {wall:.1f} s, {sum(out['rows'].values())} findings, ratio "
+                      f"{wall / floor_n[0]:.2f}; load {os.getloadavg()[0]:.2f}")
+            return
         floors = [read_floor()]
         print(f"floor: read every politician's trades + closes once: {floors[0][0]:6.2f} s "
               f"({floors[0][1]} trades, {floors[0][2]} closes)")
