@@ -79,15 +79,15 @@ def test_heartbeat_stays_fresh_while_a_long_scan_keeps_the_only_process_busy(eng
         from workers.app import app
 
         with app.connection_for_write(url=server.url) as conn:
-            for s in LONG_SCAN:
+            for s in LONG_SCAN * 3:  # full re-scans redo the work: busy for minutes, whatever the speed-ups
                 app.send_task("patterns.scan_symbol", args=[s, "daily", None, False], queue="patterns",
                               connection=conn)
         ages, started = [], time.monotonic()
-        while queue_depth(client, "patterns") > 0 and time.monotonic() - started < 45:
+        while queue_depth(client, "patterns") > 0 and time.monotonic() - started < 35:
             ages.append(heartbeat_age(client))
             time.sleep(0.5)
         busy = time.monotonic() - started
-        assert busy >= 30, f"the scans took only {busy:.0f} s: too short to prove anything"
+        assert busy >= 25, f"the scans took only {busy:.0f} s: too short to prove anything"
         assert max(ages) <= 15, (max(ages), busy)
         assert min(ages) < 2  # it was refreshed while the only process was busy
     finally:
