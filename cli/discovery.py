@@ -65,28 +65,36 @@ def scan_politician(settings, pid: str | None, name: str | None, timeout: float)
 @click.option("--timeout", default=1800.0, show_default=True, help="Seconds to wait for the whole scan.")
 @pass_settings
 def scan_all(settings, timeout: float) -> None:
-    """Scan every politician as a Celery group, then the network and experiments (chord callback)."""
-    from workers.discovery import tasks
+    """Scan every politician on the discovery workers, then the network and experiments.
 
-    ids = tasks.politician_ids()
-    if not ids:
+    The scan is a run recorded in the database: it finishes on the workers even if this
+    command stops waiting, and a task lost in Redis is re-sent (discovery.reconcile)."""
+    from shared_models.db import session_factory
+    from workers.discovery import runs, tasks
+
+    started = tasks.start_scan()
+    if not started["politicians"]:
         fail("no politicians loaded: run `quantpipe data load-congress data/congress` first")
-    result = tasks.scan_chord(ids).apply_async()
-    group = result.parent
+    run_id, total = started["run_id"], started["politicians"]
     deadline = time.monotonic() + timeout
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task("politicians", total=len(ids))
-        while not group.ready():
+        task = bar.add_task("politicians", total=total)
+        net = None
+        while True:
+            with session_factory()() as s:
+                p = runs.progress(s, run_id)
+            bar.update(task, completed=p["done"])
+            if p["done"] >= total and net is None:
+                net = bar.add_task("network + experiments", total=1)
+            if p["finished"]:
+                if net is not None:
+                    bar.update(net, completed=1)
+                break
             if time.monotonic() > deadline:
-                fail(f"timed out after {timeout:.0f}s; the scan continues on the workers (chord {result.id})")
-            bar.update(task, completed=group.completed_count())
+                fail(f"timed out after {timeout:.0f}s; the scan continues on the workers (run {run_id})")
             time.sleep(0.5)
-        bar.update(task, completed=len(ids))
-        net = bar.add_task("network + experiments", total=1)
-        out = result.get(timeout=max(1.0, deadline - time.monotonic()))
-        bar.update(net, completed=1)
-    _print_dict("scan all", out)
+    _print_dict("scan all", p["summary"] or {})
 
 
 def _print_dict(title: str, d: dict) -> None:

@@ -185,6 +185,10 @@ class DiscoverySettings:
     copy_hold_days: int = env("DISCOVERY_COPY_HOLD_DAYS", 126,
                               help="Holding period (trading days) of the copy-trading experiment",
                               check=_positive[0], check_msg=_positive[1])
+    reconcile_seconds: int = env("DISCOVERY_RECONCILE_SECONDS", 30, help="Beat period of discovery.reconcile",
+                                 check=_positive[0], check_msg=_positive[1])
+    reconcile_grace_seconds: int = env("DISCOVERY_RECONCILE_GRACE_SECONDS", 0, check=lambda v: v >= 0, check_msg=">= 0",
+                                       help="Re-send a stalled scan's lost tasks after; 0: time limit+visibility+60")
 
 
 @dataclass(frozen=True)

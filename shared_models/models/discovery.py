@@ -1,4 +1,4 @@
-"""Tables of the discovery pool (migrations 0004_discovery and 0010_seed_names).
+"""Tables of the discovery pool (migrations 0004, 0010 and 0015).
 
 Inputs: ``politicians`` and ``trades`` (loaded by ``loaders.congress``).
 Outputs: ``pattern_discoveries``, ``anomaly_detections``, ``network_discoveries``,
@@ -207,3 +207,39 @@ class ModelExperiment(Base):
     ran_at = synonym("experiment_date")
 
     __table_args__ = (UniqueConstraint("model_name", "params_hash", name="uq_model_experiments_natural_key"),)
+
+
+class DiscoveryScanRun(Base):
+    """One full scan (migration 0015): done when ``network_done_at`` is set; ``summary`` is what
+    ``scan all`` prints. Recorded here, not only in Celery's chord state, so a message lost in
+    Redis is found and re-sent (``discovery.reconcile``) instead of stalling the scan."""
+
+    __tablename__ = "discovery_scan_runs"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    politicians: Mapped[int] = mapped_column(Integer)
+    reconciled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    network_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    network_done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+    __table_args__ = (
+        CheckConstraint("politicians >= 0", name="politicians_nonnegative"),
+        Index("ix_discovery_scan_runs_open", "started_at", postgresql_where=text("network_done_at IS NULL")),
+    )
+
+
+class DiscoveryScanPart(Base):
+    """One politician of a run; ``done_at`` is set in the transaction that wrote its findings
+    (or its dead letter: ``error``)."""
+
+    __tablename__ = "discovery_scan_parts"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("discovery_scan_runs.id", ondelete="CASCADE"),
+                                              primary_key=True)
+    politician_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("politicians.id", ondelete="CASCADE"),
+                                                     primary_key=True)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    written: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,4 +1,4 @@
-"""Beat entries of the discovery pool: the daily full scan."""
+"""Beat entries of the discovery pool: the daily full scan, and the reconcile of stalled scans."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from celery.schedules import crontab
 
 
 def entries(settings) -> dict[str, dict[str, Any]]:
+    period = float(settings.discovery.reconcile_seconds)
     return {"daily-scan": {"task": "discovery.scan_all",
                            "schedule": crontab(hour=settings.discovery.scan_hour_utc, minute=15),
-                           "options": {"expires": 6 * 3600}}}
+                           "options": {"expires": 6 * 3600}},
+            "reconcile": {"task": "discovery.reconcile", "schedule": period, "options": {"expires": period}}}
