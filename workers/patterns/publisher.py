@@ -5,8 +5,9 @@ written in one transaction, so a Redis outage cannot lose an event and a crash
 cannot leave a detection without one. The relay publishes unsent rows in MULTI/EXEC
 chunks (all of a chunk or none) and marks exactly the chunks Redis accepted; a
 failing chunk stops the batch, the published prefix is committed as sent, and the
-rest stay for the next run — so a retry never publishes twice. (The one remaining window: Redis accepted a
-message and PostgreSQL died before the commit; the consumer can dedupe on flow_id.)
+rest stay for the next run — so a retry never publishes twice. A message Redis accepted whose "sent" mark a
+PostgreSQL crash then lost is not published again either: each PUBLISH sets a per-flow marker in the
+same script (``publish_rows``).
 """
 
 from __future__ import annotations
@@ -222,9 +223,9 @@ def relay_outbox(engine: Engine, redis_client, limit: int = 1000, ids: Iterable[
                         else o.c.payload, o.c.flow_id))
     error: BaseException | None = None
     with engine.begin() as conn:
-        # The "sent" mark need not wait for the WAL flush: losing it in a PostgreSQL crash can only
-        # cause a re-publish of an already-delivered flow_id (the documented at-least-once window),
-        # never a lost event, and it saves an fsync on the live path.
+        # The "sent" mark need not wait for the WAL flush: if a PostgreSQL crash loses it, the row is
+        # claimed again and publish_rows finds the flow's marker (no second PUBLISH); never a lost
+        # event, and it saves an fsync on the live path.
         conn.execute(text("SET LOCAL synchronous_commit = off"))
         # Claim rows: marked sent inside this transaction, locked against other relays until commit.
         rows = sorted((i, ch, (events or {}).get(str(f)) if p is None else p, )
@@ -244,25 +245,47 @@ def relay_outbox(engine: Engine, redis_client, limit: int = 1000, ids: Iterable[
 UNMARK_SQL = "UPDATE pattern_outbox SET sent_at = NULL, last_error = %(e)s WHERE id = ANY(%(ids)s)"
 
 
+# Publish-once: a flow's PUBLISH and its marker are one atomic script, so an event whose "sent"
+# mark a PostgreSQL crash lost (the mark commits with synchronous_commit off) is not published
+# again when the relay re-claims its row: the marker says Redis already carried it. -1 = skipped.
+PUBLISH_ONCE_LUA = """
+local out = {}
+for i = 1, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', tonumber(ARGV[1])) then
+    out[i] = redis.call('PUBLISH', ARGV[2 * i], ARGV[2 * i + 1])
+  else
+    out[i] = -1
+  end
+end
+return out
+"""
+PUBLISHED_KEY = "quantpipe:patterns:published:"
+PUBLISHED_TTL_SECONDS = 86_400  # longer than any outage a relay waits out before re-publishing
+
+
 def publish_rows(redis_client, rows: Sequence, counts: list[int] | None = None
                  ) -> tuple[int, BaseException | None]:
-    """Publish claimed (id, channel, payload) rows in MULTI/EXEC chunks: (rows published, error or None).
+    """Publish claimed (id, channel, payload) rows, each at most once per flow_id: (rows done, error or None).
 
-    Redis runs a whole chunk or none of it, so the published prefix is exact; the caller un-marks the rest.
-    ``counts`` (optional) receives each PUBLISH's number of receiving subscribers.
+    One script per chunk, which Redis runs whole or not at all, so the done prefix is exact and the
+    caller un-marks the rest. A row whose flow Redis already carried counts as done, unpublished.
+    A forged marker could only suppress an event, which anyone able to write Redis can do anyway.
+    ``counts`` (optional) receives each PUBLISH's number of receiving subscribers (0 for a skip).
     """
+    script = redis_client.register_script(PUBLISH_ONCE_LUA)
     sent = 0
     for chunk in (rows[i:i + PUBLISH_CHUNK] for i in range(0, len(rows), PUBLISH_CHUNK)):
-        pipe = redis_client.pipeline(transaction=True)
+        keys, args = [], [PUBLISHED_TTL_SECONDS]
         for _row_id, channel, payload in chunk:
             payload["timestamp"] = time.time()
-            pipe.publish(channel, dumps(payload))
+            keys.append(PUBLISHED_KEY + str(payload["flow_id"]))
+            args += [channel, dumps(payload)]
         try:
-            got = pipe.execute()
+            got = script(keys=keys, args=args)
         except Exception as exc:  # noqa: BLE001 - any Redis failure ends the batch
             return sent, exc
         if counts is not None:
-            counts.extend(int(n) for n in got)
+            counts.extend(max(0, int(n)) for n in got)
         sent += len(chunk)
     return sent, None
 

@@ -11,7 +11,7 @@ import pandas as pd
 from sqlalchemy import text
 
 from tests.workers.patterns.helpers import check_event, collect, load_daily
-from workers.patterns.publisher import CHANNEL, relay_outbox
+from workers.patterns.publisher import CHANNEL, PUBLISHED_KEY, relay_outbox
 from workers.patterns.scanning import scan_symbol
 
 SYMBOLS = ("HD", "MRK", "WMT", "CSCO", "ORCL")  # scanned by no other test
@@ -44,11 +44,20 @@ def test_each_event_carries_its_bars_time_and_a_republish_keeps_it(engine, redis
         assert len(keys) == len(events), "two detections of different bars share a consumer key"
         assert len({e["data"]["timestamp"] for e in events}) > 50  # one per bar, not one per scan
 
-        # republish (as after a lost "sent" mark): the same bar time, a newer publish time
+        # a lost "sent" mark alone republishes nothing: Redis keeps a marker per published flow
         some = [e["flow_id"] for e in events[:20]]
+        unsend = "UPDATE pattern_outbox SET sent_at = NULL WHERE flow_id = ANY(CAST(:f AS uuid[]))"
         with engine.begin() as c:
-            c.execute(text("UPDATE pattern_outbox SET sent_at = NULL WHERE flow_id = ANY(CAST(:f AS uuid[]))"),
-                      {"f": some})
+            c.execute(text(unsend), {"f": some})
+        relay_outbox(engine, redis_client)
+        assert not [e for e in collect(sub, None, timeout=1) if e["flow_id"] in set(some)]
+        with engine.connect() as c:
+            assert c.execute(text("SELECT count(*) FROM pattern_outbox WHERE sent_at IS NULL "
+                                  "AND flow_id = ANY(CAST(:f AS uuid[]))"), {"f": some}).scalar() == 0
+        # republish (mark and marker both lost, e.g. a Redis restore): the same bar time, a newer publish time
+        with engine.begin() as c:
+            c.execute(text(unsend), {"f": some})
+        redis_client.delete(*[PUBLISHED_KEY + f for f in some])
         time.sleep(0.05)
         relayed = relay_outbox(engine, redis_client).published  # other tests' unsent rows may go too
         assert relayed >= len(some)

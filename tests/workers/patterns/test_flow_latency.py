@@ -34,21 +34,19 @@ class _Connection(psycopg2.extensions.connection):
 
 
 class _Redis:
-    """The real client; records when a publish pipeline is sent and any new connection."""
+    """The real client; records when a publish script is sent and any new connection."""
 
     def __init__(self, url):
         self.client = redis.Redis.from_url(url)
 
-    def pipeline(self, transaction=True):
-        pipe = self.client.pipeline(transaction=transaction)
-        execute = pipe.execute
+    def register_script(self, source):
+        script = self.client.register_script(source)
 
         def recorded(*a, **k):
             LOG.append(("publish",))
-            return execute(*a, **k)
+            return script(*a, **k)
 
-        pipe.execute = recorded
-        return pipe
+        return recorded
 
 
 def _det(i):
