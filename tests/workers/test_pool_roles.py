@@ -87,12 +87,12 @@ def test_each_pools_worker_does_its_work_as_its_role(workers, engine):
     f = synthetic.generate(2, seed=11)
     bar = {"ts": f.ts.iloc[-1].timestamp(), "open": float(f.open.iloc[-1]), "high": float(f.high.iloc[-1]),
            "low": float(f.low.iloc[-1]), "close": float(f.close.iloc[-1]), "volume": float(f.volume.iloc[-1])}
+    missing = str(uuid.uuid4())
     try:
         out = app.tasks["patterns.on_bar"].delay(symbol, "1d", bar).get(timeout=60)
         assert "rejected" not in out and out["bars"] == 1, out                 # bars + versions + watermark
         ghost = app.tasks["shadow.record_trades"].delay(f"ghost-{symbol}", [{"trade_id": "x"}]).get(timeout=60)
         assert ghost["rejected"] == 1, ghost                                    # a dead letter as shadow
-        missing = str(uuid.uuid4())
         assert "error" in app.tasks["discovery.scan_politician"].delay(missing).get(timeout=60)
         for pool_name, role in roles.POOL_ROLES.items():
             res = app.tasks[f"{pool_name}.prune"].delay().get(timeout=120)
