@@ -154,7 +154,17 @@ class Sources:
         p.published += int(out.get("published", 0))
         p.tick_ms.append((time.monotonic() - sent) * 1000.0)
         p.last = day
+        if p.ticks % 5 == 0:
+            self._retire()
         self.trader.advance(day)
+
+    def _retire(self) -> None:
+        """A challenger the sequential test rejected is archived: its strategy stops opening trades."""
+        names = [s.name for s in self.trader.strategies]
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT name FROM shadow_models WHERE role = 'archived' AND name = ANY(:n)"),
+                                {"n": names}).scalars()
+            self.trader.retired = set(rows)
 
     def _replay(self) -> None:
         inflight: deque = deque()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -66,13 +67,16 @@ class Trader:
 
     def __init__(self, bars: dict[str, pd.DataFrame], send, strategies=STRATEGIES, batch: int = 200):
         self.strategies, self.send, self.batch = strategies, send, batch
-        self.series = {s: (f["ts"].to_numpy(), f["close"].to_numpy(float), f["low"].to_numpy(float))
-                       for s, f in bars.items()}
+        # per symbol: bar times as epoch seconds (what events carry), closes, lows - plain arrays, so an
+        # event costs a binary search, not pandas (the listener must keep up with ~1,300 events a tick)
+        self.series = {s: ((f["ts"].astype("int64") // 10**9).to_numpy(), f["close"].to_numpy(float),
+                           f["low"].to_numpy(float)) for s, f in bars.items()}
         self.pending: list[tuple[pd.Timestamp, str, dict]] = []   # (exit day, model, trade)
         self.seen: set[tuple[str, int]] = set()
         self.lock = threading.Lock()
         self.events = self.entries = self.sent = 0
         self.clock: pd.Timestamp | None = None
+        self.retired: set[str] = set()  # rejected (archived) models stop trading
 
     def on_event(self, event: dict) -> None:
         self.events += 1
@@ -83,21 +87,21 @@ class Trader:
             return
         self.seen.add((sym, int(ts)))
         times, close, low = self.series[sym]
-        day = pd.Timestamp(int(ts), unit="s", tz="UTC")
-        i = int(np.searchsorted(times, day.to_datetime64() if times.dtype.kind == "M" else day))
-        if i >= len(times) or pd.Timestamp(times[i]) != day:
+        i = int(np.searchsorted(times, int(ts)))
+        if i >= len(times) or times[i] != int(ts):
             return
+        day = datetime.fromtimestamp(int(ts), timezone.utc)
         opp = f"{sym}:{day:%Y%m%d}"
         with self.lock:
             self.entries += 1
             for s in self.strategies:
-                if float(d.get("confidence", 0)) < s.min_confidence:
+                if s.name in self.retired or float(d.get("confidence", 0)) < s.min_confidence:
                     continue
                 out = s.exit(float(close[i]), close, low, i)
                 if out is None:
                     continue
                 j, price = out
-                closed = pd.Timestamp(times[j])
+                closed = pd.Timestamp(int(times[j]), unit="s", tz="UTC")
                 self.pending.append((closed, s.name, {
                     "trade_id": f"{s.name}:{opp}", "opportunity_id": opp, "opened_at": day.isoformat(),
                     "closed_at": closed.isoformat(), "return": price / float(close[i]) - 1.0}))
@@ -133,8 +137,8 @@ def listen(redis_client, trader: Trader, stop: threading.Event, ready: threading
                     event = json.loads(msg["data"])
                 except ValueError:
                     continue
-                trader.on_event(event)
-                if received is not None:
+                if received is not None:  # first: the EVENT_RECEIVED checkpoint is the consumer's latency
                     received(event)
+                trader.on_event(event)
     finally:
         pubsub.close()
