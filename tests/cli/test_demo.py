@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -63,6 +64,7 @@ def demo_env(database_url, redis_url):
     client.flushdb()
     client.close()
     drop_database(url)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.mark.slow
