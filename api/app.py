@@ -8,7 +8,10 @@ served by this process: no CDN.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib.resources
+import logging
 from typing import Iterable
 
 from fastapi import APIRouter, FastAPI, Request
@@ -52,6 +55,37 @@ def _docs(app: FastAPI) -> None:
                                    swagger_ui_parameters={"persistAuthorization": True})
 
 
+async def _warm() -> None:
+    """Open the async pool and compute the shadow status snapshot before the first request needs them
+    (a worker that starts under load would otherwise queue its first requests behind both)."""
+    from shared_models.settings import get_settings
+
+    from .db import async_read
+    from .shadow_status import status_body
+
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(get_settings().api.db_pool):
+                await stack.enter_async_context(async_read())
+        if get_settings().shadow.enabled:
+            await status_body()
+    except Exception as exc:  # noqa: BLE001 - the server starts without a database too (/health says 503)
+        logging.getLogger("quantpipe.api").info("warm-up skipped: %s", exc)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI):
+    warm = asyncio.create_task(_warm())
+    try:
+        yield
+    finally:
+        warm.cancel()
+        from .db import async_engine
+
+        if async_engine.cache_info().currsize:
+            await async_engine().dispose()
+
+
 def create_app(extra_routers: Iterable[APIRouter] = ()) -> FastAPI:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -60,6 +94,7 @@ def create_app(extra_routers: Iterable[APIRouter] = ()) -> FastAPI:
     except PackageNotFoundError:
         ver = "0"
     app = FastAPI(title="quantpipe API", version=ver, docs_url=None, redoc_url=None, openapi_tags=TAGS,
+                  lifespan=_lifespan,
                   description="The HTTP API of quantpipe's four pools. Authenticate with an API key "
                               "(`quantpipe api-key create --scope read --name NAME`) sent as "
                               "`Authorization: Bearer <key>` or `X-API-Key: <key>`.")

@@ -102,14 +102,16 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
+    import asyncpg
     import redis
-    from sqlalchemy.exc import DisconnectionError, OperationalError
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(ApiError, _api)
-    for exc in (OperationalError, DisconnectionError, PoolTimeout, redis.ConnectionError, redis.TimeoutError):
+    for exc in (OperationalError, DisconnectionError, InterfaceError, PoolTimeout, redis.ConnectionError,
+                redis.TimeoutError, ConnectionError, asyncpg.PostgresConnectionError):  # asyncpg's connect errors
         app.add_exception_handler(exc, _unavailable)
     app.add_exception_handler(Exception, _unexpected)
 

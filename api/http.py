@@ -1,5 +1,8 @@
 """HTTP concerns shared by the routers: pagination, caching (ETag / Cache-Control), latency metrics.
 
+Dependencies that do no I/O are ``async def``: FastAPI runs a sync one in a worker
+thread, a hop per dependency per request.
+
 Read endpoints declare ``Depends(cacheable(max_age))``; the ``ConditionalGet``
 middleware then adds a strong ETag (hash of the body) to their 200 responses and
 answers ``If-None-Match`` with 304. Responses are ``private`` (they need a key).
@@ -29,8 +32,8 @@ def page(default: int = 50):
     """Dependency: ``limit`` (1..QUANTPIPE_API_MAX_PAGE) and ``offset``; a limit above the maximum is a 422."""
     max_page = get_settings().api.max_page
 
-    def dependency(limit: int = Query(default, ge=1, le=max_page, description=f"Page size (max {max_page})"),
-                   offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Rows to skip")) -> Page:
+    async def dependency(limit: int = Query(default, ge=1, le=max_page, description=f"Page size (max {max_page})"),
+                         offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Rows to skip")) -> Page:
         return Page(limit, offset)
 
     return dependency
@@ -54,13 +57,13 @@ def link_next(request: Request, response: Response, p: Page, has_more: bool) -> 
 
 
 def cacheable(max_age: int = 5):
-    def dependency(response: Response) -> None:
+    async def dependency(response: Response) -> None:
         response.headers["Cache-Control"] = f"private, max-age={max_age}"
 
     return dependency
 
 
-def no_store(response: Response) -> None:
+async def no_store(response: Response) -> None:
     response.headers["Cache-Control"] = "no-store"
 
 

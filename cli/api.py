@@ -107,7 +107,10 @@ def list_(settings, show_all: bool) -> None:
 @click.argument("key_id")
 @pass_settings
 def revoke(settings, key_id: str) -> None:
-    """Revoke KEY_ID (the public id from `list`, or the whole key); it stops working at once."""
+    """Revoke KEY_ID (the public id from `list`, or the whole key).
+
+    It stops working in every API process within QUANTPIPE_API_KEY_CACHE_SECONDS (5 s).
+    """
     from api.keys import revoke_key
     from shared_models.db import unit_of_work
 
@@ -117,7 +120,8 @@ def revoke(settings, key_id: str) -> None:
             kid, name = row.key_id, row.name
     except LookupError as exc:
         fail(str(exc))
-    console.print(f"revoked API key [bold]{kid}[/] ({name})")
+    ttl = settings.api.key_cache_seconds
+    console.print(f"revoked API key [bold]{kid}[/] ({name}); refused by every API process within {ttl:g} s")
 
 
 def bootstrap_key(settings, database_url: str) -> tuple[str, bool]:

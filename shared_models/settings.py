@@ -258,6 +258,10 @@ class ApiSettings:
                        check=_positive[0], check_msg=_positive[1])
     max_page: int = env("QUANTPIPE_API_MAX_PAGE", 500, help="Largest page (limit) any list endpoint returns",
                         check=_positive[0], check_msg=_positive[1])
+    key_cache_seconds: float = env("QUANTPIPE_API_KEY_CACHE_SECONDS", 5.0,
+                                   help="An API process trusts a verified key this long (a revocation "
+                                        "takes effect within it; 0 = look the key up on every request)",
+                                   check=lambda v: 0 <= v <= 300, check_msg="must be in 0..300")
     health_cache_seconds: float = env("QUANTPIPE_API_HEALTH_CACHE_SECONDS", 5.0,
                                       help="/health and /metrics reuse worker/queue facts this long",
                                       check=lambda v: v >= 0, check_msg="must be >= 0")

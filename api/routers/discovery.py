@@ -2,7 +2,8 @@
 
 Lists are bare JSON arrays as in the seed's main app; the next page is announced
 with a ``Link: <…>; rel="next"`` header. The one write, marking an anomaly
-investigated, needs ``admin``.
+investigated, needs ``admin``. ``/discoveries/recent``, the main app's hot read, is
+async over the asyncpg engine (one statement, no thread hop; see ``api.db``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from shared_models import discoveries as reads
 
 from ..auth import ADMIN, READ
-from ..db import read_session, unit_of_work
+from ..db import async_call, read_session, unit_of_work
 from ..errors import ApiError, field_of, not_found, responses
 from ..http import Page, cacheable, link_next, page
 from ..schemas.discovery import (AnomalyOut, ExperimentOut, Investigated, NetworkOut, PatternDiscoveryOut,
@@ -42,19 +43,35 @@ def call(fn: Callable[..., T], *args, **kwargs) -> T:
 def paged(request: Request, response: Response, p: Page, fn: Callable[..., list], *args, **kwargs) -> list:
     """One row more than asked tells whether a next page exists (within the read layer's maximum)."""
     ask = min(p.limit + 1, reads.MAX_LIMIT)
-    rows = call(fn, *args, limit=ask, offset=p.offset, **kwargs)
+    return _page_of(request, response, p, ask, call(fn, *args, limit=ask, offset=p.offset, **kwargs))
+
+
+async def paged_async(request: Request, response: Response, p: Page, fn: Callable[..., list], *args, **kwargs):
+    """``paged`` on the asyncpg engine."""
+    ask = min(p.limit + 1, reads.MAX_LIMIT)
+    try:
+        rows = await async_call(fn, *args, limit=ask, offset=p.offset, **kwargs)
+    except LookupError as exc:
+        raise not_found(str(exc), field_of(str(exc))) from None
+    except ValueError as exc:
+        raise ApiError(422, str(exc), field_of(str(exc))) from None
+    return _page_of(request, response, p, ask, rows)
+
+
+def _page_of(request: Request, response: Response, p: Page, ask: int, rows: list) -> list:
     link_next(request, response, p, len(rows) > p.limit or (ask == p.limit and len(rows) == ask))
     return rows[:p.limit]
 
 
 @router.get("/discoveries/recent", response_model=list[PatternDiscoveryOut], dependencies=[Depends(cacheable(10))])
-def recent_discoveries(request: Request, response: Response, p: Page = Depends(page(10)),
+async def recent_discoveries(request: Request, response: Response, p: Page = Depends(page(10)),
                        min_strength: float | None = Unit,
                        days: int | None = Query(None, ge=1, le=36500, description="Only the last N days"),
                        pattern_type: str | None = Query(None, min_length=1, max_length=40,
                                                         description="Only this type, e.g. fourier_cycle")):
     """Pattern discoveries, newest first, with ``politician_name`` (strength > ``min_strength`` when given)."""
-    return paged(request, response, p, reads.recent_discoveries, min_strength, days=days, pattern_type=pattern_type)
+    return await paged_async(request, response, p, reads.recent_discoveries, min_strength, days=days,
+                             pattern_type=pattern_type)
 
 
 @router.get("/anomalies/critical", response_model=list[AnomalyOut], dependencies=[Depends(cacheable(10))])

@@ -4,7 +4,8 @@ Writes run the pool's own logic in one transaction as the API role, exactly as t
 CLI does (``registry.deploy``, ``decisions.evaluate_challenger`` / ``promote`` /
 ``rollback``, ``registry.record_trades``), then send the pool's alerts and enqueue
 ``shadow.evaluate`` by name. Reads need ``read``; deploy, promote, rollback need
-``admin``; the trade-closed callback needs ``track``.
+``admin``; the trade-closed callback needs ``track``. ``/status`` is served from a
+snapshot recomputed once per registry change (``api.shadow_status``).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from ..db import read_session, unit_of_work
 from ..errors import ApiError, field_of, responses
 from ..http import cacheable
 from ..schemas.common import Envelope
-from ..schemas.shadow import (Challenger, Champion, Comparison, Deployed, DeployIn, HistoryItem, Look, Metrics, Promoted,
-                              PromoteIn, Recorded, RolledBack, RollbackIn, Sequential, Series, Status, TradesIn)
+from ..schemas.shadow import (Comparison, Deployed, DeployIn, HistoryItem, Look, Promoted, PromoteIn, Recorded,
+                              RolledBack, RollbackIn, Sequential, Series, Status, TradesIn)
 
+STATUS_MAX_AGE = 5
 router = APIRouter(prefix="/shadow", tags=["shadow"], responses=responses(401, 403, 422, 503))
 
 
@@ -30,7 +32,7 @@ def NAME():  # noqa: N802 - a fresh Path per route (FastAPI binds a FieldInfo to
     return Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 
 
-def enabled() -> None:
+async def enabled() -> None:
     if not get_settings().shadow.enabled:
         raise ApiError(503, "shadow pool disabled (ENABLE_SHADOW_MODELS=false)")
 
@@ -54,11 +56,6 @@ def _jsonable(obj):
     return jsonable(obj)
 
 
-def _metrics(r: dict) -> Metrics:
-    return Metrics(win_rate=r["win_rate"], sharpe_ratio=r["sharpe"], mean_return=r["mean_return"],
-                   max_drawdown=r["max_drawdown"])
-
-
 def _send(alerts) -> None:
     if alerts:
         from workers.shadow.alerts import emit
@@ -66,26 +63,13 @@ def _send(alerts) -> None:
         emit(alerts)
 
 
-@router.get("/status", response_model=Envelope[Status], dependencies=[READ, Depends(enabled),
-                                                                      Depends(cacheable(5))])
-def status():
+@router.get("/status", response_model=Envelope[Status], dependencies=[READ, Depends(enabled)])
+async def status():
     """Champion and challengers: trades, win rate, Sharpe, drawdown, last decision and score."""
-    from workers.shadow.dashboard import overview
+    from ..shadow_status import status_body
 
-    settings = get_settings()
-    with read_session() as session:
-        rows = overview(session, settings)
-    champ = next((r for r in rows if r["role"] == "champion"), None)
-    return Envelope[Status](data=Status(
-        champion=None if champ is None else Champion(model_name=champ["name"], model_type=champ["type"],
-                                                     metrics=_metrics(champ), trade_count=champ["trades"],
-                                                     allocation=champ["allocation"]),
-        challengers=[Challenger(model_name=r["name"], model_type=r["type"],
-                                promotion_status=r["last_decision"] or "PENDING",
-                                promotion_score=float(r["last_score"] or 0.0), trade_count=r["trades"],
-                                min_trades=settings.shadow.min_trades, evaluated_at_trades=r["evaluated_at_trades"],
-                                metrics=_metrics(r), allocation=r["allocation"], p_best=r["p_best"])
-                     for r in rows if r["role"] == "challenger"]))
+    return Response(await status_body(), media_type="application/json",
+                    headers={"Cache-Control": f"private, max-age={STATUS_MAX_AGE}"})
 
 
 @router.get("/comparison/{challenger}", response_model=Envelope[Comparison],

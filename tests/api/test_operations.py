@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 import pytest
@@ -39,6 +40,35 @@ def test_auth_401_403_and_both_headers(client, api_server, keys):
     assert me["scopes"] == ["track"] and me["name"] == "test-track"
 
 
+def _key_ttl() -> float:
+    from shared_models.settings import get_settings
+
+    return get_settings().api.key_cache_seconds
+
+
+def _refused_within(url: str, key: str, seconds: float) -> bool:
+    """Does ``key`` get a 401 within ``seconds`` (the API process may trust it for its cache TTL)?"""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if httpx.get(url, headers=as_key(key)).status_code == 401:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_revoked_key_served_from_the_cache_is_refused_within_its_ttl(api_server):
+    """The key is in the API process's cache (just used, several times); a revocation in the database
+    is still honoured within the TTL, on every route."""
+    key = make_key("read", name="ttl-check")
+    for _ in range(3):
+        assert httpx.get(api_server.url + "/api/v1/auth/me", headers=as_key(key)).status_code == 200
+        assert httpx.get(api_server.url + "/shadow/history", headers=as_key(key)).status_code == 200
+    run_cli("api-key", "revoke", key.split("_")[1])
+    assert _refused_within(api_server.url + "/api/v1/auth/me", key, _key_ttl() + 3.0)
+    for path in ("/api/v1/auth/me", "/shadow/history", "/api/v1/discoveries/recent"):
+        assert httpx.get(api_server.url + path, headers=as_key(key)).status_code == 401, path
+
+
 def test_cli_create_list_revoke(api_server, session):
     out = run_cli("api-key", "create", "--scope", "read", "--name", "cli-made").stdout
     key = out.strip().splitlines()[-1]
@@ -51,8 +81,8 @@ def test_cli_create_list_revoke(api_server, session):
     listing = run_cli("api-key", "list").stdout
     assert key_id in listing and key not in listing
     run_cli("api-key", "revoke", key_id)
-    r = httpx.get(api_server.url + "/api/v1/auth/me", headers=as_key(key))
-    assert r.status_code == 401, "a revoked key must stop working at once"
+    assert _refused_within(api_server.url + "/api/v1/auth/me", key, _key_ttl() + 3.0), \
+        "a revoked key must stop working within QUANTPIPE_API_KEY_CACHE_SECONDS"
     assert run_cli("api-key", "revoke", "nosuchid", check=False).returncode == 1
     bad = run_cli("api-key", "create", "--scope", "root", "--name", "x", check=False)
     assert bad.returncode != 0 and "scope" in bad.stderr.lower()
@@ -95,3 +125,30 @@ def test_requests_run_as_the_api_role(database_url):
             conn.execute(text("INSERT INTO api_keys (key_id, name, scopes, key_hash, created_by) "
                               "VALUES ('x', 'x', '{admin}', 'x', 'x')"))
         conn.rollback()
+
+
+def test_async_reads_run_as_the_api_role(database_url):
+    """The asyncpg engine of the hot reads takes the same role (from the URL's ``options``)."""
+    import asyncio
+
+    from api.db import async_engine
+
+    async def who():
+        try:
+            async with async_engine().connect() as conn:
+                return (await conn.execute(text("SELECT current_user"))).scalar()
+        finally:
+            await async_engine().dispose()
+            async_engine.cache_clear()
+
+    assert asyncio.run(who()) == "quantpipe_api"
+
+
+def test_asyncpg_args_from_a_libpq_url():
+    from api.db import asyncpg_args
+
+    url, args = asyncpg_args("postgresql+psycopg2://u:p@/db?host=%2Ftmp%2Fsock&options=-c%20role%3Dquantpipe_api"
+                             "&sslmode=require&application_name=qp&connect_timeout=3")
+    assert url.startswith("postgresql+asyncpg://u:p@/db?host=") and "options" not in url and "sslmode" not in url
+    assert args == {"server_settings": {"role": "quantpipe_api", "application_name": "qp"}, "ssl": "require",
+                    "timeout": 3.0}

@@ -118,3 +118,45 @@ def test_promote_through_api_and_cli_leave_identical_registries(client, engine, 
     assert via_api == via_cli
     assert [m.role for m in via_api["models"]] == ["archived", "champion"]
     assert [e.event for e in via_api["events"]] == ["promote"]
+
+
+def _status(client, keys) -> dict:
+    r = client.get("/shadow/status", headers=as_key(keys["read"]))
+    assert r.status_code == 200, r.text
+    return r.json()["data"]
+
+
+def test_status_snapshot_shows_every_change_on_the_next_request(client, keys, engine, registry_db):  # noqa: F811
+    """/shadow/status is cached per registry state: a promote through the CLI (another process), a
+    rollback through the API, new trades and a reload of the same trade count are each visible on the
+    very next request."""
+    _setup_approvable(engine)
+    first = _status(client, keys)
+    assert first["champion"]["model_name"] == "champ" and first == _status(client, keys)  # served again
+    etag = client.get("/shadow/status", headers=as_key(keys["read"])).headers["etag"]
+    again = client.get("/shadow/status", headers={**as_key(keys["read"]), "If-None-Match": etag})
+    assert again.status_code == 304
+
+    assert "chal is the champion" in run_cli("shadow", "promote", "chal").stdout
+    promoted = _status(client, keys)
+    assert promoted["champion"]["model_name"] == "chal"
+    assert client.get("/shadow/status", headers={**as_key(keys["read"]), "If-None-Match": etag}).status_code == 200
+
+    assert client.post("/shadow/rollback", json={"reason": "snapshot test"}).status_code == 200
+    assert _status(client, keys)["champion"]["model_name"] == "champ"
+
+    trades = make_trades(0.001 + 0.02 * np.random.default_rng(5).standard_normal(7), prefix="late", minutes=11)
+    r = client.post("/shadow/trades/champ", json={"trades": trades}, headers=as_key(keys["track"]))
+    assert r.json()["data"]["inserted"] == 7, r.text
+    assert _status(client, keys)["champion"]["trade_count"] == 1007
+
+    # a reload of the same number of trades (same ids) with other returns: still seen at once
+    before = _status(client, keys)["champion"]["metrics"]
+    cols = "model_id, trade_id, opened_at, closed_at, pnl, shadow, opportunity_id"
+    with engine.begin() as c:
+        c.execute(text("CREATE TEMP TABLE kept ON COMMIT DROP AS SELECT * FROM shadow_trades"))
+        c.execute(text("TRUNCATE shadow_trades RESTART IDENTITY"))
+        c.execute(text(f'INSERT INTO shadow_trades ({cols}, "return") '
+                       f'SELECT {cols}, -abs("return") FROM kept ORDER BY id'))
+    after = _status(client, keys)["champion"]
+    assert after["trade_count"] == 1007 and after["metrics"]["win_rate"] == 0 and after["metrics"] != before
