@@ -10,8 +10,10 @@ body under a *fingerprint* of them, read on every request in one statement:
   so any INSERT, UPDATE or DELETE of a model (promote, rollback, deploy,
   allocation, archive, checkpoint restore) changes it;
 - ``shadow_trades``, ``shadow_evaluations`` (append-only: the pool never updates
-  a row; rows go only with their model): count, max(id) and the relation's
-  file node (a TRUNCATE gets a new one).
+  or deletes a row but with its model, and a checkpoint restore rewrites the
+  models too): min(id) and max(id), two index probes (a count would scan every
+  trade on every request), and the relation's file node (a TRUNCATE gets a new
+  one).
 
 A request whose fingerprint is not the stored one recomputes (one request at a
 time per process; the others wait and reuse it) in one REPEATABLE READ
@@ -36,8 +38,8 @@ from .schemas.shadow import Challenger, Champion, Metrics, Status
 FINGERPRINT = text("""
 SELECT concat_ws('/',
   (SELECT concat_ws(':', count(*), sum(xmin::text::bigint)) FROM shadow_models),
-  (SELECT concat_ws(':', count(*), max(id), pg_relation_filenode('shadow_trades')) FROM shadow_trades),
-  (SELECT concat_ws(':', count(*), max(id), pg_relation_filenode('shadow_evaluations')) FROM shadow_evaluations))
+  (SELECT concat_ws(':', min(id), max(id)) FROM shadow_trades), pg_relation_filenode('shadow_trades'),
+  (SELECT concat_ws(':', min(id), max(id)) FROM shadow_evaluations), pg_relation_filenode('shadow_evaluations'))
 """)
 
 

@@ -14,7 +14,8 @@ with 1,000 trades each, creates an API key, and starts ``quantpipe api`` (uvicor
   exact SQL statements one such request executes (captured from the read functions
   the endpoint calls), nothing else: no HTTP, no auth, no JSON.
 
-Prints requests/s and p50/p99 of both and ``ratio NAME = VALUE (goal …)`` lines.
+Prints requests/s and p50/p99 of both, the API processes' CPU per request, and
+``ratio NAME = VALUE (goal …)`` lines.
 """
 
 from __future__ import annotations
@@ -60,7 +61,11 @@ async def _http(url: str, headers: dict, connections: int, seconds: float) -> di
             nonlocal errors
             while time.perf_counter() < deadline:
                 t0 = time.perf_counter()
-                r = await client.get(url)
+                try:
+                    r = await client.get(url)
+                except httpx.TransportError:  # counted (a reset connection under load), not a crashed run
+                    errors += 1
+                    continue
                 if r.status_code == 200:
                     lat.append(time.perf_counter() - t0)
                 else:
@@ -168,6 +173,26 @@ def setup_shadow(rng) -> None:
                                    horizon=sh.max_trades)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of the API server and its worker processes so far (how much work a request costs,
+    which the load on a shared machine changes less than it changes the rates)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -250,14 +275,17 @@ def _run(args, env) -> None:
             if path.split("?")[0] not in paths or name not in floors:
                 print(f"{name}: endpoint or read layer not available in this build: skipped")
                 continue
+            cpu0 = _cpu_seconds(proc.pid)
             api = run_in_second_process({"kind": "http", "url": url + path, "connections": args.connections,
                                          "seconds": args.seconds, "headers": {"Authorization": f"Bearer {key}"}})
+            api_cpu = _cpu_seconds(proc.pid) - cpu0
             floor = run_in_second_process({"kind": "floor", "dsn": dsn, "statements": floors[name],
                                            "connections": args.connections, "seconds": args.seconds})
             a_rps, f_rps = api["n"] / api["wall"], floor["n"] / floor["wall"]
             (a50, a99), (f50, f99) = _q(api["lat"]), _q(floor["lat"])
             print(f"{name}: API {a_rps:8.0f} req/s  p50 {a50 * 1e3:6.1f} ms  p99 {a99 * 1e3:6.1f} ms  "
-                  f"({api['errors']} non-200)")
+                  f"({api['errors']} non-200); API processes' CPU "
+                  f"{api_cpu / max(1, api['n'] + api['errors']) * 1e3:.2f} ms per request")
             print(f"{name}: floor ({len(floors[name])} statement(s) on raw psycopg2) {f_rps:8.0f} req/s  "
                   f"p50 {f50 * 1e3:6.1f} ms  p99 {f99 * 1e3:6.1f} ms")
             print(f"ratio {name}_rps_vs_floor = {a_rps / f_rps:.3f} (goal >= {GOAL_RPS})")

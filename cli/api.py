@@ -50,6 +50,7 @@ def api(settings, host: str | None, port: int | None, workers: int | None, log_l
     console.print(f"quantpipe API on http://{host}:{port}  (docs /docs, health /health, {n} worker(s))")
     try:
         uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=n, log_level=log_level.lower(),
+                    access_log=log_level.lower() in ("debug", "info"),  # its arguments cost even when not shown
                     proxy_headers=False, server_header=False, timeout_graceful_shutdown=10)
     finally:
         if n > 1:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from shared_models import discoveries as reads
 
 from ..auth import ADMIN, READ
-from ..db import async_call, read_session, unit_of_work
+from ..db import async_core, read_session, unit_of_work
 from ..errors import ApiError, field_of, not_found, responses
 from ..http import Page, cacheable, link_next, page
 from ..schemas.discovery import (AnomalyOut, ExperimentOut, Investigated, NetworkOut, PatternDiscoveryOut,
@@ -47,10 +47,10 @@ def paged(request: Request, response: Response, p: Page, fn: Callable[..., list]
 
 
 async def paged_async(request: Request, response: Response, p: Page, fn: Callable[..., list], *args, **kwargs):
-    """``paged`` on the asyncpg engine."""
+    """``paged`` on the asyncpg engine, for read functions that run Core statements only."""
     ask = min(p.limit + 1, reads.MAX_LIMIT)
     try:
-        rows = await async_call(fn, *args, limit=ask, offset=p.offset, **kwargs)
+        rows = await async_core(fn, *args, limit=ask, offset=p.offset, **kwargs)
     except LookupError as exc:
         raise not_found(str(exc), field_of(str(exc))) from None
     except ValueError as exc:
