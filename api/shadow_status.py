@@ -108,3 +108,15 @@ async def status_body() -> bytes:
             snap = await run_in_threadpool(compute)  # may be newer than `fingerprint`: never older
             _snapshot = snap
     return snap.body
+
+
+def status_sync() -> Status:
+    """The same snapshot for sync callers (the dashboard's pages run in worker threads)."""
+    global _snapshot
+    with read_session() as session:
+        fingerprint = session.execute(FINGERPRINT).scalar_one()
+        session.rollback()
+    snap = _snapshot
+    if snap is None or snap.fingerprint != fingerprint:
+        snap = _snapshot = compute()
+    return Envelope[Status].model_validate_json(snap.body).data

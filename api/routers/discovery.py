@@ -74,6 +74,12 @@ async def recent_discoveries(request: Request, response: Response, p: Page = Dep
                              pattern_type=pattern_type)
 
 
+def recent_discoveries_sync(request: Request, response: Response, p: Page, min_strength: float | None = None,
+                            days: int | None = None, pattern_type: str | None = None) -> list:
+    """The same read for sync callers (the dashboard's pages run in worker threads)."""
+    return paged(request, response, p, reads.recent_discoveries, min_strength, days=days, pattern_type=pattern_type)
+
+
 @router.get("/anomalies/critical", response_model=list[AnomalyOut], dependencies=[Depends(cacheable(10))])
 def critical_anomalies(request: Request, response: Response, p: Page = Depends(page(50)),
                        severity_threshold: float = Query(0.8, ge=0, le=1),

@@ -32,9 +32,14 @@ def NAME():  # noqa: N802 - a fresh Path per route (FastAPI binds a FieldInfo to
     return Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 
 
-async def enabled() -> None:
+def enabled() -> None:
     if not get_settings().shadow.enabled:
         raise ApiError(503, "shadow pool disabled (ENABLE_SHADOW_MODELS=false)")
+
+
+async def enabled_async() -> None:
+    """``enabled`` as a route dependency (a sync one costs a thread hop per request)."""
+    enabled()
 
 
 @contextlib.contextmanager
@@ -63,7 +68,7 @@ def _send(alerts) -> None:
         emit(alerts)
 
 
-@router.get("/status", response_model=Envelope[Status], dependencies=[READ, Depends(enabled)])
+@router.get("/status", response_model=Envelope[Status], dependencies=[READ, Depends(enabled_async)])
 async def status():
     """Champion and challengers: trades, win rate, Sharpe, drawdown, last decision and score."""
     from ..shadow_status import status_body
@@ -72,8 +77,15 @@ async def status():
                     headers={"Cache-Control": f"private, max-age={STATUS_MAX_AGE}"})
 
 
+def status_data() -> Status:
+    """What ``/shadow/status`` answers, for sync callers (the dashboard)."""
+    from ..shadow_status import status_sync
+
+    return status_sync()
+
+
 @router.get("/comparison/{challenger}", response_model=Envelope[Comparison],
-            dependencies=[READ, Depends(enabled), Depends(cacheable(5))], responses=responses(404, 409))
+            dependencies=[READ, Depends(enabled_async), Depends(cacheable(5))], responses=responses(404, 409))
 def comparison(challenger: str = NAME()):
     """Evaluate the challenger against the champion now (read-only: nothing is stored or promoted)."""
     from workers.shadow import registry
@@ -165,7 +177,7 @@ def _z(ev) -> float | None:
     return None if z is None else round(float(z), 4)
 
 
-@router.post("/deploy", response_model=Envelope[Deployed], status_code=201, dependencies=[Depends(enabled)],
+@router.post("/deploy", response_model=Envelope[Deployed], status_code=201, dependencies=[Depends(enabled_async)],
              responses={200: {"model": Envelope[Deployed], "description": "Already deployed (no change)"},
                         **responses(409)})
 def deploy(body: DeployIn, response: Response, who: Principal = Depends(require("admin"))):
@@ -194,7 +206,7 @@ def deploy(body: DeployIn, response: Response, who: Principal = Depends(require(
     return Envelope[Deployed](data=out)
 
 
-@router.post("/promote/{challenger}", response_model=Envelope[Promoted], dependencies=[Depends(enabled)],
+@router.post("/promote/{challenger}", response_model=Envelope[Promoted], dependencies=[Depends(enabled_async)],
              responses=responses(404, 409))
 def promote(challenger: str = NAME(), body: PromoteIn | None = Body(None),
             who: Principal = Depends(require("admin"))):
@@ -227,7 +239,7 @@ def promote(challenger: str = NAME(), body: PromoteIn | None = Body(None),
                                             elapsed_ms=elapsed, evaluation=out.evaluation))
 
 
-@router.post("/rollback", response_model=Envelope[RolledBack], dependencies=[Depends(enabled)],
+@router.post("/rollback", response_model=Envelope[RolledBack], dependencies=[Depends(enabled_async)],
              responses=responses(409))
 def rollback(body: RollbackIn, who: Principal = Depends(require("admin"))):
     """Give the champion role back to the model the current champion replaced (one transaction)."""
@@ -243,7 +255,7 @@ def rollback(body: RollbackIn, who: Principal = Depends(require("admin"))):
     return Envelope[RolledBack](data=RolledBack(champion=now, previous_champion=before, elapsed_ms=ms))
 
 
-@router.post("/trades/{model}", response_model=Envelope[Recorded], dependencies=[TRACK, Depends(enabled)],
+@router.post("/trades/{model}", response_model=Envelope[Recorded], dependencies=[TRACK, Depends(enabled_async)],
              responses=responses(404))
 def record_trades(body: TradesIn, model: str = NAME()):
     """The trade-closed callback: a batch of outcomes, idempotent by ``trade_id``.

@@ -40,8 +40,8 @@ def _list(request: Request, kind: str, min_strength: float | None, days: int | N
         return [{**r, "table": "network", "type": r["network_type"], "score": r["strength"],
                  "date": r["discovery_date"], "politician_name": ", ".join(n or "?" for n in r["member_names"][:3])
                  + ("…" if len(r["members"]) > 3 else ""), "politician_id": r["members"][0]} for r in rows]
-    rows = api.recent_discoveries(request, resp, p, min_strength=min_strength, days=days,
-                                  pattern_type=None if kind == "patterns" else kind)
+    rows = api.recent_discoveries_sync(request, resp, p, min_strength=min_strength, days=days,
+                                       pattern_type=None if kind == "patterns" else kind)
     return [{**r, "table": "pattern", "type": r["pattern_type"], "score": r["strength"], "date": r["discovery_date"]}
             for r in rows]
 

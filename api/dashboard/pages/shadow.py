@@ -29,7 +29,7 @@ DONE = {"promote": "promoted to champion", "rollback": "restored as champion", "
 def _data() -> dict:
     try:
         api.enabled()  # the routes' own dependency (ENABLE_SHADOW_MODELS)
-        status = api.status().data
+        status = api.status_data()
     except ApiError as exc:
         return {"disabled": exc.message}
     history = api.history(limit=30).data
