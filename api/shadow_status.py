@@ -9,11 +9,12 @@ body under a *fingerprint* of them, read on every request in one statement:
 - ``shadow_models`` (a handful of rows): count and the sum of the rows' ``xmin``,
   so any INSERT, UPDATE or DELETE of a model (promote, rollback, deploy,
   allocation, archive, checkpoint restore) changes it;
-- ``shadow_trades``, ``shadow_evaluations`` (append-only: the pool never updates
-  or deletes a row but with its model, and a checkpoint restore rewrites the
-  models too): min(id) and max(id), two index probes (a count would scan every
-  trade on every request), and the relation's file node (a TRUNCATE gets a new
-  one).
+- ``shadow_trades`` (append-only: the pool never updates or deletes a trade but
+  with its model, and a checkpoint restore rewrites the models too): min(id) and
+  max(id), two index probes (a count would scan every trade on every request),
+  and the relation's file node (a TRUNCATE gets a new one);
+- ``shadow_evaluations`` (never updated; retention deletes old ones of archived
+  challengers, a few hundred rows in all): count, min(id), max(id), file node.
 
 A request whose fingerprint is not the stored one recomputes (one request at a
 time per process; the others wait and reuse it) in one REPEATABLE READ
@@ -39,7 +40,8 @@ FINGERPRINT = text("""
 SELECT concat_ws('/',
   (SELECT concat_ws(':', count(*), sum(xmin::text::bigint)) FROM shadow_models),
   (SELECT concat_ws(':', min(id), max(id)) FROM shadow_trades), pg_relation_filenode('shadow_trades'),
-  (SELECT concat_ws(':', min(id), max(id)) FROM shadow_evaluations), pg_relation_filenode('shadow_evaluations'))
+  (SELECT concat_ws(':', count(*), min(id), max(id)) FROM shadow_evaluations),
+  pg_relation_filenode('shadow_evaluations'))
 """)
 
 
