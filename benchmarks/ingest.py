@@ -16,8 +16,12 @@ migrates it, and stops it all at the end. Measured in the same run:
 - baseline 2, one insert+commit per event: the same write path called in-process,
   one transaction per event;
 - track() latency p50/p99 (sync client and async client), get_profile p99 cached
-  and uncached.
-Goals (issue 3): >= 50,000 events/s, >= 20x the better baseline, track p99 <= 1 ms.
+  and uncached;
+- the floor (benchmarks/ingest_floor.py): the same encoded entries XADDed in pipelines plus
+  one COPY of the same rows into a bare table, no logic.
+The fast path's rows for a set of users are asserted equal to the slow path's (one event per
+transaction) after each run. Goals (issues 3, 16): >= 50,000 events/s, >= 20x the better
+baseline, >= 0.5x the floor, track p99 <= 1 ms.
 """
 
 from __future__ import annotations
@@ -38,16 +42,27 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.ingest_floor import assert_same, floor, snapshot  # noqa: E402
+
 ENTITIES = ["AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "META", "GOOG", "BRK.B", "JPM", "V", "AMD", "NFLX"]
 ACTIONS = ["view", "view", "search", "analyze", "trade", "alert", "watchlist_add"]
 
 
-def _events(n: int, users: int, seed: int) -> list[dict]:
+def _events(n: int, users: int, seed: int, stamped: bool = False) -> list[dict]:
+    """Events; ``stamped``: with their event_id and ts fixed here, so the fast path, the slow path
+    and the floor get the very same events."""
     rng = np.random.default_rng(seed)
     u = rng.integers(1, users + 1, n)
     e = rng.integers(0, len(ENTITIES), n)
     a = rng.integers(0, len(ACTIONS), n)
-    return [{"user_id": int(u[i]), "entity_id": ENTITIES[e[i]], "action": ACTIONS[a[i]]} for i in range(n)]
+    out = [{"user_id": int(u[i]), "entity_id": ENTITIES[e[i]], "action": ACTIONS[a[i]]} for i in range(n)]
+    if stamped:
+        from workers.ingestion.events import uuid7
+
+        t0 = time.time() - 7200
+        for i, ev in enumerate(out):
+            ev.update(event_id=str(uuid7()), ts=t0 + i * 1e-3)
+    return out
 
 
 def _count(engine) -> int:
@@ -123,6 +138,8 @@ def _reset(engine, redis_client) -> None:
 
 
 PRODUCER_RATE: dict[str, float] = {}  # track_many rate of the producer thread in each run
+SNAPSHOTS: dict[str, tuple] = {}  # the checked users' rows after each fast-path run
+CHECKED_USERS: list[str] = []
 
 
 def sustained(sw, workers: Workers, events: list[dict], preload: bool) -> float:
@@ -176,6 +193,7 @@ def sustained(sw, workers: Workers, events: list[dict], preload: bool) -> float:
     rows = _count(engine)
     if rows != len(events):
         raise AssertionError(f"{rows} rows committed for {len(events)} events")
+    SNAPSHOTS["preload" if preload else "sustained"] = snapshot(engine, CHECKED_USERS)
     return len(events) / (t1 - t0)
 
 
@@ -192,6 +210,8 @@ def baseline_celery(sw, workers: Workers, events: list[dict]) -> float:
 
 
 def baseline_insert_commit(sw, events: list[dict]) -> float:
+    """The slow path: one transaction per event through the same write. Its rows for the checked
+    users are what every fast-path run must have written (asserted)."""
     from workers.ingestion.batch import write_batch
 
     _reset(sw.engine, sw.redis)
@@ -199,7 +219,28 @@ def baseline_insert_commit(sw, events: list[dict]) -> float:
     t0 = time.perf_counter()
     for e in built:
         write_batch(sw.engine, [e], [], sw.half_life_seconds)
-    return len(built) / (time.perf_counter() - t0)
+    rate = len(built) / (time.perf_counter() - t0)
+    slow = snapshot(sw.engine, CHECKED_USERS)
+    if not slow[0]:
+        raise AssertionError("the slow path wrote no events of the checked users")
+    for run, fast in SNAPSHOTS.items():
+        assert_same(fast, slow, run)
+    return rate
+
+
+def checked_users(events: list[dict], at_least: int) -> list[dict]:
+    """The first users (by id) whose events add up to ``at_least``; returns those events."""
+    per: dict[int, int] = {}
+    for e in events:
+        per[e["user_id"]] = per.get(e["user_id"], 0) + 1
+    total = 0
+    for u in sorted(per):
+        CHECKED_USERS.append(str(u))
+        total += per[u]
+        if total >= at_least:
+            break
+    chosen = set(int(u) for u in CHECKED_USERS)
+    return [e for e in events if e["user_id"] in chosen]
 
 
 def track_latency(sw, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -264,7 +305,8 @@ def main() -> None:
             licenses.generate_keypair(Path(s.home))
         key = licenses.issue(licenses.load_private_key(s), company="bench", tier="prod", events=10**9, days=1)
         sw = ShadowWatchSync(license_key=key)
-        events = _events(args.events, 2000, 1)
+        events = _events(args.events, 2000, 1, stamped=True)
+        slow_events = checked_users(events, args.baseline_events)
         base_events = _events(args.baseline_events, 2000, 2)
         print(f"ingest benchmark: {args.events:,} events per throughput run, {args.baseline_events:,} per baseline, "
               f"{args.concurrency} worker process(es), batch {s.ingest.batch_size}, {os.cpu_count()} CPUs")
@@ -274,7 +316,10 @@ def main() -> None:
         fast = sustained(sw, workers, events, preload=False)
         drain_only = sustained(sw, workers, events, preload=True)
         b_celery = baseline_celery(sw, workers, base_events)
-        b_insert = baseline_insert_commit(sw, base_events)
+        b_insert = baseline_insert_commit(sw, slow_events)
+        print(f"fast-path rows of {len(CHECKED_USERS)} users ({len(slow_events):,} events) equal the slow path's "
+              f"(runs: {', '.join(SNAPSHOTS)})")
+        fl = floor(sw, [sw.build(**e) for e in events])
         best = max(b_celery, b_insert)
         print(f"{'sustained track->committed':34s} {fast:12,.0f} events/s")
         print(f"{'  producer track_many during it':34s} {PRODUCER_RATE['sustained']:12,.0f} events/s")
@@ -282,8 +327,9 @@ def main() -> None:
         print(f"{'  producer track_many, preload':34s} {PRODUCER_RATE['preload']:12,.0f} events/s")
         print(f"{'baseline: Celery task per event':34s} {b_celery:12,.0f} events/s")
         print(f"{'baseline: insert+commit per event':34s} {b_insert:12,.0f} events/s")
-        print(f"ratio sustained / better baseline = {fast / best:.1f}x (goal >= 20x); "
-              f"goal >= 50,000 events/s: {'met' if fast >= 50_000 else 'NOT met'}")
+        print(f"{'floor: XADD pipelined + one COPY':34s} {fl['floor']:12,.0f} events/s "
+              f"(XADD {fl['xadd']:,.0f}/s, COPY {fl['copy']:,.0f}/s)")
+        print(f"goal >= 50,000 events/s sustained: {'met' if fast >= 50_000 else 'NOT met'} ({fast:,.0f})")
         before = _count(sw.engine)
         sync_lat, async_lat = track_latency(sw, args.latency_samples)
         for name, lat in (("track() sync", sync_lat), ("track() async", async_lat)):
@@ -297,6 +343,8 @@ def main() -> None:
               f"p99 {np.percentile(cac, 99):.3f} ms  (uncached/cached p99 = "
               f"{np.percentile(unc, 99) / np.percentile(cac, 99):.1f}x)")
         sw.close()
+        print(f"ratio ingest_vs_baseline = {fast / best:.1f} (goal >= 20)")
+        print(f"ratio ingest_vs_floor = {fast / fl['floor']:.3f} (goal >= 0.5)")
     finally:
         if workers is not None:
             workers.stop()
