@@ -310,6 +310,8 @@ def main() -> None:
         base_events = _events(args.baseline_events, 2000, 2)
         print(f"ingest benchmark: {args.events:,} events per throughput run, {args.baseline_events:,} per baseline, "
               f"{args.concurrency} worker process(es), batch {s.ingest.batch_size}, {os.cpu_count()} CPUs")
+        built = [sw.build(**e) for e in events]
+        floors = [floor(sw, built)]  # before the runs (fresh AOF) and after them: the better one counts
         workers = Workers(args.concurrency)
         workers.kick()
         time.sleep(1.0)
@@ -319,7 +321,8 @@ def main() -> None:
         b_insert = baseline_insert_commit(sw, slow_events)
         print(f"fast-path rows of {len(CHECKED_USERS)} users ({len(slow_events):,} events) equal the slow path's "
               f"(runs: {', '.join(SNAPSHOTS)})")
-        fl = floor(sw, [sw.build(**e) for e in events])
+        floors.append(floor(sw, built))
+        fl = max(floors, key=lambda f: f["floor"])
         best = max(b_celery, b_insert)
         print(f"{'sustained track->committed':34s} {fast:12,.0f} events/s")
         print(f"{'  producer track_many during it':34s} {PRODUCER_RATE['sustained']:12,.0f} events/s")
@@ -327,8 +330,9 @@ def main() -> None:
         print(f"{'  producer track_many, preload':34s} {PRODUCER_RATE['preload']:12,.0f} events/s")
         print(f"{'baseline: Celery task per event':34s} {b_celery:12,.0f} events/s")
         print(f"{'baseline: insert+commit per event':34s} {b_insert:12,.0f} events/s")
-        print(f"{'floor: XADD pipelined + one COPY':34s} {fl['floor']:12,.0f} events/s "
-              f"(XADD {fl['xadd']:,.0f}/s, COPY {fl['copy']:,.0f}/s)")
+        for when, f in zip(("before the runs", "after the runs"), floors):
+            label = f"floor (XADD + COPY), {when}"
+            print(f"{label:34s} {f['floor']:12,.0f} events/s (XADD {f['xadd']:,.0f}/s, COPY {f['copy']:,.0f}/s)")
         print(f"goal >= 50,000 events/s sustained: {'met' if fast >= 50_000 else 'NOT met'} ({fast:,.0f})")
         before = _count(sw.engine)
         sync_lat, async_lat = track_latency(sw, args.latency_samples)

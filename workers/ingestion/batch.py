@@ -12,7 +12,6 @@ and are retried: an outage never dead-letters good events.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -21,8 +20,8 @@ from typing import Any, Callable
 
 from sqlalchemy import Engine
 
+from . import codec, redact, store
 from . import events as ev
-from . import redact, store
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +147,7 @@ def split(entries: list, *, max_metadata_bytes: int, hash_ip: Callable[[str], st
         try:
             text = _raw_text(fields, max_bytes)
             try:
-                raw = json.loads(text)
+                raw = codec.loads(text)
             except ValueError as exc:
                 raise ev.EventValidationError("event", f"not valid JSON: {exc}") from None
             event = ev.revalidate(raw, max_metadata_bytes=max_metadata_bytes, hash_ip=hash_ip)

@@ -10,7 +10,6 @@ entries pending, to be reclaimed and rewritten idempotently (ON CONFLICT).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -21,7 +20,7 @@ from typing import Any, Callable
 import redis
 from sqlalchemy import Engine
 
-from . import batch
+from . import batch, codec
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +58,9 @@ def ensure_group(r: redis.Redis) -> None:
             raise
 
 
-def encode(event: dict) -> str:
-    return json.dumps(event, separators=(",", ":"))
+def encode(event: dict) -> bytes | str:
+    """The stream entry of a validated event (workers/ingestion/codec.py: orjson, json fallback)."""
+    return codec.dumps(event)
 
 
 def consumer_name() -> str:
