@@ -4,34 +4,52 @@ Why: encoding was ~45 % of the producer's CPU in ``track_many`` and decoding ~25
 Python time (py-spy, BENCHMARKS.md); orjson does both several times faster. Where the two modules
 differ, the json module decides, so what is stored and every dead-letter reason stay as they were:
 orjson reads an integer beyond 64 bits as a float (json keeps the int), and refuses NaN/Infinity,
-1e400 and lone surrogate escapes (json accepts them; the validators then name the field). Any run
-of 19 or more digits in the text sends it to json; any orjson error falls back to json.
+1e400 and lone surrogate escapes (json accepts them; the validators then name the field). So a
+decoded value holding a float of magnitude >= 2**63 is decoded again by json (a regex guard on the
+text cost more than json.loads itself), and any orjson error falls back to json.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
-_LONG_DIGITS = re.compile(r"\d{19}")
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
+_BIG = 2.0 ** 63
+
+
+def _has_big_float(value: Any) -> bool:
+    """A float orjson may have made of an integer json would keep exact."""
+    t = type(value)
+    if t is float:
+        return abs(value) >= _BIG
+    if t is dict:
+        return any(_has_big_float(v) for v in value.values())
+    if t is list:
+        return any(_has_big_float(v) for v in value)
+    return False
 
 
 def loads(text: str) -> Any:
-    if _LONG_DIGITS.search(text) is None:
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(text)  # the reference (and its error messages)
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)  # the reference (and its error messages)
+    if type(value) is dict:  # an event: flat but for its metadata (usually empty)
+        for v in value.values():
+            t = type(v)
+            if (t is float and not -_BIG < v < _BIG) or ((t is dict or t is list) and v and _has_big_float(v)):
+                return json.loads(text)
+        return value
+    return json.loads(text) if _has_big_float(value) else value
 
 
 def dumps(value: Any) -> bytes | str:
     """Compact JSON of a validated event (bytes from orjson; str from json for what orjson refuses,
-    e.g. an integer beyond 64 bits in metadata)."""
+    e.g. an integer beyond 64 bits in metadata). Validated means finite floats only: orjson would
+    write NaN/Infinity as null, and track() refuses them before this."""
     try:
         return orjson.dumps(value)
     except TypeError:
