@@ -21,14 +21,19 @@ _BIG = 2.0 ** 63
 
 
 def _has_big_float(value: Any) -> bool:
-    """A float orjson may have made of an integer json would keep exact."""
-    t = type(value)
-    if t is float:
-        return abs(value) >= _BIG
-    if t is dict:
-        return any(_has_big_float(v) for v in value.values())
-    if t is list:
-        return any(_has_big_float(v) for v in value)
+    """A float orjson may have made of an integer json would keep exact (iterative: metadata can be
+    nested hundreds of levels deep before the validator refuses it, and must get that far)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is float:
+            if not -_BIG < v < _BIG:
+                return True
+        elif t is dict:
+            stack.extend(v.values())
+        elif t is list:
+            stack.extend(v)
     return False
 
 

@@ -47,6 +47,13 @@ def test_where_orjson_differs_json_decides(text):
     assert _same(codec.loads(text), json.loads(text))
 
 
+def test_deep_nesting_decodes_as_json_does():
+    """600 levels (the validator refuses > 16 after decoding, naming the field): no RecursionError."""
+    for leaf in ("1e30", "123456789012345678901234567890"):
+        text = '{"metadata": ' + "[" * 600 + leaf + "]" * 600 + "}"
+        assert json.dumps(codec.loads(text)) == json.dumps(json.loads(text))
+
+
 @pytest.mark.parametrize("text", ['{"a": ', "nope", '{"a": 1} x', ""])
 def test_bad_json_raises_jsons_error(text):
     with pytest.raises(ValueError) as ours:
