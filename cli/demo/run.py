@@ -28,6 +28,37 @@ def _redis(url: str):
     return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=10)
 
 
+def _slack(engine, log_dir):
+    """The demo's Slack-format receiver, subscribed to every alert (see slack_sink)."""
+    from .slack_sink import SlackSink, subscribe
+
+    sink = SlackSink(log_dir / "slack.log").start()
+    subscribe(engine, sink.url)
+    console.print(f"alerts: delivered in Slack format to {sink.path}")
+    return sink
+
+
+def _stop_slack(engine, sink) -> None:
+    from .slack_sink import unsubscribe
+
+    sink.stop()
+    try:
+        unsubscribe(engine)
+    except Exception as exc:  # noqa: BLE001 - the database may be stopping with the demo
+        console.print(f"[yellow]demo: the Slack receiver's subscription stays (removed at the next demo): {exc}[/]")
+
+
+def _notify_line(sink):
+    from .summary import Line
+
+    if not sink.messages:
+        return Line("notify", "no alert raised during the run (a promotion, rollback, critical anomaly or "
+                              "dead-letter burst raises one)", True)
+    first = sink.messages[0].splitlines()[0]
+    return Line("notify", f"{len(sink.messages)} alert(s) delivered in Slack format to {sink.path.name}, "
+                          f"first: {first}", True)
+
+
 def _sources(engine, redis_client, plan, stop, kw):
     from workers.app import app
 
@@ -67,6 +98,7 @@ def run_once(settings, *, minutes: float, concurrency: int | None, **kw) -> int:
         plan = ensure_loaded(engine, console, symbols=kw["symbols"], replay=kw["days"])
         log_dir = settings.log_dir.resolve()
         log_dir.mkdir(parents=True, exist_ok=True)
+        sink = _slack(engine, log_dir)
         sup = Supervisor(demo_children(settings, concurrency, log_dir, POOLS),
                          {**child_env(settings, db_url, redis_url), **demo_env()})
         redis_client = _redis(redis_url)
@@ -86,7 +118,7 @@ def run_once(settings, *, minutes: float, concurrency: int | None, **kw) -> int:
                 stop.set()
                 sources.join()
                 settle(sources, redis_client, sup.stopping)
-                out["lines"] = lines(sources, before, counts(engine))
+                out["lines"] = lines(sources, before, counts(engine)) + [_notify_line(sink)]
             except Exception as exc:  # noqa: BLE001 - reported, then everything stops
                 out["error"] = f"{type(exc).__name__}: {exc}"
             finally:
@@ -97,6 +129,7 @@ def run_once(settings, *, minutes: float, concurrency: int | None, **kw) -> int:
         thread.start()
         code = sup.run()
         thread.join(60)
+        _stop_slack(engine, sink)
     finally:
         stop_started_servers(settings, *started)
     for line in out.get("lines", []):
@@ -134,6 +167,7 @@ def run_feed(settings, *, minutes: float, **kw) -> int:
         signal.signal(sig, lambda *_: stop.set())
     plan = ensure_loaded(engine, console, symbols=kw["symbols"], replay=kw["days"])
     redis_client = _redis(redis_url)
+    sink = _slack(engine, settings.log_dir.resolve())
     app, sources = _sources(engine, redis_client, plan, stop, kw)
     online = wait_for_pools(app, POOLS, stop)
     print(f"demo feed: pools online: {', '.join(sorted(online))}; {len(plan.days)} days to replay", flush=True)
@@ -150,4 +184,5 @@ def run_feed(settings, *, minutes: float, **kw) -> int:
             break
     stop.set()
     sources.join()
+    _stop_slack(engine, sink)
     return 0
