@@ -193,8 +193,13 @@ def check_event_id(event_id: Any, *, required: bool = False) -> str:
         return str(uuid7())
     if isinstance(event_id, str) and _CANONICAL_UUID.match(event_id):
         return event_id  # already canonical (what track() sends): skip the UUID round trip
+    if isinstance(event_id, uuid.UUID):
+        return str(event_id)
+    if not isinstance(event_id, str):  # a 32-digit number would otherwise parse as hex
+        raise EventValidationError("event_id", f"must be a UUID string, got {type(event_id).__name__} "
+                                               f"{str(event_id)[:40]!r}")
     try:
-        return str(uuid.UUID(str(event_id)))
+        return str(uuid.UUID(event_id))
     except (ValueError, TypeError, AttributeError):
         raise EventValidationError("event_id", f"{str(event_id)[:40]!r} is not a UUID") from None
 

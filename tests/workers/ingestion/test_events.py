@@ -171,3 +171,11 @@ def test_the_text_backslash_u0000_is_not_a_nul():
     for bad in ({"x": "a\x00b"}, {"k\x00": 1}, {"x": "\\\x00"}):
         with pytest.raises(ev.EventValidationError, match="^metadata: NUL"):
             build(metadata=bad)
+
+
+@pytest.mark.parametrize("value", [16581764142203379214678858137600, True, 1.5, ["x"]])
+def test_an_event_id_that_is_not_a_string_is_refused(value):
+    """A 32-digit JSON number once parsed as a hex UUID and was stored (found by test_fuzz)."""
+    with pytest.raises(ev.EventValidationError, match="event_id: must be a UUID string"):
+        ev.check_event_id(value, required=True)
+    assert ev.check_event_id(uuid.UUID(int=5)) == "00000000-0000-0000-0000-000000000005"
