@@ -65,7 +65,7 @@ def test_sigkill_worker_repeatedly_during_50k_run(engine, redis_client, database
                     app.tasks["ingest.drain"].apply_async(expires=5)
                     next_kick = time.monotonic() + 0.2
                 time.sleep(0.005)
-            time.sleep(rng.uniform(0, 0.08))  # vary the kill point: before, during or after COMMIT
+            time.sleep(rng.uniform(0, 0.012))  # vary the kill point inside a ~15 ms batch: before, during or after COMMIT
             kills_mid_batch += _in_flight_consumer(redis_client, set(worker.pids()))
             worker.kill()
             kills += 1
