@@ -90,13 +90,11 @@ def unsubscribe(engine) -> None:
 
 def subscribe(engine, url: str) -> int:
     """Replace the previous demo subscription with one for ``url`` (every event, Slack format)."""
-    from sqlalchemy import text
     from sqlalchemy.orm import Session
 
     from workers.notifications import subscriptions
 
+    unsubscribe(engine)
     with Session(engine) as s, s.begin():
-        s.execute(text("UPDATE notification_subscriptions SET removed_at = now() "
-                       "WHERE name = :n AND removed_at IS NULL"), {"n": SUBSCRIPTION_NAME})
         row, _secret = subscriptions.add(s, url, "*", fmt="slack", name=SUBSCRIPTION_NAME, created_by="demo")
     return int(row["id"])
