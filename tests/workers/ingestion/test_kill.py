@@ -49,26 +49,41 @@ def test_sigkill_worker_repeatedly_during_50k_run(engine, redis_client, database
                "action": ACTIONS[i % len(ACTIONS)]} for i in range(N_EVENTS)]
     chunks = [events[i:i + 3125] for i in range(0, N_EVENTS, 3125)]  # 16 chunks: a kill after 6 to 12 of them
     produced = 0
-    kills_mid_batch = kills = 0
+    kills_mid_batch = held_mid_batch = kills = 0
     worker = WorkerProcess("ingest", env=env, name="ingest-victim").start()
     try:
         for k, chunk in enumerate(chunks):
             for i in range(0, len(chunk), 1000):
                 sw.track_many(chunk[i:i + 1000])
             produced += len(chunk)
-            if k >= 12 or (kills >= 6 and kills_mid_batch >= 3):  # under load a batch may end before a kill
+            if k >= 12 or (kills >= 6 and held_mid_batch >= 3):
                 continue
-            deadline = time.monotonic() + 20
-            next_kick = 0.0
-            while time.monotonic() < deadline and not _in_flight_consumer(redis_client, set(worker.pids())):
-                if time.monotonic() >= next_kick:  # keep kicking: another ingest worker may take some kicks
-                    app.tasks["ingest.drain"].apply_async(expires=5)
-                    next_kick = time.monotonic() + 0.2
-                time.sleep(0.005)
-            time.sleep(rng.uniform(0, 0.012))  # vary the kill point inside a ~15 ms batch: before, during or after COMMIT
-            kills_mid_batch += _in_flight_consumer(redis_client, set(worker.pids()))
-            worker.kill()
-            kills += 1
+            # Every other kill holds a lock the batch statement needs, so the victim is surely caught
+            # between XREADGROUP and COMMIT (a loaded machine can finish every batch between two polls);
+            # the others land at a random point: before, during or after COMMIT.
+            held = k % 2 == 0
+            blocker = engine.connect() if held else None
+            if blocker is not None:
+                blocker.begin()
+                blocker.exec_driver_sql("LOCK TABLE ingest_interests IN SHARE MODE")
+            try:
+                deadline = time.monotonic() + (20 if held else 5)
+                next_kick = 0.0
+                while time.monotonic() < deadline and not _in_flight_consumer(redis_client, set(worker.pids())):
+                    if time.monotonic() >= next_kick:  # keep kicking: another ingest worker may take some kicks
+                        app.tasks["ingest.drain"].apply_async(expires=5)
+                        next_kick = time.monotonic() + 0.2
+                    time.sleep(0.005)
+                time.sleep(rng.uniform(0, 0.012))  # vary the kill point inside a ~15 ms batch
+                in_flight = _in_flight_consumer(redis_client, set(worker.pids()))
+                kills_mid_batch += in_flight
+                held_mid_batch += in_flight and held
+                worker.kill()
+                kills += 1
+            finally:
+                if blocker is not None:
+                    blocker.rollback()
+                    blocker.close()
             worker.stop()
             worker = WorkerProcess("ingest", env=env, name="ingest-victim").start()
         deadline = time.monotonic() + 120
@@ -79,7 +94,7 @@ def test_sigkill_worker_repeatedly_during_50k_run(engine, redis_client, database
         worker.stop()
         sw.close()
     assert produced == N_EVENTS
-    assert kills_mid_batch >= 3  # the kills really hit batches in flight
+    assert held_mid_batch >= 3, (held_mid_batch, kills_mid_batch, kills)  # kills really hit batches in flight
     with engine.connect() as c:
         rows = c.execute(text("SELECT count(*), count(DISTINCT event_id) FROM ingest_events WHERE user_id = ANY(:u)"),
                          {"u": users}).one()
