@@ -47,7 +47,15 @@ def rules(pool: str, settings) -> list[Rule]:
                         "GROUP BY challenger_id, champion_id)", r.shadow_evaluations_days)],
         "notify": [Rule("notification_attempts", "notification_attempts",
                         "started_at < :cutoff AND delivery_id IN (SELECT id FROM notification_deliveries "
-                        "WHERE status IN ('delivered', 'dead', 'cancelled'))", r.notification_attempts_days)],
+                        "WHERE status IN ('delivered', 'dead', 'cancelled'))", r.notification_attempts_days),
+                   # deliveries and attempts go with their alert (ON DELETE CASCADE)
+                   Rule("notification_alerts", "notification_alerts",
+                        "created_at < :cutoff AND NOT EXISTS (SELECT 1 FROM notification_deliveries d "
+                        "WHERE d.alert_id = notification_alerts.id AND d.status IN ('pending', 'sending'))",
+                        r.notification_alerts_days)],
+        # a run still open stays whatever its age: reconcile may still finish it
+        "discovery": [Rule("discovery_scan_runs", "discovery_scan_runs",
+                           "started_at < :cutoff AND network_done_at IS NOT NULL", r.discovery_scan_runs_days)],
     }.get(pool, [])
     return [x for x in own + [_dead_letters(pool, r.dead_letters_days)] if x.days > 0]
 

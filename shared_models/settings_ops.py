@@ -57,6 +57,13 @@ class RetentionSettings:
     notification_attempts_days: int = env("QUANTPIPE_RETAIN_NOTIFICATION_ATTEMPTS_DAYS", 30,
                                           help="Attempts of finished (delivered/dead/cancelled) deliveries kept "
                                                "this long", check=_days[0], check_msg=_days[1])
+    notification_alerts_days: int = env("QUANTPIPE_RETAIN_NOTIFICATION_ALERTS_DAYS", 90,
+                                        help="Alerts kept this long once every delivery is finished (an "
+                                             "alert key raised again after that makes a new alert)",
+                                        check=_days[0], check_msg=_days[1])
+    discovery_scan_runs_days: int = env("QUANTPIPE_RETAIN_DISCOVERY_SCAN_RUNS_DAYS", 30,
+                                        help="Finished discovery scan runs (and their parts) kept this long",
+                                        check=_days[0], check_msg=_days[1])
     batch_rows: int = env("QUANTPIPE_RETAIN_BATCH_ROWS", 5000,
                           help="Rows one prune transaction deletes (short locks; the task loops)",
                           check=lambda v: 1 <= v <= 100_000, check_msg="must be in 1..100000")
