@@ -7,7 +7,7 @@
 - shadow: ``traders.Trader`` sends closed trades to ``shadow.record_trades`` as the replay
   plays their exit bars;
 - ingest: ``users.Users`` through ``ShadowWatch``;
-- discovery: the ``scan all`` chord (as ``quantpipe scan all``), once at the start.
+- discovery: a recorded ``scan all`` run (as ``quantpipe scan all``), once at the start.
 """
 
 from __future__ import annotations
@@ -187,23 +187,23 @@ class Sources:
 
     # -- discovery ------------------------------------------------------------------------------------------
     def _discovery(self) -> None:
-        from workers.discovery import tasks
+        from shared_models.db import session_factory
+        from workers.discovery import runs, tasks
 
-        ids = tasks.politician_ids()
         d = self.discovery
-        d.politicians = len(ids)
-        if not ids:
+        started = tasks.start_scan()  # a recorded run, as `quantpipe scan all`: reconcile re-sends a lost part
+        d.politicians = started["politicians"]
+        if not d.politicians:
             d.error = "no politicians loaded"
             return
-        result = tasks.scan_chord(ids).apply_async()
-        group = result.parent
-        while not group.ready():
-            d.scanned = group.completed_count()
+        factory = session_factory()
+        while True:
+            with factory() as s:
+                p = runs.progress(s, started["run_id"])
+            d.scanned = p["done"]
+            if p["finished"]:
+                break
             if self.stop.wait(1.0):
                 return
-        d.scanned = len(ids)
-        while not result.ready():
-            if self.stop.wait(0.5):
-                return
-        d.result = result.get(timeout=10)
+        d.result = p["summary"]
         d.done = True
