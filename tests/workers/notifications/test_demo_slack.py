@@ -36,7 +36,9 @@ def test_a_promotion_reaches_the_demo_slack_log_readably(notify_db, notify_engin
     for needle in ("Promotion: momentum_v2 is the new champion", "*HIGH*", "replaced ensemble_xgb_v1",
                    "What to do:", "/dashboard/shadow", "quantpipe · shadow.promotion"):
         assert needle in message, (needle, message)
-    assert "{" not in message  # read as text, not as the JSON body
+    # read as text, not as the JSON body: Slack's block keys and JSON quoting are gone
+    assert not any(k in message for k in ('"blocks"', '"type"', '"mrkdwn"', '\\n')), message
+    assert len(message.splitlines()) >= 3  # one line per block, as a person reads it
 
 
 def test_readable_falls_back_to_text_without_blocks():
