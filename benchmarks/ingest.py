@@ -42,6 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.ingest_cpu import CpuMeter  # noqa: E402
 from benchmarks.ingest_floor import assert_same, floor, snapshot  # noqa: E402
 
 ENTITIES = ["AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "META", "GOOG", "BRK.B", "JPM", "V", "AMD", "NFLX"]
@@ -138,6 +139,8 @@ def _reset(engine, redis_client) -> None:
 
 
 PRODUCER_RATE: dict[str, float] = {}  # track_many rate of the producer thread in each run
+CPU: dict[str, dict[str, float]] = {}  # µs of CPU per event of each process group in each run
+METER: list = []  # the CpuMeter of the run's servers and workers
 SNAPSHOTS: dict[str, tuple] = {}  # the checked users' rows after each fast-path run
 CHECKED_USERS: list[str] = []
 
@@ -168,8 +171,10 @@ def sustained(sw, workers: Workers, events: list[dict], preload: bool) -> float:
         workers.wait_idle()
         _reset(engine, sw.redis)
         produce_all()
+        cpu0 = METER[0].take()  # the drain's CPU only: the producer ran before it
         t0 = time.perf_counter()
     else:
+        cpu0 = METER[0].take()
         t0 = time.perf_counter()
         producer = threading.Thread(target=produce_all)
         producer.start()
@@ -184,6 +189,7 @@ def sustained(sw, workers: Workers, events: list[dict], preload: bool) -> float:
         state = lag(sw.redis)
         if done.is_set() and state["queued"] == 0 and state["pending"] == 0:
             t1 = time.perf_counter()
+            CPU["preload" if preload else "sustained"] = METER[0].per_event(cpu0, METER[0].take(), len(events))
             break
         if time.monotonic() > deadline:
             raise TimeoutError(f"stream not drained: {state}")
@@ -313,6 +319,11 @@ def main() -> None:
         built = [sw.build(**e) for e in events]
         floors = [floor(sw, built)]  # before the runs (fresh AOF) and after them: the better one counts
         workers = Workers(args.concurrency)
+        from shared_models import embedded
+
+        state = embedded.read_state(Path(s.home))
+        METER.append(CpuMeter({"producer": os.getpid(), "workers": workers.proc.pid,
+                               "postgres": state.postgres_pid, "redis": state.redis_pid}))
         workers.kick()
         time.sleep(1.0)
         fast = sustained(sw, workers, events, preload=False)
@@ -328,6 +339,8 @@ def main() -> None:
         print(f"{'  producer track_many during it':34s} {PRODUCER_RATE['sustained']:12,.0f} events/s")
         print(f"{'drain only (pre-queued)':34s} {drain_only:12,.0f} events/s")
         print(f"{'  producer track_many, preload':34s} {PRODUCER_RATE['preload']:12,.0f} events/s")
+        for run, per in CPU.items():
+            print(f"{'  CPU per event, ' + run:34s} {CpuMeter.line(per)}")
         print(f"{'baseline: Celery task per event':34s} {b_celery:12,.0f} events/s")
         print(f"{'baseline: insert+commit per event':34s} {b_insert:12,.0f} events/s")
         for when, f in zip(("before the runs", "after the runs"), floors):
