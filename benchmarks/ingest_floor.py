@@ -1,6 +1,7 @@
 """The ingest benchmark's floor and its correctness check (issue #16 item 1).
 
-Floor: the same events with no logic at all - the encoded stream entries XADDed in pipelines of
+Floor: the same events with no logic at all - the stream entries track_many sends for them (packs
+of up to 100 events since 2026-12-01, workers/ingestion/stream.py) XADDed in pipelines of
 1,000 wrapped in MULTI/EXEC (Redis with the same ``appendfsync always`` fsyncs once per event-loop
 pass that wrote to the AOF: a plain pipeline of 1,000 XADDs is read in ~16 KB pieces and costs a
 dozen fsyncs, 13k entries/s here, slower than the producer's one Lua call per 1,000; MULTI/EXEC
@@ -44,9 +45,10 @@ def copy_buffer(built: list[dict]) -> str:
 
 def floor(sw, built: list[dict]) -> dict[str, float]:
     """events/s of XADD (pipelined) + one COPY of the same events, and of each part."""
-    from workers.ingestion.stream import encode
+    from workers.ingestion.stream import encode, pack
 
-    entries = [encode(e) for e in built]
+    # the entries track_many sends for these events (packs of consecutive events, per call of 1,000)
+    entries = [x for i in range(0, len(built), 1000) for x in pack([encode(e) for e in built[i:i + 1000]])]
     buf = copy_buffer(built)
     r = sw.redis
     r.delete(FLOOR_STREAM)
@@ -59,7 +61,7 @@ def floor(sw, built: list[dict]) -> dict[str, float]:
         raw.commit()
         conn = r.connection_pool.get_connection()
         try:
-            chunks = [(conn.pack_commands([("MULTI",), *(("XADD", FLOOR_STREAM, "*", "e", x)
+            chunks = [(conn.pack_commands([("MULTI",), *(("XADD", FLOOR_STREAM, "*", "b" if x[:1] == b"[" else "e", x)
                                                          for x in entries[i:i + 1000]), ("EXEC",)]),
                        len(entries[i:i + 1000]) + 2) for i in range(0, len(entries), 1000)]
             t0 = time.perf_counter()
@@ -81,7 +83,7 @@ def floor(sw, built: list[dict]) -> dict[str, float]:
         raw.close()
     added = r.xlen(FLOOR_STREAM)
     r.delete(FLOOR_STREAM)
-    if copied != len(built) or added != len(built):
+    if copied != len(built) or added != len(entries):
         raise AssertionError(f"floor wrote {added} entries and {copied} rows for {len(built)} events")
     n = len(built)
     return {"floor": n / (t2 - t0), "xadd": n / (t1 - t0), "copy": n / (t2 - t1)}

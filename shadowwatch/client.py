@@ -85,8 +85,9 @@ class _Core(IngestPool):
                               hash_ip=self.hasher.ip)
 
     def enqueue_args(self, events: list[dict]) -> tuple[list[str], list]:
+        """The enqueue script's keys and arguments: consecutive events go as packs (stream.pack)."""
         key, limit, ttl, _ = self.quota()
-        return [stream.STREAM, key], [limit, ttl, *map(stream.encode, events)]
+        return [stream.STREAM, key], [limit, ttl, len(events), *stream.pack([stream.encode(e) for e in events])]
 
     def ensure_group(self) -> None:
         if not self._group_ready:

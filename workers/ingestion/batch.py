@@ -12,11 +12,12 @@ and are retried: an outage never dead-letters good events.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from sqlalchemy import Engine
 
@@ -82,10 +83,15 @@ class _Canary:
         return self.verdict
 
 
-def _raw_text(fields: Any, max_bytes: int) -> str:
+def _raw_text(fields: Any, max_bytes: int) -> tuple[str, bool]:
+    """(the entry's JSON text, whether it is a pack: field 'b', a JSON array of events)."""
     if not isinstance(fields, dict):
         raise ev.EventValidationError("event", f"stream entry is not a field map ({type(fields).__name__})")
     raw = fields.get(b"e", fields.get("e"))
+    packed = False
+    if raw is None:
+        raw = fields.get(b"b", fields.get("b"))
+        packed, max_bytes = True, max(max_bytes, stream_pack_bytes())
     if raw is None:
         names = sorted(k.decode(errors="replace") if isinstance(k, bytes) else str(k) for k in fields)[:10]
         raise ev.EventValidationError("event", f"stream entry has no 'e' field (fields: {names})")
@@ -93,10 +99,16 @@ def _raw_text(fields: Any, max_bytes: int) -> str:
         raise ev.EventValidationError("event", f"stream entry of {len(raw)} bytes exceeds the bound of {max_bytes}")
     if isinstance(raw, bytes):
         try:
-            return raw.decode("utf-8")
+            return raw.decode("utf-8"), packed
         except UnicodeDecodeError as exc:
             raise ev.EventValidationError("event", f"not valid UTF-8: {exc}") from None
-    return str(raw)
+    return str(raw), packed
+
+
+def stream_pack_bytes() -> int:
+    from .stream import PACK_BYTES
+
+    return PACK_BYTES
 
 
 def _entry_text(fields: Any) -> str:
@@ -133,43 +145,101 @@ def keepable(raw: Any, text: str, hash_ip: Callable[[str], str]) -> Any:
     return redact.redact_text(text, hash_ip)
 
 
-def split(entries: list, *, max_metadata_bytes: int, hash_ip: Callable[[str], str]
-          ) -> tuple[list[dict], list[Reject], int]:
-    """(valid events, rejects, identical resends within the batch) of a list of stream entries."""
-    valid: list[dict] = []
-    rejects: list[Reject] = []
-    seen: dict[str, dict] = {}
-    dups = 0
-    max_bytes = max_metadata_bytes + ENTRY_OVERHEAD_BYTES
-    for _entry_id, fields in entries:
+class Part:
+    """Entries checked one by one (``add``): the valid events (an identical resend within the part kept
+    once), the rejects, and how many events the entries held."""
+
+    def __init__(self, max_metadata_bytes: int, hash_ip: Callable[[str], str]):
+        self.max_metadata_bytes, self.hash_ip = max_metadata_bytes, hash_ip
+        self.max_bytes = max_metadata_bytes + ENTRY_OVERHEAD_BYTES
+        self.valid: list[dict] = []
+        self.rejects: list[Reject] = []
+        self.seen: dict[str, dict] = {}
+        self.dups = 0
+        self.events = 0
+
+    def add(self, fields: Any) -> None:
+        """One stream entry: an event, or a pack of events each checked on its own."""
         raw: Any = None
         text: str | None = None
         try:
-            text = _raw_text(fields, max_bytes)
+            text, packed = _raw_text(fields, self.max_bytes)
             try:
                 raw = codec.loads(text)
             except ValueError as exc:
                 raise ev.EventValidationError("event", f"not valid JSON: {exc}") from None
-            event = ev.revalidate(raw, max_metadata_bytes=max_metadata_bytes, hash_ip=hash_ip)
+            if packed:
+                if type(raw) is not list or not raw:
+                    raise ev.EventValidationError("event", "a pack entry ('b') must be a non-empty JSON array "
+                                                           f"of events, got {type(raw).__name__}")
+                for item in raw:
+                    self._one(item, None)
+                return
         except Exception as exc:  # noqa: BLE001 - whatever it is, this entry must not stop the others
-            if isinstance(exc, ev.EventValidationError):
-                name, reason = exc.field, exc.reason
-            else:
-                name, reason = "event", f"cannot be processed: {type(exc).__name__}: {str(exc)[:300]}"
-            text = text if text is not None else _entry_text(fields)
-            payload = keepable(raw, text, hash_ip)
-            user = raw.get("user_id") if isinstance(raw, dict) else _user_hint(text)
-            rejects.append(Reject(payload, name, reason, user, raw.get("ts") if isinstance(raw, dict) else None))
-            continue
-        first = seen.get(event["event_id"])
+            self.events += 1
+            self._reject(exc, raw, text if text is not None else _entry_text(fields))
+            return
+        self._one(raw, text)
+
+    def _one(self, raw: Any, text: str | None) -> None:
+        self.events += 1
+        try:
+            event = ev.revalidate(raw, max_metadata_bytes=self.max_metadata_bytes, hash_ip=self.hash_ip)
+        except Exception as exc:  # noqa: BLE001 - whatever it is, this event must not stop the others
+            self._reject(exc, raw, text if text is not None else _item_text(raw))
+            return
+        first = self.seen.get(event["event_id"])
         if first is None:
-            seen[event["event_id"]] = event
-            valid.append(event)
+            self.seen[event["event_id"]] = event
+            self.valid.append(event)
         elif _same(first, event):
-            dups += 1
+            self.dups += 1
         else:
-            rejects.append(conflict_reject(event, _differences(first, event)))
-    return valid, rejects, dups
+            self.rejects.append(conflict_reject(event, _differences(first, event)))
+
+    def _reject(self, exc: BaseException, raw: Any, text: str) -> None:
+        if isinstance(exc, ev.EventValidationError):
+            name, reason = exc.field, exc.reason
+        else:
+            name, reason = "event", f"cannot be processed: {type(exc).__name__}: {str(exc)[:300]}"
+        payload = keepable(raw, text, self.hash_ip)
+        user = raw.get("user_id") if isinstance(raw, dict) else _user_hint(text)
+        self.rejects.append(Reject(payload, name, reason, user, raw.get("ts") if isinstance(raw, dict) else None))
+
+
+def _item_text(item: Any) -> str:
+    """A pack's element as text, for its dead letter."""
+    for show in (lambda: json.dumps(item, default=str), lambda: repr(item)[:100_000]):
+        try:
+            return show()
+        except Exception:  # noqa: BLE001 - too deep to encode: say what it is
+            pass
+    return f"<{type(item).__name__} too deeply nested to show>"
+
+
+def split(entries: list, *, max_metadata_bytes: int, hash_ip: Callable[[str], str]
+          ) -> tuple[list[dict], list[Reject], int]:
+    """(valid events, rejects, identical resends within the batch) of a list of stream entries."""
+    part = Part(max_metadata_bytes, hash_ip)
+    for _entry_id, fields in entries:
+        part.add(fields)
+    return part.valid, part.rejects, part.dups
+
+
+def parts(entries: list, batch_size: int, *, max_metadata_bytes: int, hash_ip: Callable[[str], str]
+          ) -> Iterator[tuple[list, Part]]:
+    """(entry ids, Part) of consecutive entries holding about batch_size events each (an entry is never
+    split), checked lazily: a read of packs larger than a batch is written as several batches."""
+    ids: list = []
+    part = Part(max_metadata_bytes, hash_ip)
+    for entry_id, fields in entries:
+        part.add(fields)
+        ids.append(entry_id)
+        if part.events >= batch_size:
+            yield ids, part
+            ids, part = [], Part(max_metadata_bytes, hash_ip)
+    if ids:
+        yield ids, part
 
 
 _COMPARED = ("user_id", "entity_id", "action", "weight", "ts", "metadata")

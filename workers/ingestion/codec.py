@@ -43,12 +43,21 @@ def loads(text: str) -> Any:
     except orjson.JSONDecodeError:
         return json.loads(text)  # the reference (and its error messages)
     if type(value) is dict:  # an event: flat but for its metadata (usually empty)
-        for v in value.values():
-            t = type(v)
-            if (t is float and not -_BIG < v < _BIG) or ((t is dict or t is list) and v and _has_big_float(v)):
+        return json.loads(text) if _event_has_big_float(value) else value
+    if type(value) is list:  # a pack of events
+        for item in value:
+            if _event_has_big_float(item) if type(item) is dict else _has_big_float(item):
                 return json.loads(text)
         return value
     return json.loads(text) if _has_big_float(value) else value
+
+
+def _event_has_big_float(event: dict) -> bool:
+    for v in event.values():
+        t = type(v)
+        if (t is float and not -_BIG < v < _BIG) or ((t is dict or t is list) and v and _has_big_float(v)):
+            return True
+    return False
 
 
 def dumps(value: Any) -> bytes | str:

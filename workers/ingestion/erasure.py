@@ -81,15 +81,33 @@ def delete_user_rows(conn: Connection, user_id: str) -> dict[str, int]:
 
 
 def purge_stream(redis_client: Any, user_id: str, chunk: int = 1000) -> int:
-    """XDEL the user's entries still queued in the event stream (the tombstone already makes the drain
-    skip them; this takes them out of Redis's memory so an AOF rewrite drops them too)."""
+    """Take the user's events still queued in the event stream out of it (the tombstone already makes
+    the drain skip them; this takes them out of Redis's memory so an AOF rewrite drops them too): an
+    entry of theirs is XDELed, a pack (field 'b') holding theirs among others' is replaced, in one
+    MULTI, by a pack of the others' events (written again if the old one was already delivered: the
+    ON CONFLICT (event_id) write makes that a no-op). Returns the user's events removed."""
     from .batch import _user_hint
     from .stream import STREAM
 
     removed, start = 0, "-"
     while True:
         entries = redis_client.xrange(STREAM, min=start, max="+", count=chunk)
-        mine = [eid for eid, fields in entries if _is_users(fields, user_id, _user_hint)]
+        mine = []
+        for eid, fields in entries:
+            packed = isinstance(fields, dict) and fields.get(b"e", fields.get("e")) is None \
+                and fields.get(b"b", fields.get("b")) is not None
+            if not packed:
+                if _is_users(fields, user_id, _user_hint):
+                    mine.append(eid)
+                continue
+            rest, theirs = _split_pack(fields.get(b"b", fields.get("b")), user_id, _user_hint)
+            if theirs:
+                pipe = redis_client.pipeline(transaction=True)
+                if rest:
+                    pipe.xadd(STREAM, {"b": json.dumps(rest, separators=(",", ":"))})
+                pipe.xdel(STREAM, eid)
+                pipe.execute()
+                removed += theirs
         if mine:
             removed += redis_client.xdel(STREAM, *mine)
         if len(entries) < chunk:
@@ -108,6 +126,22 @@ def _is_users(fields: Any, user_id: str, hint) -> bool:
     except Exception:  # noqa: BLE001 - undecodable: the dead-letter path's reading of it
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         return str(hint(text)) == str(user_id)
+
+
+def _split_pack(raw: Any, user_id: str, hint) -> tuple[list, int]:
+    """(the other users' events of a pack, how many of the user's it holds); an undecodable pack
+    that names the user counts as theirs whole."""
+    if str(user_id).encode() not in (raw if isinstance(raw, bytes) else str(raw).encode()):
+        return [], 0  # fast path: the id's digits are not even in the entry
+    try:
+        items = json.loads(raw)
+    except Exception:  # noqa: BLE001 - undecodable: the dead-letter path's reading of it
+        items = None
+    if not isinstance(items, list):
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        return [], int(str(hint(text)) == str(user_id))
+    rest = [e for e in items if not (isinstance(e, dict) and str(e.get("user_id")) == str(user_id))]
+    return rest, len(items) - len(rest)
 
 
 def rewrite_aof(redis_client: Any) -> str:

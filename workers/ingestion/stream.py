@@ -32,9 +32,11 @@ USAGE_PREFIX = "shadowwatch:usage:"
 LINGER_MS = 250
 
 # KEYS[1] stream, KEYS[2] usage counter; ARGV[1] limit (0 = none), ARGV[2] counter ttl (0 = none),
-# ARGV[3..] event JSON. Returns the counter after adding, or -1 (over the limit, nothing added).
+# ARGV[3] events in this call, ARGV[4..] entries: an event's JSON object (field 'e') or a pack, a JSON
+# array of events (field 'b', it starts with '['). Returns the counter after adding, or -1 (over the
+# limit, nothing added).
 ENQUEUE_LUA = """
-local n = #ARGV - 2
+local n = tonumber(ARGV[3])
 local limit = tonumber(ARGV[1])
 local used = redis.call('INCRBY', KEYS[2], n)
 if limit > 0 and used > limit then
@@ -44,11 +46,22 @@ end
 if tonumber(ARGV[2]) > 0 and redis.call('TTL', KEYS[2]) < 0 then
   redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2]))
 end
-for i = 3, #ARGV do
-  redis.call('XADD', KEYS[1], '*', 'e', ARGV[i])
+for i = 4, #ARGV do
+  if string.byte(ARGV[i], 1) == 91 then
+    redis.call('XADD', KEYS[1], '*', 'b', ARGV[i])
+  else
+    redis.call('XADD', KEYS[1], '*', 'e', ARGV[i])
+  end
 end
 return used
 """
+
+# A pack: up to PACK_EVENTS events of one track_many() call in one stream entry, at most PACK_BYTES of
+# JSON. Why: Redis's work is per entry far more than per byte (XADD, the XCLAIM that XREADGROUP writes
+# to the AOF for each delivered entry, the pending-list entries, XACK, XDEL: ~13 us per entry,
+# BENCHMARKS.md); a pack pays it once for up to 100 events. Each event in it is validated on its own.
+PACK_EVENTS = 100
+PACK_BYTES = 64 * 1024
 
 
 def ensure_group(r: redis.Redis) -> None:
@@ -63,6 +76,31 @@ def ensure_group(r: redis.Redis) -> None:
 def encode(event: dict) -> bytes | str:
     """The stream entry of a validated event (workers/ingestion/codec.py: orjson, json fallback)."""
     return codec.dumps(event)
+
+
+def pack(encoded: list[bytes | str]) -> list[bytes | str]:
+    """Stream entries for encoded events, in order: consecutive events joined into packs (a JSON array)
+    of at most PACK_EVENTS events and PACK_BYTES; an event that would be alone stays a plain entry."""
+    out: list[bytes | str] = []
+    run: list[bytes] = []
+    size = 0
+
+    def close() -> None:
+        if len(run) == 1:
+            out.append(run[0])
+        elif run:
+            out.append(b"[" + b",".join(run) + b"]")
+        run.clear()
+
+    for e in encoded:
+        b = e if isinstance(e, bytes) else e.encode("utf-8", "surrogatepass")
+        if run and (len(run) >= PACK_EVENTS or size + len(b) + 1 > PACK_BYTES - 2):
+            close()
+            size = 0
+        run.append(b)
+        size += len(b) + 1
+    close()
+    return out
 
 
 def consumer_name() -> str:
@@ -172,6 +210,12 @@ def committed_per_user(valid: list[dict], users) -> dict[str, int]:
     return counts
 
 
+def _read_count(batch_size: int, per_entry: float) -> int:
+    """Entries to ask for: about batch_size events at the last read's events per entry (packs hold up to
+    PACK_EVENTS); never more entries than batch_size. An over-read is written in several batches."""
+    return max(1, min(batch_size, int(batch_size / per_entry)))
+
+
 def drain(r: redis.Redis, engine: Engine, *, batch_size: int, half_life_seconds: float, max_metadata_bytes: int,
           hash_ip: Callable[[str], str], reclaim_idle_seconds: float, time_budget: float,
           consumer: str | None = None, on_committed: Callable[[dict[str, int]], None] | None = None,
@@ -181,37 +225,43 @@ def drain(r: redis.Redis, engine: Engine, *, batch_size: int, half_life_seconds:
     ensure_group(r)
     stats = DrainStats()
     deadline = time.monotonic() + time_budget
+    per_entry = 1.0  # events per entry of the last read
     while time.monotonic() < deadline and (max_batches is None or stats.batches < max_batches):
-        entries = _own_pending(r, consumer, batch_size)  # ours, from an attempt that failed before XACK
+        count = _read_count(batch_size, per_entry)
+        entries = _own_pending(r, consumer, count)  # ours, from an attempt that failed before XACK
         if not entries:
-            entries = _reclaim(r, consumer, int(reclaim_idle_seconds * 1000), batch_size)
+            entries = _reclaim(r, consumer, int(reclaim_idle_seconds * 1000), count)
         stats.reclaimed += len(entries)
         if not entries:
-            reply = r.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=batch_size)
+            reply = r.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=count)
             entries = reply[0][1] if reply else []
         left_ms = int((deadline - time.monotonic()) * 1000)
         if not entries and stats.batches and left_ms > 0:
             # Traffic was flowing: wait briefly for more instead of leaving the stream idle until the next
             # beat kick (up to 1 s); an idle stream costs this drain at most LINGER_MS.
-            reply = r.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=batch_size, block=min(LINGER_MS, left_ms))
+            reply = r.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=count, block=min(LINGER_MS, left_ms))
             entries = reply[0][1] if reply else []
         if not entries:
             break
+        events = 0
         with gc_paused():
-            valid, rejects, dups = batch.split(entries, max_metadata_bytes=max_metadata_bytes, hash_ip=hash_ip)
-            out = batch.write_batch(engine, valid, rejects, half_life_seconds)
-        # committed: from here on a crash only causes an idempotent rewrite
-        if on_committed is not None and out.users:
-            on_committed(committed_per_user(valid, out.users))
-        ids = [eid for eid, _ in entries]
-        pipe = r.pipeline(transaction=False)
-        pipe.xack(STREAM, GROUP, *ids)
-        pipe.xdel(STREAM, *ids)
-        pipe.execute()
-        stats.batches += 1
-        stats.read += len(entries)
-        stats.inserted += out.inserted
-        stats.duplicates += dups + (len(valid) - out.inserted - out.conflicts)
-        stats.dead_lettered += out.dead_lettered
-        stats.users.update(out.users)
+            for ids, part in batch.parts(entries, batch_size, max_metadata_bytes=max_metadata_bytes,
+                                         hash_ip=hash_ip):
+                valid, rejects, dups = part.valid, part.rejects, part.dups
+                out = batch.write_batch(engine, valid, rejects, half_life_seconds)
+                # committed: from here on a crash only causes an idempotent rewrite
+                if on_committed is not None and out.users:
+                    on_committed(committed_per_user(valid, out.users))
+                pipe = r.pipeline(transaction=False)
+                pipe.xack(STREAM, GROUP, *ids)
+                pipe.xdel(STREAM, *ids)
+                pipe.execute()
+                events += part.events
+                stats.batches += 1
+                stats.read += part.events
+                stats.inserted += out.inserted
+                stats.duplicates += dups + (len(valid) - out.inserted - out.conflicts)
+                stats.dead_lettered += out.dead_lettered
+                stats.users.update(out.users)
+        per_entry = max(1.0, events / len(entries))
     return stats
