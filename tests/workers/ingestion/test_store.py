@@ -156,3 +156,25 @@ def test_awkward_strings_round_trip_exactly(engine):
                         {"u": user}).one()
     assert row.entity_id == 'BRK."B\\' and row.metadata == meta
     assert abs(row.ts.timestamp() - e["ts"]) < 1e-6
+
+
+def _reference_text_array(values) -> str:
+    """The literal as written before the unescaped fast path (every element escaped)."""
+    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+
+
+def test_text_array_equals_the_escaping_reference(engine):
+    from hypothesis import given, settings, strategies as st
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                            max_size=12), max_size=8))
+    def check(values):
+        assert store._text_array(values) == _reference_text_array(values)
+        assert store._text_array(iter(values)) == _reference_text_array(values)
+
+    check()
+    tricky = ['a"b', "c\\d", "NULL", "", "{x,y}", " sp "]
+    with engine.connect() as c:
+        got = c.execute(text("SELECT CAST(:a AS text[])"), {"a": store._text_array(tricky)}).scalar_one()
+    assert got == tricky
