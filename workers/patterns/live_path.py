@@ -8,13 +8,16 @@ Per unit of work (one symbol's bar, or one bar for each symbol of a universe tic
    appended to since it was cached; then only the newer bars travel.
 2. detection (pure numpy / TA-Lib, ``live_batch.detect_last_segments``);
 3. if anything was found: the detection + outbox + PATTERN_PUBLISHED statement;
-4. ``COMMIT; BEGIN; SET LOCAL synchronous_commit = off; claim unsent outbox rows of these
-   symbols`` — one round trip, only when there is something to publish; publish them
-   (MULTI/EXEC chunks), then ``COMMIT`` the sent mark (or un-mark what Redis refused).
+4. ``COMMIT``, publish this unit's new rows from memory (one publish-once script per chunk), then
+   mark them sent by id (``synchronous_commit`` off). When step 1 saw older unsent rows (a killed
+   run's, a Redis outage's), instead ``COMMIT; BEGIN; SET LOCAL synchronous_commit = off; claim
+   unsent outbox rows of these symbols`` in one round trip, publish them, ``COMMIT`` the sent mark
+   (or un-mark what Redis refused).
 
 So the guarantees of ``scanning`` are unchanged: the unit's bars, detections, outbox rows,
-checkpoints and watermark commit in one transaction, before anything is published; the relay
-claims rows exactly as ``publisher.relay_outbox`` does. What is saved is the pool's pre-ping and
+checkpoints and watermark commit in one transaction, before anything is published; a row is
+published at most once per flow (the markers of ``publisher.publish_rows``) and stays unsent until
+published, so the relay finishes whatever a crash interrupted. What is saved is the pool's pre-ping and
 separate BEGINs: the process keeps one dedicated autocommit connection (explicit BEGIN/COMMIT),
 dropped and re-opened after any connection error.
 """
@@ -153,8 +156,12 @@ def ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[s
             if redis_client is None or not (new or unsent):
                 cur.execute("COMMIT")
                 committed = True
-            else:
+            elif not unsent:  # only this unit's rows to publish: no claim round trip before the PUBLISHes
                 committed = True  # from here on the unit is durable whatever the publish does
+                result.published, result.relay_error = _commit_publish_mark(
+                    cur, redis_client, sorted((row[6], CHANNEL, events[row[1]]) for row in new))
+            else:  # older unsent rows (a killed run's, a Redis outage's): claim them with ours, by symbol
+                committed = True
                 result.published, result.relay_error = _commit_and_publish(cur, redis_client, symbols,
                                                                           len(new) + 1000, events)
     except BaseException as exc:
@@ -194,6 +201,35 @@ def _commit_and_publish(cur, redis_client, symbols: list[str], limit: int, event
         message = f"{type(error).__name__}: {error}"
         cur.execute(UNMARK_SQL, {"e": message[:500], "ids": [r[0] for r in rows[sent:]]})
     cur.execute("COMMIT")
+    return sent, message
+
+
+# The sent mark of rows published by the unit that wrote them (see ``_commit_publish_mark``), and the
+# error of those Redis refused (they stay unsent for the relay, as UNMARK_SQL leaves a claimed row).
+MARK_SQL = ("UPDATE pattern_outbox SET sent_at = clock_timestamp(), attempts = attempts + 1 "
+            "WHERE id = ANY(CAST(%(done)s AS bigint[])) AND sent_at IS NULL")
+REFUSED_SQL = ("UPDATE pattern_outbox SET attempts = attempts + 1, last_error = %(e)s "
+               "WHERE id = ANY(CAST(%(rest)s AS bigint[])) AND sent_at IS NULL")
+
+
+def _commit_publish_mark(cur, redis_client, rows: list[tuple], counts: list[int] | None = None
+                         ) -> tuple[int, str | None]:
+    """COMMIT the unit, publish its own (outbox id, channel, event) rows, then mark them sent.
+
+    No claim before the PUBLISHes (issue #16 item 2, #13 item 4): the claim (UPDATE .. FOR UPDATE SKIP
+    LOCKED over the unsent rows, filtered by each payload's symbol) stood between every event's
+    PATTERN_PUBLISHED row and its PUBLISH. Exactly-once does not rest on the claim here: each PUBLISH
+    sets its flow's marker in the same script (``publish_rows``), so a relay that claims these rows
+    between the COMMIT and the mark (or after a crash in between: they are still unsent) finds the
+    marker and does not publish them again, and whichever of the two runs the script first publishes.
+    The mark is one statement by primary key with ``synchronous_commit`` off, as the claim was."""
+    cur.execute("COMMIT")
+    sent, error = publish_rows(redis_client, rows, counts)
+    sql, params, message = MARK_SQL, {"done": [r[0] for r in rows[:sent]]}, None
+    if error is not None:
+        message = f"{type(error).__name__}: {error}"
+        sql, params = f"{sql}; {REFUSED_SQL}", {**params, "e": message[:500], "rest": [r[0] for r in rows[sent:]]}
+    cur.execute(f"BEGIN; SET LOCAL synchronous_commit = off; {sql}; COMMIT", params)
     return sent, message
 
 

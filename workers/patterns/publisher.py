@@ -86,7 +86,8 @@ class Persisted:
 
 
 # One round trip: new detections (ON CONFLICT skips known keys), their outbox rows and their
-# PATTERN_PUBLISHED checkpoints. Only rows the INSERT returned get an event and a log.
+# PATTERN_PUBLISHED checkpoints. Only rows the INSERT returned get an event and a log. Each returned
+# row ends with its outbox id (the live path marks the rows it published by it).
 # DBAPI (pyformat) parameters: the live path sends it on its own psycopg2 connection too.
 # The checkpoints are one set-based INSERT of exactly the rows ``log_integration_event()`` writes
 # (that function stays, for external callers; tests/workers/patterns/test_persist_log.py
@@ -114,7 +115,7 @@ WITH r AS (
     INSERT INTO pattern_outbox (detection_id, flow_id, channel, payload)
     SELECT d.id, d.flow_id, %(channel)s, jsonb_set(r.payload, '{data,user_count}', to_jsonb(coalesce(a.user_count, 0)))
     FROM d JOIN r ON r.flow_id = d.flow_id LEFT JOIN a ON a.flow_id = d.flow_id
-    RETURNING detection_id
+    RETURNING id, detection_id
 ), f AS (  -- earlier checkpoints of these flows (none for a fresh flow id), as log_integration_event reads them
     SELECT e.flow_id, min(e.timestamp) AS start FROM integration_events e
     WHERE e.flow_id IN (SELECT flow_id FROM d) GROUP BY e.flow_id
@@ -130,8 +131,8 @@ WITH r AS (
          CROSS JOIN LATERAL (SELECT clock_timestamp() AS now, d.id) n  -- d.id: evaluated per row
     RETURNING id, flow_id, user_count
 )
-SELECT d.id, d.flow_id::text, d.symbol, d.pattern, l.id, l.user_count
-FROM d JOIN l ON l.flow_id = d.flow_id
+SELECT d.id, d.flow_id::text, d.symbol, d.pattern, l.id, l.user_count, o.id
+FROM d JOIN l ON l.flow_id = d.flow_id JOIN o ON o.detection_id = d.id
 """
 
 
@@ -160,7 +161,7 @@ def persist_detections(session: Session, detections: Sequence[Detection], ttl_ho
         kept = stored_events(events, new)
         events.clear()
         events.update(kept)
-    return [Persisted(det_id, fid, symbol, pattern) for det_id, fid, symbol, pattern, _log, _users in new]
+    return [Persisted(det_id, fid, symbol, pattern) for det_id, fid, symbol, pattern, *_ in new]
 
 
 def persist_params(detections: Sequence[Detection], ttl_hours: float, now: float | None = None,
