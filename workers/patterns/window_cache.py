@@ -27,23 +27,30 @@ from .live_batch import COLUMNS, PANEL_WINDOW
 
 @dataclass(frozen=True)
 class Window:
-    """Bars of one symbol, oldest first: epoch seconds + COLUMNS as float arrays."""
+    """Bars of one symbol, oldest first, as one (1 + len(COLUMNS)) x n float array: row 0 the epoch
+    seconds, then COLUMNS. One array, so a warm tick extends a window with one concatenate, not six
+    (per symbol, ~500 a universe tick)."""
 
     version: int
-    epoch: np.ndarray
-    data: dict[str, np.ndarray]
+    arr: np.ndarray
+
+    @property
+    def epoch(self) -> np.ndarray:
+        return self.arr[0]
+
+    @property
+    def data(self) -> dict[str, np.ndarray]:
+        return {k: self.arr[i + 1] for i, k in enumerate(COLUMNS)}
 
     @property
     def last_epoch(self) -> float:
-        return float(self.epoch[-1])
+        return float(self.arr[0, -1])
 
-    def extended(self, version: int, epoch: np.ndarray, data: dict[str, np.ndarray],
-                 window: int = PANEL_WINDOW) -> "Window":
-        """This window plus newer bars, trimmed to the last ``window`` bars."""
-        if len(epoch) == 0:
-            return Window(version, self.epoch, self.data)
-        return Window(version, np.concatenate([self.epoch, epoch])[-window:],
-                      {k: np.concatenate([self.data[k], data[k]])[-window:] for k in COLUMNS})
+    def extended(self, version: int, new: np.ndarray, window: int = PANEL_WINDOW) -> "Window":
+        """This window plus newer bars (an array shaped like ``arr``), trimmed to the last ``window`` bars."""
+        if new.shape[1] == 0:
+            return Window(version, self.arr)
+        return Window(version, np.concatenate([self.arr, new], axis=1)[:, -window:])
 
 
 class WindowCache:
