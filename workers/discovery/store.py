@@ -4,7 +4,7 @@ so re-running a scan leaves ``updated_at`` (and everything else) untouched. The 
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from sqlalchemy import func, or_
 from sqlalchemy.dialects.postgresql import insert
@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 from shared_models.models.discovery import (AnomalyDetection, ModelExperiment, NetworkDiscovery, PatternDiscovery,
                                            Politician)
 
-from .experiment import ExperimentResult
 from .findings import Finding, clean_json
+
+if TYPE_CHECKING:  # experiment imports statsmodels, which a politician's scan does not need
+    from .experiment import ExperimentResult
 
 
 def _upsert(session: Session, model, rows: list[dict], key: list[str], compare: list[str]) -> int:
