@@ -13,13 +13,26 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.signal import find_peaks
 
 from .findings import Finding, unit
 
 MIN_TRADE_DAYS = 8
 OVERSAMPLING = 5
 PERIODOGRAM_POINTS = 240  # stored with each cycle finding, for its picture
+
+
+def find_peaks(x: np.ndarray) -> tuple[np.ndarray, dict]:
+    """``scipy.signal.find_peaks(x)`` without arguments (strict local maxima; a flat peak gives its middle,
+    rounded down), on runs of equal values in numpy: importing scipy.signal costs a worker seconds."""
+    x = np.asarray(x, dtype=float)
+    if len(x) < 3:
+        return np.empty(0, np.intp), {}
+    start = np.r_[0, np.flatnonzero(x[1:] != x[:-1]) + 1]  # first index of each run of equal values
+    end = np.r_[start[1:] - 1, len(x) - 1]
+    v = x[start]
+    inner = np.zeros(len(start), bool)
+    inner[1:-1] = (v[:-2] < v[1:-1]) & (v[2:] < v[1:-1])
+    return ((start[inner] + end[inner]) // 2).astype(np.intp), {}
 
 
 def false_alarm_probability(z: float, n_independent: float) -> float:

@@ -32,6 +32,15 @@ def test_closed_form_periodogram_equals_scipy():
                                lombscargle(t, y - y.mean(), omega), rtol=1e-9, atol=1e-12)
 
 
+def test_find_peaks_equals_scipy_on_plateaus_and_edges():
+    from scipy.signal import find_peaks
+
+    rng = np.random.default_rng(7)
+    cases = [rng.integers(0, 4, n).astype(float) for n in range(12) for _ in range(300)] + [rng.random(2000)]
+    for x in cases:
+        np.testing.assert_array_equal(cycles.find_peaks(x)[0], find_peaks(x)[0])
+
+
 def test_perfect_30_day_cycle_is_found():
     f = cycles.fourier_cycle(pd.date_range("2019-01-01", periods=25, freq="30D"))
     assert f is not None and f.kind == "fourier_cycle"
