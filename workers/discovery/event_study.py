@@ -66,8 +66,9 @@ def returns_frame(stock_close: pd.Series, market_close: pd.Series) -> pd.DataFra
     return pd.DataFrame({"r": r, "m": m}, index=pd.to_datetime(days.astype("datetime64[D]")))
 
 
-def _car(days: np.ndarray, r: np.ndarray, m: np.ndarray, event_day: int, horizons, estimation,
-         min_estimation: int) -> EventResult | None:
+def _fit(days: np.ndarray, r: np.ndarray, m: np.ndarray, event_day: int, horizons, estimation,
+         min_estimation: int) -> tuple | None:
+    """The market model and CARs of one event: (day0, alpha, beta, sigma, n, car, t), or None."""
     day0 = int(np.searchsorted(days, event_day))
     lo, hi = day0 + estimation[0], day0 + estimation[1]
     if lo < 0 or day0 + max(horizons) >= len(days) or hi - lo < min_estimation:
@@ -84,6 +85,13 @@ def _car(days: np.ndarray, r: np.ndarray, m: np.ndarray, event_day: int, horizon
     ar = r[day0 + 1:end] - alpha - beta * m[day0 + 1:end]
     car = {h: float(ar[:h].sum()) for h in horizons}
     t = {h: (car[h] / (sigma * np.sqrt(h)) if sigma > 0 else 0.0) for h in horizons}
+    return day0, alpha, beta, sigma, len(er), car, t
+
+
+def _result(days: np.ndarray, r: np.ndarray, m: np.ndarray, fit: tuple, horizons) -> EventResult:
+    """The full result of a fitted event, with its picture (built only for events that are kept)."""
+    day0, alpha, beta, sigma, n, car, t = fit
+    end = day0 + max(horizons) + 1
     when = pd.Timestamp(np.datetime64(int(days[day0]), "D"))
     w0 = max(1, day0 - WINDOW_BEFORE)
     seg = slice(w0, end)
@@ -94,7 +102,13 @@ def _car(days: np.ndarray, r: np.ndarray, m: np.ndarray, event_day: int, horizon
 
     window = {"day": (np.arange(w0, end) - day0).tolist(), "stock": anchored(r[seg]), "market": anchored(m[seg]),
               "abnormal": anchored(r[seg] - alpha - beta * m[seg])}
-    return EventResult(when, alpha, beta, sigma, len(er), car, t, window)
+    return EventResult(when, alpha, beta, sigma, n, car, t, window)
+
+
+def _car(days: np.ndarray, r: np.ndarray, m: np.ndarray, event_day: int, horizons, estimation,
+         min_estimation: int) -> EventResult | None:
+    fit = _fit(days, r, m, event_day, horizons, estimation, min_estimation)
+    return None if fit is None else _result(days, r, m, fit, horizons)
 
 
 def event_car(rets: pd.DataFrame, event_date, horizons=HORIZONS, estimation=ESTIMATION,
@@ -136,14 +150,16 @@ def abnormal_returns(trades: pd.DataFrame, closes: dict, market, *,
                                if close is not None and len(as_arrays(close)[0]) >= MIN_ESTIMATION_DAYS else None)
         if aligned[ticker] is None:
             continue
-        res = _car(*aligned[ticker], int(event_days[i]), HORIZONS, ESTIMATION, MIN_ESTIMATION_DAYS)
-        if res is None:
+        fit = _fit(*aligned[ticker], int(event_days[i]), HORIZONS, ESTIMATION, MIN_ESTIMATION_DAYS)
+        if fit is None:
             continue
         studied += 1
         sign = DIRECTION[types[i]]
-        cars.append(sign * res.car[PRIMARY])
-        if abs(res.t_stat[PRIMARY]) <= _t_critical(alpha, res.n_estimation - 2) or sign * res.car[PRIMARY] <= 0:
+        car_p, t_p, n_est = fit[5][PRIMARY], fit[6][PRIMARY], fit[4]
+        cars.append(sign * car_p)
+        if abs(t_p) <= _t_critical(alpha, n_est - 2) or sign * car_p <= 0:
             continue
+        res = _result(*aligned[ticker], fit, HORIZONS)  # the picture only for the few events kept
         p = float(2 * stats.t.sf(abs(res.t_stat[PRIMARY]), res.n_estimation - 2))
         verb = "bought" if sign > 0 else "sold"
         when = pd.Timestamp(tx[i])
