@@ -26,9 +26,10 @@ from .findings import Finding, unit
 
 def pair_counts(group: np.ndarray, member: np.ndarray, day: np.ndarray, window: int, n_members: int) -> np.ndarray:
     """Flat (n_members x n_members, upper triangle) counts of co-trades within ``window`` days."""
-    order = np.lexsort((day, group))
-    g, m, d = group[order], member[order], day[order]
-    key = g.astype(np.int64) * (int(d.max()) + window + 2) + d
+    # one int64 key (group, then day): a stable argsort of it is lexsort((day, group)) at a quarter of the cost
+    key = group.astype(np.int64) * (int(day.max()) + window + 2) + day
+    order = np.argsort(key, kind="stable")
+    m, key = member[order], key[order]
     n = len(key)
     end = np.searchsorted(key, key + window, side="right")
     cnt = end - np.arange(n) - 1
@@ -79,9 +80,12 @@ def co_trading(trades: pd.DataFrame, *, window_days: int = 7, n_shuffles: int = 
     by_member = np.argsort(member, kind="stable")
     exceed = np.zeros(len(candidates))
     null_sum = np.zeros(len(candidates))
+    member16 = member.astype(np.int16) if n < 2 ** 15 else member  # small ints: numpy's stable sort is a radix sort
     for _ in range(n_shuffles):
         shuffled = np.empty_like(day)
-        shuffled[by_member] = day[np.lexsort((rng.random(len(day)), member))]
+        # lexsort((random, member)) as two stable sorts: by the random draw, then (radix) by member
+        by_draw = np.argsort(rng.random(len(day)), kind="stable")
+        shuffled[by_member] = day[by_draw[np.argsort(member16[by_draw], kind="stable")]]
         null = pair_counts(group, member, shuffled, window_days, n)[candidates]
         exceed += null >= observed[candidates]
         null_sum += null
