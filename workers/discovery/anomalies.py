@@ -22,18 +22,31 @@ def late_disclosures(trades: pd.DataFrame, *, deadline_days: int = 45) -> list[F
     if df.empty:
         return out
     filing = df["ptr_link"].fillna("disclosed:" + df["disclosure_date"].dt.strftime("%Y-%m-%d"))
-    for link, g in df.groupby(filing, sort=True):
-        lag = int(g["disclosure_lag_days"].max())
-        disclosed = g["disclosure_date"].max()
+    keep = filing.notna().to_numpy()  # groupby drops a missing key
+    keys = filing.to_numpy()[keep]
+    # groupby(filing, sort=True) without a frame per filing: rows ordered by filing (stable, so each
+    # filing keeps its rows' order), then one slice of plain arrays per filing
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    lags = df["disclosure_lag_days"].to_numpy()[keep][order]
+    dates = df["disclosure_date"].to_numpy()[keep][order]
+    tickers = df["ticker"].to_numpy()[keep][order]
+    ids = df["id"].to_numpy()[keep][order]
+    cuts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(keys)]):
+        lag = int(max(lags[a:b]))
+        day = dates[a:b]
+        disclosed = pd.Timestamp(day.max()) if not np.isnat(day).any() else pd.Series(day).max()
         out.append(Finding(
-            kind="late_disclosure", subject=str(link)[-200:], score=late_severity(lag, deadline_days),
+            kind="late_disclosure", subject=str(keys[a])[-200:], score=late_severity(lag, deadline_days),
             confidence=1.0,
-            description=(f"{len(g)} trade(s) disclosed {lag} days after the transaction on "
+            description=(f"{b - a} trade(s) disclosed {lag} days after the transaction on "
                          f"{disclosed:%Y-%m-%d}, {lag - deadline_days} days past the {deadline_days}-day "
                          "STOCK Act deadline."),
             parameters={"deadline_days": deadline_days, "severity_scale_days": LATE_SCALE_DAYS},
-            evidence={"max_lag_days": lag, "disclosure_date": disclosed, "n_trades": int(len(g)),
-                      "tickers": sorted({t for t in g["ticker"].dropna()})[:50], "trade_ids": g["id"].tolist()},
+            evidence={"max_lag_days": lag, "disclosure_date": disclosed, "n_trades": int(b - a),
+                      "tickers": sorted({t for t in tickers[a:b] if not pd.isna(t)})[:50],
+                      "trade_ids": ids[a:b].tolist()},
         ))
     return out
 

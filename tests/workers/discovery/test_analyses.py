@@ -104,6 +104,27 @@ def test_60_day_lag_is_late_and_10_day_is_not():
     assert found[0].evidence["max_lag_days"] == 60 and 0 < found[0].score < 0.2
 
 
+def test_late_disclosures_group_like_a_groupby():
+    """Filings grouped without pandas' groupby: same findings as grouping the frame by filing."""
+    rng = np.random.default_rng(11)
+    n = 300
+    days = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D")
+    links = [None if i % 3 == 0 else f"link{rng.integers(0, 40)}" for i in range(n)]
+    tickers = [None if i % 7 == 0 else f"T{rng.integers(0, 9)}" for i in range(n)]
+    df = _trades(days, ptr_link=links, ticker=tickers, disclosure_lag_days=rng.integers(0, 120, n).tolist(),
+                 disclosure_date=list(days + pd.to_timedelta(rng.integers(0, 60, n), unit="D")))
+    found = anomalies.late_disclosures(df, deadline_days=45)
+    late = df[df["disclosure_lag_days"] > 45]
+    filing = late["ptr_link"].fillna("disclosed:" + late["disclosure_date"].dt.strftime("%Y-%m-%d"))
+    groups = list(late.groupby(filing, sort=True))
+    assert [f.subject for f in found] == [str(k) for k, _ in groups]
+    for f, (_, g) in zip(found, groups):
+        assert f.evidence["trade_ids"] == g["id"].tolist()
+        assert f.evidence["max_lag_days"] == int(g["disclosure_lag_days"].max())
+        assert f.evidence["disclosure_date"] == g["disclosure_date"].max()
+        assert f.evidence["tickers"] == sorted(set(g["ticker"].dropna()))
+
+
 def test_late_severity_grows_with_lag():
     sev = [anomalies.late_severity(lag, 45) for lag in (45, 46, 60, 120, 365, 1000)]
     assert sev[0] == 0 and all(a < b for a, b in zip(sev, sev[1:]))
