@@ -17,8 +17,10 @@ fresh database), loads all of data/congress and every daily price file plus GSPC
   on 2 connections (two threads), like the 2-process scan. Run before the scans and
   after them; the faster run is the floor.
 
-Prints wall seconds of each run, the findings written (both scans must write the
-same rows: asserted), and as its last line
+Prints wall seconds of each run, the findings written and a digest of their content
+(both scans must write the same findings, value for value: asserted; ``--digest HEX``
+also asserts them equal to a digest printed by another tree, e.g. main's slow path),
+and as its last line
 ``ratio discovery_scan_vs_floor = 2-process wall / floor wall (goal <= 3)``.
 Goals: <= 3x the floor, and <= 5 s with 2 processes on this machine.
 """
@@ -74,7 +76,29 @@ def timed_scan(concurrency: int, limit: int | None = None) -> tuple[float, dict]
         wall = time.perf_counter() - t0
     with get_engine().connect() as c:
         out["rows"] = {t.strip(): c.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in FINDINGS.split(",")}
+    out["digest"] = findings_digest()
     return wall, out
+
+
+def findings_digest() -> str:
+    """sha256 of every finding's content (all columns but ids and timestamps), rows sorted: two runs with
+    the same digest wrote the same findings set, value for value (a digest from main's code is the slow path's)."""
+    import hashlib
+
+    from sqlalchemy import text
+
+    from shared_models.db import get_engine
+
+    h = hashlib.sha256()
+    with get_engine().connect() as c:
+        for t in (x.strip() for x in FINDINGS.split(",")):
+            cols = c.execute(text("SELECT column_name FROM information_schema.columns WHERE table_name = :t "
+                                  "AND column_name <> 'id' AND data_type NOT LIKE 'timestamp%' "
+                                  "ORDER BY column_name"), {"t": t}).scalars().all()
+            rows = c.execute(text(f"SELECT row_to_json(x)::text FROM (SELECT {', '.join(cols)} FROM {t}) x")).scalars()
+            for r in sorted(rows):
+                h.update(f"{t}\t{r}\n".encode())
+    return h.hexdigest()[:16]
 
 
 def read_floor(threads: int = 2, limit: int | None = None) -> tuple[float, int, int]:
@@ -111,6 +135,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default=None, help="cost growth: comma-separated politician counts (the first N "
                     "in key order); runs only the 2-process scan and the floor at each size")
+    ap.add_argument("--digest", default=None, help="the findings digest the scans must write (from another tree)")
     args = ap.parse_args()
     from tests import scratch
 
@@ -133,7 +158,8 @@ def main() -> None:
         print(f"baseline  1 worker process : {one:6.1f} s wall  {out1}")
         two, out2 = timed_scan(2)
         print(f"candidate 2 worker processes: {two:6.1f} s wall  {out2}")
-        assert out1["rows"] == out2["rows"], "both runs must write the same findings"
+        assert out1["rows"] == out2["rows"] and out1["digest"] == out2["digest"], "both runs must write the same findings"
+        assert args.digest is None or out2["digest"] == args.digest, f"findings differ from {args.digest}"
         floors.append(read_floor())
         print(f"floor, again after the scans: {floors[1][0]:6.2f} s")
         floor = min(f[0] for f in floors)
