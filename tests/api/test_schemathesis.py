@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
 from tests.workers.shadow.conftest import registry_db  # noqa: F401 (fixture: shadow tables wiped after)
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-EXAMPLES = 30  # per operation and mode: ~30 operations x 2 modes, well under a few minutes
+EXAMPLES = 20  # per operation and mode: ~30 operations x 2 modes, well under a minute
 
 
 def test_every_operation(api_server, keys, registry_db):  # noqa: F811

@@ -17,7 +17,8 @@ def _as(database_url: str, role: str):
 
 
 @pytest.mark.parametrize("sql", ["SELECT count(*) FROM shadow_models", "SELECT count(*) FROM ingest_interests",
-                                 "DELETE FROM notification_alerts", "UPDATE dead_letters SET reason = reason",
+                                 "DELETE FROM notification_subscriptions", "UPDATE notification_alerts SET title = title",
+                                 "UPDATE dead_letters SET reason = reason",
                                  "INSERT INTO notification_subscriptions (name, target, format, events, "
                                  "min_priority, secret_enc, created_by) VALUES ('x','http://x','json','{*}','low',"
                                  "'s','t')"])

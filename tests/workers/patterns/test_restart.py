@@ -1,7 +1,7 @@
 """PostgreSQL crashes, then Redis restarts, in the middle of a patterns scan: same result as a clean run.
 
 Issue #9 item 5 for the patterns pool. A private PostgreSQL and Redis (``PrivateStack``); a real
-worker runs a fan-out scan of 12 symbols' full daily history. A clean run gives the reference:
+worker runs a fan-out scan of 8 symbols' full daily history. A clean run gives the reference:
 every detection (without ids and times), one PATTERN_PUBLISHED row each, every outbox row sent.
 Then the same scan again with PostgreSQL crashed (``pg_ctl -m immediate``) a few symbols in, and
 again with Redis restarted (SIGTERM, AOF kept) a few symbols in: the detections, checkpoints and
@@ -23,7 +23,7 @@ from tests.support import PrivateStack
 from tests.workers.patterns.helpers import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
-SYMBOLS = ["AAPL", "AMZN", "BA", "CVX", "F", "GE", "JPM", "KO", "MSFT", "NVDA", "PFE", "XOM"]
+SYMBOLS = ["AAPL", "BA", "F", "GE", "JPM", "KO", "PFE", "XOM"]  # full daily histories: 8 keep it under a minute
 SNAPSHOT = ("SELECT symbol, pattern, tier, bar_ts::text, confidence, current_price, price_change, volume, "
             "indicators::text FROM pattern_detections ORDER BY 1, 2, 3, 4")
 
@@ -111,7 +111,7 @@ def test_scan_survives_a_postgres_crash_and_a_redis_restart():
         worker = stack.worker("patterns", concurrency=1, name="patterns-restart").start()
         try:
             reference, clean = _run(stack, engine)
-            assert len(reference["detections"]) > 20_000 and reference["unsent"] == 0
+            assert len(reference["detections"]) > 1_000 * len(SYMBOLS) and reference["unsent"] == 0, len(reference["detections"])
             assert reference["published_rows"] == reference["outbox"] == len(reference["detections"])
             assert sorted(set(clean["seen"].values())) == [1]
 
