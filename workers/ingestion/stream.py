@@ -10,8 +10,6 @@ entries pending, to be reclaimed and rewritten idempotently (ON CONFLICT).
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import os
 import socket
@@ -21,6 +19,8 @@ from typing import Any, Callable
 
 import redis
 from sqlalchemy import Engine
+
+from workers.gc_pause import gc_paused
 
 from . import batch, codec
 
@@ -183,21 +183,6 @@ def forget_idle_consumers(r: redis.Redis) -> int:
         if h == host and pid.isdigit() and c["pending"] == 0 and not _pid_alive(int(pid)):
             removed += r.xgroup_delconsumer(STREAM, GROUP, name) == 0
     return removed
-
-
-@contextlib.contextmanager
-def gc_paused():
-    """No cyclic GC while a batch is decoded and written: its ~10 objects per entry (acyclic, freed by
-    reference counting) otherwise trigger a collection every 700 allocations, each walking the
-    worker's heap: split + array literals took 6.3-7.0 us per entry with it, 5.2-5.3 without
-    (BENCHMARKS.md). Collection resumes after the batch."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def committed_per_user(valid: list[dict], users) -> dict[str, int]:

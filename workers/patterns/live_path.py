@@ -24,8 +24,6 @@ dropped and re-opened after any connection error.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
 from dataclasses import dataclass
 from typing import Sequence
@@ -35,6 +33,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from shared_models import dead_letters
+from workers.gc_pause import gc_paused
 
 from .live_batch import COLUMNS, PANEL_WINDOW, Segments, detect_last_segments
 from .publisher import CHANNEL, PERSIST_SQL, UNMARK_SQL, persist_params, publish_rows, stored_events
@@ -122,21 +121,6 @@ def _discard(key, conn) -> None:
         pass
 
 
-@contextlib.contextmanager
-def _gc_paused():
-    """No cyclic GC during a unit: a universe tick allocates tens of thousands of acyclic objects
-    (events, rows; freed by reference counting), which triggered full collections of the worker's
-    heap (pandas, TA-Lib, SQLAlchemy): +70-130 ms of CPU in 2-3 of 7 warm ticks measured (issue #16
-    item 2, BENCHMARKS.md). Collection resumes after the unit."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[str, dict], ttl_hours: float,
            cache: WindowCache, source: str = "patterns.live", letters: Sequence = ()) -> LiveResult:
     """Store validated ``bars`` ({symbol: bar}), detect on each symbol's newest bar, persist, publish.
@@ -144,7 +128,7 @@ def ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[s
     ``source`` names the writer in ``market_bar_corrections`` when a bar rewrites a stored one;
     ``letters`` (dead letters of the same call's refused bars) commit in the same transaction.
     """
-    with _gc_paused():
+    with gc_paused():
         return _ingest(engine, redis_client, timeframe, tier, bars, ttl_hours, cache, source, letters)
 
 
