@@ -12,9 +12,10 @@ then times, in the same process and on the same arrays:
   RSI, SMA crosses), i.e. everything the daily tier computes before persisting.
 
 It checks that the full scan's candlestick hits equal the baseline's and that every
-hit (pattern, index, confidence, indicators) equals the slow path's (``reference_hits``:
-the per-function confidence of the code before issue #16 item 3, and each custom
-detector on its own ``Bars``, sharing no intermediate; run once, not timed), and
+hit (pattern, index, confidence, indicators) equals the slow path's (``reference_hits`` in
+``tests/workers/patterns/reference_detectors.py``: frozen copies of the per-function
+candlestick confidence and of the custom detectors as first written, each on its own
+bars, every intermediate over the full series; run once, not timed), and
 prints wall times, bars per second and, last,
 ``ratio backfill_vs_talib = full / baseline (goal <= 2)``. Goal also: full scan <= 5 s.
 """
@@ -34,7 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from loaders.prices import read_price_file  # noqa: E402
-from workers.patterns import candlesticks, custom  # noqa: E402
+from tests.workers.patterns.reference_detectors import reference_hits, same_hits  # noqa: E402
+from workers.patterns import candlesticks  # noqa: E402
 from workers.patterns.custom import Bars  # noqa: E402
 from workers.patterns.detection import scan_hits  # noqa: E402
 
@@ -70,36 +72,6 @@ def full_scan(series) -> tuple[float, int, int]:
             else:
                 custom_hits += idx.size
     return time.perf_counter() - t0, candle_hits, custom_hits
-
-
-def reference_hits(arrays) -> list:
-    """The slow path: per TA-Lib function its own mask, confidence and rounding; a fresh Bars per custom detector."""
-    bars = Bars(*arrays)
-    o, h, l, c, v = arrays
-    rel_volume, mean10 = candlesticks.relative_volume(v), candlesticks._prior_mean(c, candlesticks.TREND_WINDOW)
-    out = []
-    for f in candlesticks.FUNCTIONS:
-        signal = getattr(talib, f)(o, h, l, c)
-        idx = np.flatnonzero(signal != 0)
-        if idx.size == 0:
-            continue
-        val = signal[idx]
-        conf = candlesticks.candle_confidence(val, rel_volume[idx], c[idx], mean10[idx])
-        out.append((candlesticks.NAMES[f], 0, idx, conf, {"talib_value": val.astype(float), "relative_volume":
-                                                          np.round(np.nan_to_num(bars.rel_volume[idx], nan=0.0), 4)}))
-    for name, (fn, direction) in custom.DETECTORS.items():
-        hits = fn(Bars(*arrays))
-        out.append((name, direction, hits.index, hits.confidence, hits.indicators))
-    return out
-
-
-def same_hits(fast: list, slow: list) -> bool:
-    def eq(a, b):
-        return a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
-
-    return len(fast) == len(slow) and all(
-        a[:2] == b[:2] and eq(a[2], b[2]) and eq(a[3], b[3]) and a[4].keys() == b[4].keys()
-        and all(eq(a[4][k], b[4][k]) for k in a[4]) for a, b in zip(fast, slow))
 
 
 def main() -> None:

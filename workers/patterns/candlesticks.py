@@ -95,6 +95,72 @@ def candle_confidence(value: np.ndarray, rel_volume: np.ndarray, close: np.ndarr
     return np.round(np.clip(base + vol + 0.10 * reversal, 0.0, 1.0), 2)
 
 
+@dataclass(frozen=True)
+class FlatCandleHits:
+    """Every candlestick hit of one scan in flat arrays, ordered by function (``FUNCTIONS`` order)
+    then bar: function ``functions[k]``'s hits are ``index[bounds[k]:bounds[k + 1]]`` (and the same
+    slice of ``value`` / ``confidence``). Only functions with at least one hit are listed."""
+
+    functions: list[str]
+    bounds: list[int]
+    index: np.ndarray
+    value: np.ndarray
+    confidence: np.ndarray
+
+
+_LOOKBACK = np.array([LOOKBACK[f] for f in FUNCTIONS])
+
+
+def flat_candle_hits(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray, v: np.ndarray,
+                     start: int = 0, valid_from: np.ndarray | None = None,
+                     only: np.ndarray | None = None, rel_volume: np.ndarray | None = None,
+                     functions: tuple[str, ...] = FUNCTIONS) -> FlatCandleHits:
+    """``detect_candles``' hits in flat arrays (see ``FlatCandleHits``); the same arguments, plus
+    ``functions``, a subset of ``FUNCTIONS`` in its order (the others are not run).
+
+    Why this shape (issue #16 item 3): the 61 TA-Lib outputs are concatenated and their hits
+    found with one ``nonzero`` of one boolean array (``flatnonzero`` on each int32 output cost
+    ~5 us per function, a fifth of TA-Lib's own time); the confidence of all hits is one
+    vectorised pass, and the caller slices per function instead of building 61 objects.
+    """
+    n, nf = len(c), len(functions)
+    signals = np.concatenate([getattr(talib, f)(o, h, l, c) for f in functions]) if n and nf else \
+        np.zeros(0, np.int32)
+    flat = np.flatnonzero(signals != 0)  # function-major, bars ascending within a function
+    value = signals[flat]
+    counts = np.diff(np.searchsorted(flat, np.arange(nf + 1) * n))
+    rows = np.repeat(np.arange(nf), counts)
+    index = flat - rows * n
+    keep = None
+    if start:
+        keep = index >= start
+    if only is not None:
+        keep = only[index] if keep is None else keep & only[index]
+    if valid_from is not None:
+        lookback = _LOOKBACK if functions is FUNCTIONS else np.array([LOOKBACK[f] for f in functions])
+        ok = valid_from[index] >= lookback[rows]
+        keep = ok if keep is None else keep & ok
+    if keep is not None:
+        index, value, rows = index[keep], value[keep], rows[keep]
+        counts = np.bincount(rows, minlength=nf)
+    # relative volume and the prior 10-bar mean only at the hit bars (elementwise equal to the full series')
+    if rel_volume is None:
+        rv = _rel_volume_at(v, index)
+    else:
+        rv = rel_volume[index]
+    sma10 = talib.SMA(c, TREND_WINDOW) if n else np.zeros(0)
+    mean10 = np.where(index > 0, sma10[index - 1], np.nan) if index.size else np.zeros(0)
+    if valid_from is not None:  # a short series must not average the previous series' bars
+        vf = valid_from[index]
+        rv = np.where(vf >= VOLUME_WINDOW, rv, np.nan)
+        mean10 = np.where(vf >= TREND_WINDOW, mean10, np.nan)
+    conf = candle_confidence(value, rv, c[index], mean10)
+    has = np.flatnonzero(counts)
+    ends = np.cumsum(counts).tolist()
+    bounds = [0] + [ends[k] for k in has.tolist()]
+    return FlatCandleHits([functions[k] for k in has.tolist()], bounds, index, value, conf)
+
+
 def detect_candles(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray, v: np.ndarray,
                    start: int = 0, valid_from: np.ndarray | None = None,
                    only: np.ndarray | None = None, rel_volume: np.ndarray | None = None) -> list[CandleHits]:
@@ -103,36 +169,22 @@ def detect_candles(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray, v
     ``valid_from`` (optional, per bar) masks bars whose TA-Lib lookback would reach
     into another series when several symbols are concatenated into one array.
     ``rel_volume`` is ``relative_volume(v)`` when the caller already has it.
-
-    Why this shape: per function only the hit indices are taken (sparse: ~3 % of bars);
-    the confidence of all 61 functions' hits is then computed in one vectorised pass and
-    split back, instead of ~10 small numpy calls per function (the backfill spent twice
-    TA-Lib's own time on them, issue #16 item 3).
+    One ``CandleHits`` per function with a hit, in ``FUNCTIONS`` order (``flat_candle_hits``).
     """
-    rel_volume = relative_volume(v) if rel_volume is None else rel_volume
-    mean10 = _prior_mean(c, TREND_WINDOW)
-    if valid_from is not None:  # a short series must not average the previous series' bars
-        rel_volume = np.where(valid_from >= VOLUME_WINDOW, rel_volume, np.nan)
-        mean10 = np.where(valid_from >= TREND_WINDOW, mean10, np.nan)
-    found: list[tuple[str, np.ndarray, np.ndarray]] = []
-    for f in FUNCTIONS:
-        signal = getattr(talib, f)(o, h, l, c)
-        idx = np.flatnonzero(signal)
-        if start:
-            idx = idx[np.searchsorted(idx, start):]
-        if only is not None:
-            idx = idx[only[idx]]
-        if valid_from is not None:
-            idx = idx[valid_from[idx] >= LOOKBACK[f]]
-        if idx.size:
-            found.append((f, idx, signal[idx]))
-    if not found:
-        return []
-    every = np.concatenate([i for _, i, _ in found])
-    conf = candle_confidence(np.concatenate([val for _, _, val in found]), rel_volume[every], c[every],
-                             mean10[every])
-    cuts = np.cumsum([i.size for _, i, _ in found])[:-1]
-    return [CandleHits(NAMES[f], f, idx, val, cf) for (f, idx, val), cf in zip(found, np.split(conf, cuts))]
+    fh = flat_candle_hits(o, h, l, c, v, start, valid_from, only, rel_volume)
+    b = fh.bounds
+    return [CandleHits(NAMES[f], f, fh.index[b[k]:b[k + 1]], fh.value[b[k]:b[k + 1]], fh.confidence[b[k]:b[k + 1]])
+            for k, f in enumerate(fh.functions)]
+
+
+def _rel_volume_at(v: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``relative_volume(v)[index]``, dividing only at ``index``."""
+    if not index.size:
+        return np.zeros(0)
+    sma = talib.SMA(v.astype(float), VOLUME_WINDOW)
+    prior = np.where(index > 0, sma[index - 1], np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(prior > 0, v[index] / prior, np.nan)
 
 
 def _prior_mean(x: np.ndarray, n: int) -> np.ndarray:

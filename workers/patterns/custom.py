@@ -74,25 +74,11 @@ class Hits:
     indicators: dict[str, np.ndarray]  # arrays aligned with ``index``
 
 
-def _prior(fn: Callable, x: np.ndarray, n: int) -> np.ndarray:
-    """fn (talib.MAX/MIN) over the n bars before each bar; NaN where fewer exist."""
-    r = fn(x, n)
-    out = np.full_like(x, np.nan)
-    out[1:] = r[:-1]
-    return out
-
-
 def _once(b: Bars, key: tuple, make: Callable[[], object]):
-    """An intermediate two detectors share (the 20-bar prior low, the gaps, the SMAs), computed once per series."""
+    """An intermediate two detectors share (the 20-bar low, the gaps, the SMAs, RSI), computed once per series."""
     if key not in b._cache:
         b._cache[key] = make()
     return b._cache[key]
-
-
-def _hits(mask: np.ndarray, conf: np.ndarray, **indicators: np.ndarray) -> Hits:
-    idx = np.flatnonzero(mask if mask.dtype == bool else np.nan_to_num(mask, nan=0).astype(bool))
-    return Hits(idx, np.round(np.clip(conf[idx], 0.0, 1.0), 2),
-                {k: np.round(v[idx].astype(float), 4) for k, v in indicators.items()})
 
 
 def _clip01(x: np.ndarray) -> np.ndarray:
@@ -100,106 +86,122 @@ def _clip01(x: np.ndarray) -> np.ndarray:
     return np.fmin(np.fmax(x, 0.0), 1.0)
 
 
+def _result(idx: np.ndarray, conf: np.ndarray, **indicators: np.ndarray) -> Hits:
+    """Hits from values already taken at ``idx``: confidence clipped to 0..1 and rounded to 2 places,
+    indicators to 4 (np.clip is minimum(maximum(x, lo), hi); both propagate NaN the same way)."""
+    return Hits(idx, np.minimum(np.maximum(conf, 0.0), 1.0).round(2),
+                {k: v.round(4) for k, v in indicators.items()})
+
+
+# How the detectors below are computed (issue #16 item 3): each needs the full series only for
+# its mask; the confidence and the indicators are computed at the hit bars only (the same
+# elementwise formulas, so the same floats). "The n bars before bar i" is TA-Lib's window
+# ending at bar i - 1: with r = talib.MAX(x, n), bar i >= 1 compares against r[i - 1], so a
+# mask over bars 1..n-1 is built from x[1:] and r[:-1] (views) and its hits j are bars j + 1.
+# ``tests/workers/patterns/reference_detectors.py`` keeps the first, full-series version;
+# the tests and the backfill benchmark check every hit against it.
+
+
 def volume_spike(b: Bars) -> Hits:
     rv = b.rel_volume
-    with np.errstate(invalid="ignore"):
-        mask = rv >= VOLUME_SPIKE_RATIO
-    return _hits(mask, 0.5 + 0.5 * _clip01((rv - VOLUME_SPIKE_RATIO) / 4.0), relative_volume=rv)
+    idx = np.flatnonzero(rv >= VOLUME_SPIKE_RATIO)
+    r = rv[idx]
+    return _result(idx, 0.5 + 0.5 * _clip01((r - VOLUME_SPIKE_RATIO) / 4.0), relative_volume=r)
 
 
 def price_breakout(b: Bars) -> Hits:
-    level = _prior(talib.MAX, b.high, BREAKOUT_WINDOW)
-    excess = b.close - level
-    with np.errstate(invalid="ignore"):
-        mask = excess > 0
-    conf = 0.5 + 0.3 * _clip01(excess / b.atr) + 0.2 * _clip01(b.rel_volume - 1)
-    return _hits(mask, conf, breakout_level=level, atr=b.atr, relative_volume=b.rel_volume)
+    high = talib.MAX(b.high, BREAKOUT_WINDOW)
+    j = np.flatnonzero(b.close[1:] > high[:-1])  # close - level > 0, the same for every float
+    idx = j + 1
+    level, atr, rv = high[j], b.atr[idx], b.rel_volume[idx]
+    conf = 0.5 + 0.3 * _clip01((b.close[idx] - level) / atr) + 0.2 * _clip01(rv - 1)
+    return _result(idx, conf, breakout_level=level, atr=atr, relative_volume=rv)
+
+
+def _low(b: Bars, n: int) -> np.ndarray:
+    """talib.MIN(low, n): the breakdown level and the support (both 20 bars), computed once."""
+    return _once(b, ("min_low", n), lambda: talib.MIN(b.low, n))
 
 
 def price_breakdown(b: Bars) -> Hits:
-    level = _once(b, ("prior_min_low", BREAKOUT_WINDOW), lambda: _prior(talib.MIN, b.low, BREAKOUT_WINDOW))
-    excess = level - b.close
-    with np.errstate(invalid="ignore"):
-        mask = excess > 0
-    conf = 0.5 + 0.3 * _clip01(excess / b.atr) + 0.2 * _clip01(b.rel_volume - 1)
-    return _hits(mask, conf, breakdown_level=level, atr=b.atr, relative_volume=b.rel_volume)
+    low = _low(b, BREAKOUT_WINDOW)
+    j = np.flatnonzero(b.close[1:] < low[:-1])  # level - close > 0
+    idx = j + 1
+    level, atr, rv = low[j], b.atr[idx], b.rel_volume[idx]
+    conf = 0.5 + 0.3 * _clip01((level - b.close[idx]) / atr) + 0.2 * _clip01(rv - 1)
+    return _result(idx, conf, breakdown_level=level, atr=atr, relative_volume=rv)
 
 
 def resistance_break(b: Bars) -> Hits:
-    level = _prior(talib.MAX, b.close, RESISTANCE_WINDOW)
-    prev_close = np.concatenate([[np.nan], b.close[:-1]])
-    excess = b.close - level
-    with np.errstate(invalid="ignore"):
-        mask = (excess > 0) & (prev_close <= level)
-    return _hits(mask, 0.5 + 0.5 * _clip01(excess / b.atr), resistance=level, atr=b.atr)
+    top = talib.MAX(b.close, RESISTANCE_WINDOW)
+    j = np.flatnonzero(b.close[1:] > top[:-1])
+    j = j[b.close[j] <= top[j]]  # the previous close (bar j) at or below the level
+    idx = j + 1
+    level, atr = top[j], b.atr[idx]
+    return _result(idx, 0.5 + 0.5 * _clip01((b.close[idx] - level) / atr), resistance=level, atr=atr)
 
 
 def support_test(b: Bars) -> Hits:
-    support = _once(b, ("prior_min_low", SUPPORT_WINDOW), lambda: _prior(talib.MIN, b.low, SUPPORT_WINDOW))
-    atr = b.atr
-    with np.errstate(invalid="ignore"):
-        mask = (b.low <= support + SUPPORT_ATR_TOLERANCE * atr) & (b.close > support)
-    return _hits(mask, 0.5 + 0.5 * _clip01((b.close - support) / atr), support=support, atr=atr)
+    support = _low(b, SUPPORT_WINDOW)[:-1]
+    j = np.flatnonzero((b.low[1:] <= support + SUPPORT_ATR_TOLERANCE * b.atr[1:]) & (b.close[1:] > support))
+    idx = j + 1
+    level, atr = support[j], b.atr[idx]
+    return _result(idx, 0.5 + 0.5 * _clip01((b.close[idx] - level) / atr), support=level, atr=atr)
 
 
 def _gaps(b: Bars) -> tuple[np.ndarray, np.ndarray]:
+    """Gap up / gap down in % of bars 1..n-1 against the prior bar's high / low."""
     return _once(b, ("gaps",), lambda: _gap_pcts(b))
 
 
 def _gap_pcts(b: Bars) -> tuple[np.ndarray, np.ndarray]:
-    prev_high = np.concatenate([[np.nan], b.high[:-1]])
-    prev_low = np.concatenate([[np.nan], b.low[:-1]])
     with np.errstate(invalid="ignore", divide="ignore"):
-        return 100 * (b.open / prev_high - 1), 100 * (1 - b.open / prev_low)
+        return 100 * (b.open[1:] / b.high[:-1] - 1), 100 * (1 - b.open[1:] / b.low[:-1])
 
 
 def gap_up(b: Bars) -> Hits:
     up, _ = _gaps(b)
-    with np.errstate(invalid="ignore"):
-        mask = up >= GAP_MIN_PCT
-    return _hits(mask, 0.5 + 0.5 * _clip01(up / 3.0), gap_pct=up)
+    j = np.flatnonzero(up >= GAP_MIN_PCT)
+    u = up[j]
+    return _result(j + 1, 0.5 + 0.5 * _clip01(u / 3.0), gap_pct=u)
 
 
 def gap_down(b: Bars) -> Hits:
     _, down = _gaps(b)
-    with np.errstate(invalid="ignore"):
-        mask = down >= GAP_MIN_PCT
-    return _hits(mask, 0.5 + 0.5 * _clip01(down / 3.0), gap_pct=-down)
+    j = np.flatnonzero(down >= GAP_MIN_PCT)
+    d = down[j]
+    return _result(j + 1, 0.5 + 0.5 * _clip01(d / 3.0), gap_pct=-d)
 
 
-def _rsi(b: Bars) -> tuple[np.ndarray, np.ndarray]:
-    if "rsi" not in b._cache:
-        b._cache["rsi"] = talib.RSI(b.close, RSI_PERIOD)
-    rsi = b._cache["rsi"]
-    return rsi, np.concatenate([[np.nan], rsi[:-1]])
+def _rsi(b: Bars) -> np.ndarray:
+    return _once(b, ("rsi",), lambda: talib.RSI(b.close, RSI_PERIOD))
 
 
 def rsi_oversold(b: Bars) -> Hits:
-    rsi, prev = _rsi(b)
-    with np.errstate(invalid="ignore"):
-        mask = (rsi < 30) & (prev >= 30)
-    return _hits(mask, 0.5 + 0.5 * _clip01((30 - rsi) / 15), rsi=rsi)
+    rsi = _rsi(b)
+    idx = np.flatnonzero((rsi[1:] < 30) & (rsi[:-1] >= 30)) + 1
+    r = rsi[idx]
+    return _result(idx, 0.5 + 0.5 * _clip01((30 - r) / 15), rsi=r)
 
 
 def rsi_overbought(b: Bars) -> Hits:
-    rsi, prev = _rsi(b)
-    with np.errstate(invalid="ignore"):
-        mask = (rsi > 70) & (prev <= 70)
-    return _hits(mask, 0.5 + 0.5 * _clip01((rsi - 70) / 15), rsi=rsi)
+    rsi = _rsi(b)
+    idx = np.flatnonzero((rsi[1:] > 70) & (rsi[:-1] <= 70)) + 1
+    r = rsi[idx]
+    return _result(idx, 0.5 + 0.5 * _clip01((r - 70) / 15), rsi=r)
 
 
 def _ma_cross(b: Bars, up: bool) -> Hits:
-    fast, slow, diff, prev = _once(b, ("sma_cross",), lambda: _sma_diff(b))
-    with np.errstate(invalid="ignore"):
-        mask = (diff > 0) & (prev <= 0) if up else (diff < 0) & (prev >= 0)
-        conf = 0.7 + 0.2 * (b.rel_volume >= 1.5)  # NaN compares False, as nan_to_num's 0 did
-    return _hits(mask, conf, sma50=fast, sma200=slow)
+    fast, slow, diff = _once(b, ("sma_cross",), lambda: _sma_diff(b))
+    now, prev = diff[1:], diff[:-1]
+    idx = np.flatnonzero((now > 0) & (prev <= 0) if up else (now < 0) & (prev >= 0)) + 1
+    conf = 0.7 + 0.2 * (b.rel_volume[idx] >= 1.5)  # NaN compares False, as nan_to_num's 0 did
+    return _result(idx, conf, sma50=fast[idx], sma200=slow[idx])
 
 
 def _sma_diff(b: Bars) -> tuple[np.ndarray, ...]:
     fast, slow = talib.SMA(b.close, 50), talib.SMA(b.close, 200)
-    diff = fast - slow
-    return fast, slow, diff, np.concatenate([[np.nan], diff[:-1]])
+    return fast, slow, fast - slow
 
 
 def golden_cross(b: Bars) -> Hits:

@@ -48,25 +48,38 @@ def scan_hits(bars: custom.Bars, start: int = 0, patterns: Iterable[str] | None 
 
     The vectorised core shared by scans, the live path, backtests and the backfill benchmark.
     ``valid_from`` (bars since the series began) masks warm-up bars of concatenated series.
+    With ``patterns``, only the TA-Lib functions and detectors of those names run.
+    The arrays returned may be views of one another's buffers: read them, do not write them.
     """
     wanted = set(patterns) if patterns else None
     out: list[tuple[str, int, np.ndarray, np.ndarray, dict]] = []
     rv = bars.rel_volume
-    rv_rounded = np.round(np.nan_to_num(rv, nan=0.0), 4)  # once per series, indexed per pattern
-    for ch in candlesticks.detect_candles(bars.open, bars.high, bars.low, bars.close, bars.volume, start,
-                                          valid_from, rel_volume=rv):
-        if wanted is None or ch.name in wanted:
-            out.append((ch.name, 0, ch.index, ch.confidence,
-                        {"talib_value": ch.value.astype(float), "relative_volume": rv_rounded[ch.index]}))
+    functions = candlesticks.FUNCTIONS if wanted is None else \
+        tuple(f for f in candlesticks.FUNCTIONS if candlesticks.NAMES[f] in wanted)
+    if functions:
+        fh = candlesticks.flat_candle_hits(bars.open, bars.high, bars.low, bars.close, bars.volume, start,
+                                           valid_from, rel_volume=rv, functions=functions)
+        value = fh.value.astype(float)
+        rv_rounded = np.round(np.nan_to_num(rv[fh.index], nan=0.0), 4)  # once for every candle hit
+        b = fh.bounds
+        for k, f in enumerate(fh.functions):
+            lo, hi = b[k], b[k + 1]
+            out.append((candlesticks.NAMES[f], 0, fh.index[lo:hi], fh.confidence[lo:hi],
+                        {"talib_value": value[lo:hi], "relative_volume": rv_rounded[lo:hi]}))
     for name, (fn, direction) in custom.DETECTORS.items():
         if wanted is not None and name not in wanted:
             continue
         h = fn(bars)
-        keep = h.index >= start
         if valid_from is not None:
-            keep &= valid_from[h.index] >= RESISTANCE_WARMUP
-        out.append((name, direction, h.index[keep], h.confidence[keep],
-                    {k: v[keep] for k, v in h.indicators.items()}))
+            keep = (h.index >= start) & (valid_from[h.index] >= RESISTANCE_WARMUP)
+            out.append((name, direction, h.index[keep], h.confidence[keep],
+                        {k: v[keep] for k, v in h.indicators.items()}))
+        elif start:  # indices ascend: the hits at or after start are one slice
+            lo = int(np.searchsorted(h.index, start))
+            out.append((name, direction, h.index[lo:], h.confidence[lo:],
+                        {k: v[lo:] for k, v in h.indicators.items()}))
+        else:
+            out.append((name, direction, h.index, h.confidence, h.indicators))
     return out
 
 

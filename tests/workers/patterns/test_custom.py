@@ -95,3 +95,87 @@ def test_clip01_is_clip_of_nan_to_num():
 
     x = np.array([np.nan, np.inf, -np.inf, -0.5, -0.0, 0.0, 0.3, 1.0, 1.7])
     assert np.array_equal(_clip01(x), np.clip(np.nan_to_num(x, nan=0.0), 0.0, 1.0))
+
+
+def _edge_series(n: int, seed: int, nans: bool = True):
+    """A random walk with the cases a fast path can get wrong: NaN bars, zero and negative prices,
+    flat bars (ATR 0), zero volume, a huge volume, repeated closes, closes exactly at a level."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    c = 20 * np.exp(np.cumsum(rng.normal(0, 0.03, n)))
+    o = c * np.exp(rng.normal(0, 0.02, n))
+    h = np.maximum(o, c) * (1 + rng.exponential(0.01, n))
+    l = np.minimum(o, c) * (1 - rng.exponential(0.01, n))
+    v = rng.lognormal(10, 1, n).round()
+    if nans:  # (TA-Lib's ATR and RSI stay NaN after the first NaN bar: a series without them too)
+        for arr in (o, h, l, c, v):
+            arr[rng.random(n) < 0.01] = np.nan
+    k = rng.integers(0, n, max(1, n // 40))
+    o[k], h[k], l[k], c[k] = c[k], c[k], c[k], c[k]  # flat bars
+    v[rng.random(n) < 0.05] = 0.0
+    v[rng.integers(0, n)] = 1e12
+    h[rng.integers(0, n)] = 0.0
+    l[rng.integers(0, n)] = -1.0
+    rep = rng.random(n - 1) < 0.05
+    c[1:][rep] = c[:-1][rep]  # repeated closes
+    for i in rng.integers(21, max(22, n), n // 30):  # closes exactly at the prior 20-bar high / low
+        if i < n:
+            c[i] = np.max(h[i - 20:i]) if i % 2 else np.min(l[i - 20:i])
+    return o, h, l, c, v
+
+
+@pytest.mark.parametrize("symbol", ["AAPL", "GE", "TSLA"])
+def test_scan_hits_equal_the_slow_path_on_real_bars(symbol):
+    """Every hit (pattern, index, confidence, indicators) equals the frozen first version's (issue #16 item 3)."""
+    import numpy as np
+
+    from loaders.prices import read_price_file
+    from tests.workers.patterns.reference_detectors import reference_hits, same_hits
+    from workers.patterns.custom import Bars
+    from workers.patterns.detection import scan_hits
+
+    b = read_price_file(CSV.parent / f"{symbol}.csv.gz").bars
+    arrays = tuple(np.ascontiguousarray(b[c].to_numpy(dtype=float)) for c in ("open", "high", "low", "close", "volume"))
+    fast, slow = scan_hits(Bars(*arrays)), reference_hits(arrays)
+    assert same_hits(fast, slow) and sum(len(h[2]) for h in slow) > 1000
+
+
+@pytest.mark.parametrize("n,seed,nans", [(1, 0, True), (2, 1, True), (15, 2, True), (61, 3, True), (230, 4, False),
+                                         (1500, 5, True), (1500, 6, False)])
+def test_scan_hits_equal_the_slow_path_on_edge_cases(n, seed, nans):
+    import warnings
+
+    from tests.workers.patterns.reference_detectors import reference_hits, same_hits
+    from workers.patterns.custom import Bars
+    from workers.patterns.detection import scan_hits
+
+    arrays = _edge_series(n, seed, nans)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # 0/0 and x/0 of the degenerate bars, in both paths
+        assert same_hits(scan_hits(Bars(*arrays)), reference_hits(arrays))
+
+
+def test_scan_hits_start_and_patterns_filter_the_full_scan():
+    """``start`` keeps the hits at or after it, ``patterns`` only the named detectors (which alone run)."""
+    import numpy as np
+
+    from tests.workers.patterns.reference_detectors import reference_hits, same_hits
+    from workers.patterns.custom import Bars
+    from workers.patterns.detection import scan_hits
+
+    arrays = _edge_series(1200, 9, nans=False)
+    slow = reference_hits(arrays)
+    for start, patterns in ((700, None), (0, ["Hammer", "Doji", "Gap_Up", "Golden_Cross"]), (1000, ["Support_Test"]),
+                            (5, ["Engulfing", "RSI_Oversold"])):
+        expected = []
+        for name, d, idx, conf, ind in slow:
+            if patterns and name not in patterns:
+                continue
+            keep = idx >= start
+            if "talib_value" in ind and not keep.any():
+                continue  # a candlestick is listed only where it fired
+            expected.append((name, d, idx[keep], conf[keep], {k: v[keep] for k, v in ind.items()}))
+        got = scan_hits(Bars(*arrays), start, patterns)
+        assert same_hits(got, expected) and sum(len(h[2]) for h in got) > 10, (start, patterns)
+        assert all(np.all(h[2] >= start) for h in got)
