@@ -87,12 +87,18 @@ def raw_signals(o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray) -> d
 
 def candle_confidence(value: np.ndarray, rel_volume: np.ndarray, close: np.ndarray,
                       mean10: np.ndarray) -> np.ndarray:
-    """Vectorised confidence of the formula in the module docstring (inputs at the hit bars)."""
+    """Vectorised confidence of the formula in the module docstring (inputs at the hit bars).
+
+    The volume term is clip(nan_to_num(rv, nan=1) - 1, 0, 1) written as fmin(fmax(rv - 1, 0), 1)
+    (NaN -> 0, +-inf -> 1 / 0: the same values in two ufuncs); the sum lies in [0.55, 0.95], so
+    the final clip to [0, 1] of the first version is the identity and is not repeated
+    (``tests/workers/patterns/reference_detectors.py`` keeps that version; the tests compare).
+    """
     base = np.where(np.abs(value) >= 200, 0.75, 0.55)
-    vol = 0.10 * np.clip(np.nan_to_num(rel_volume, nan=1.0) - 1.0, 0.0, 1.0)
-    prev_trend_down = close < mean10
-    reversal = np.where(value > 0, prev_trend_down, ~prev_trend_down) & ~np.isnan(mean10)
-    return np.round(np.clip(base + vol + 0.10 * reversal, 0.0, 1.0), 2)
+    vol = 0.10 * np.fmin(np.fmax(rel_volume - 1.0, 0.0), 1.0)
+    # bullish after a close below the prior mean, bearish after one at or above it; no mean, no bonus
+    reversal = ((value > 0) == (close < mean10)) & (mean10 == mean10)
+    return (base + vol + 0.10 * reversal).round(2)
 
 
 @dataclass(frozen=True)

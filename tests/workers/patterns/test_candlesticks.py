@@ -75,3 +75,19 @@ def test_detect_candles_equals_the_per_function_path_with_every_mask():
         got = [(ch.function, ch.index.tolist(), ch.value.tolist(), ch.confidence.tolist())
                for ch in candlesticks.detect_candles(o, h, l, c, v, **kw)]
         assert got == expected and len(got) > 20, kw
+
+
+def test_candle_confidence_equals_the_first_version_on_every_kind_of_input():
+    """NaN / +-inf / 0 relative volume, NaN means, closes equal to the mean, confirmed and plain signals."""
+    from tests.workers.patterns.reference_detectors import candle_confidence as first_version
+
+    rng = np.random.default_rng(3)
+    n = 50_000
+    value = rng.choice(np.array([100, -100, 200, -200], dtype=np.int32), n)
+    rv = rng.choice([np.nan, np.inf, -np.inf, 0.0, 1.0, 1.5, 2.0, 0.5, -3.0], n) * np.where(
+        rng.random(n) < 0.5, 1.0, 3 * rng.random(n))
+    close = rng.random(n)
+    mean10 = np.where(rng.random(n) < 0.1, np.nan, rng.random(n))
+    mean10[::7] = close[::7]
+    got = candlesticks.candle_confidence(value, rv, close, mean10)
+    assert np.array_equal(got, first_version(value, rv, close, mean10)) and len(np.unique(got)) > 30
