@@ -157,6 +157,10 @@ class PatternsSettings:
                                     help="Live path: (symbol, timeframe) bar windows cached per worker process "
                                          "(0 = always read the window from PostgreSQL)",
                                     check=lambda v: v >= 0, check_msg="must be >= 0")
+    live_unit_symbols: int = env("PATTERNS_LIVE_UNIT_SYMBOLS", 64,
+                                 help="patterns.on_bars: symbols per transaction; each unit publishes after "
+                                      "its COMMIT (smaller: lower event latency, more commits per tick)",
+                                 check=_positive[0], check_msg=_positive[1])
     worker_heartbeat: bool = env("PATTERNS_WORKER_HEARTBEAT", True,
                                  help="Each patterns worker beats from its main process, outside the task queue "
                                       "(off: only `patterns.heartbeat` tasks beat)")

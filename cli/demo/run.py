@@ -59,7 +59,7 @@ def _notify_line(sink):
                           f"first: {first}", True)
 
 
-def _sources(engine, redis_client, plan, stop, kw):
+def _sources(engine, redis_client, redis_url, plan, stop, kw):
     from workers.app import app
 
     from .sources import Sources
@@ -68,7 +68,7 @@ def _sources(engine, redis_client, plan, stop, kw):
         console.print(f"[red]{where}: {type(exc).__name__}: {exc}[/]")
 
     return app, Sources(app, engine, redis_client, plan, speed=kw["speed"], users=kw["users"],
-                        events_per_second=kw["events_per_second"], stop=stop, on_error=report)
+                        events_per_second=kw["events_per_second"], stop=stop, on_error=report, redis_url=redis_url)
 
 
 def demo_children(settings, concurrency: int | None, log_dir, pools):
@@ -108,7 +108,7 @@ def run_once(settings, *, minutes: float, concurrency: int | None, **kw) -> int:
 
         def main() -> None:
             try:
-                app, sources = _sources(engine, redis_client, plan, stop, kw)
+                app, sources = _sources(engine, redis_client, redis_url, plan, stop, kw)
                 online = wait_for_pools(app, POOLS, sup.stopping)
                 if set(POOLS) - online:
                     out["error"] = f"pools not online: {', '.join(sorted(set(POOLS) - online))} (logs in {log_dir})"
@@ -168,7 +168,7 @@ def run_feed(settings, *, minutes: float, **kw) -> int:
     plan = ensure_loaded(engine, console, symbols=kw["symbols"], replay=kw["days"])
     redis_client = _redis(redis_url)
     sink = _slack(engine, settings.log_dir.resolve())
-    app, sources = _sources(engine, redis_client, plan, stop, kw)
+    app, sources = _sources(engine, redis_client, redis_url, plan, stop, kw)
     online = wait_for_pools(app, POOLS, stop)
     print(f"demo feed: pools online: {', '.join(sorted(online))}; {len(plan.days)} days to replay", flush=True)
     sources.start()

@@ -2,8 +2,9 @@
 
 - patterns: the replay sends one ``patterns.on_bars`` task per trading day (the universe's
   bars of that day) at ``speed`` days per second, never more than ``LAG`` ticks ahead of the
-  pool; a consumer of ``tickstock.events.patterns`` logs EVENT_RECEIVED for every event (so
-  flows have a latency) and hands it to the shadow trader;
+  pool; a consumer of ``tickstock.events.patterns`` in its own process (``consumer``) logs
+  EVENT_RECEIVED for every event (so flows have a latency), and a listener here hands each event
+  to the shadow trader;
 - shadow: ``traders.Trader`` sends closed trades to ``shadow.record_trades`` as the replay
   plays their exit bars;
 - ingest: ``users.Users`` through ``ShadowWatch``;
@@ -31,21 +32,6 @@ COUNTS = {
     "shadow_trades": "SELECT count(*) FROM shadow_trades",
     "shadow_evaluations": "SELECT count(*) FROM shadow_evaluations",
 }
-# The consumer's EVENT_RECEIVED checkpoints of a batch of flows: exactly the rows
-# ``log_integration_event(flow, 'pattern_detected', 'TickStockAppV2', 'EVENT_RECEIVED',
-# 'tickstock.events.patterns')`` writes per flow (its timestamp clock_timestamp() per row, its latency
-# from the flow's first earlier checkpoint), in one set-based INSERT: calling the plpgsql function
-# per flow (~1,300 a universe tick) made the last flows of a batch wait for the first ones' calls
-# (issue #13 item 4; tests/cli/test_demo_received.py compares both).
-RECEIVED_SQL = text("""
-INSERT INTO integration_events (flow_id, timestamp, event_type, source_system, checkpoint, channel, latency_ms)
-SELECT x.f, n.now, 'pattern_detected', 'TickStockAppV2', 'EVENT_RECEIVED', 'tickstock.events.patterns',
-       CASE WHEN s.start IS NULL THEN NULL ELSE round((extract(epoch FROM (n.now - s.start)) * 1000)::numeric, 2) END
-FROM unnest(CAST(:flows AS uuid[])) WITH ORDINALITY AS x(f, k)
-LEFT JOIN (SELECT e.flow_id, min(e.timestamp) AS start FROM integration_events e
-           WHERE e.flow_id = ANY(CAST(:flows AS uuid[])) GROUP BY e.flow_id) s ON s.flow_id = x.f
-CROSS JOIN LATERAL (SELECT clock_timestamp() AS now, x.k) n  -- x.k: evaluated per row
-""")
 
 
 def counts(engine) -> dict[str, int]:
@@ -78,9 +64,10 @@ class DiscoveryStats:
 
 class Sources:
     def __init__(self, app, engine, redis_client, plan, *, speed: float, users: int, events_per_second: float,
-                 stop: threading.Event, on_error=None):
+                 stop: threading.Event, on_error=None, redis_url: str):
         from shadowwatch import ShadowWatchSync
 
+        from .consumer import Consumer
         from .traders import Trader
         from .users import Users
 
@@ -93,8 +80,7 @@ class Sources:
         warnings.filterwarnings("ignore", message="ShadowWatch: no licence key")
         self.sw = ShadowWatchSync()
         self.users = Users(self.sw, plan.symbols or ["AAPL", "MSFT"], users=users, rate=events_per_second)
-        self._flows: list[str] = []
-        self._lock = threading.Lock()
+        self.consumer = Consumer(engine.url.render_as_string(hide_password=False), redis_url)
         self.threads: list[threading.Thread] = []
         self.listening = threading.Event()
 
@@ -106,9 +92,11 @@ class Sources:
 
         self.started_at = datetime.now(timezone.utc)
         self.models = deploy()
+        if not self.consumer.start():
+            raise RuntimeError("the demo's event consumer did not subscribe within 30 s")
         for name, target in (("demo-listener", lambda: listen(self.redis, self.trader, self.stop, self.listening,
                                                                self._received)),
-                             ("demo-received", self._log_received), ("demo-discovery", self._discovery),
+                             ("demo-discovery", self._discovery),
                              ("demo-ingest", lambda: self.users.run(self.stop))):
             self._spawn(name, target)
         self.listening.wait(10)
@@ -131,6 +119,7 @@ class Sources:
     def join(self, timeout: float = 10.0) -> None:
         for t in self.threads:
             t.join(timeout)
+        self.patterns.received = self.consumer.stop()
         self.sw.close()
 
     # -- patterns + shadow ----------------------------------------------------------------------------------
@@ -138,26 +127,8 @@ class Sources:
         self.app.send_task("shadow.record_trades", args=[model, trades])
 
     def _received(self, event: dict) -> None:
-        flow_id = event.get("flow_id")
-        if flow_id:
-            with self._lock:
-                self._flows.append(str(flow_id))
         if self.trader.events % 20 == 0:  # users' interests drift toward what the pool publishes
             self.users.published(str((event.get("data") or {}).get("symbol") or "AAPL"))
-
-    def _log_received(self) -> None:
-        """The consumer's EVENT_RECEIVED checkpoints, in batches (DESIGN §4's flow log)."""
-        while not self.stop.is_set() or self._flows:
-            with self._lock:
-                flows, self._flows = self._flows, []
-            if flows:
-                with self.engine.begin() as conn:
-                    # a receipt checkpoint, not a business row: the next batch need not wait for its fsync
-                    conn.execute(text("SET LOCAL synchronous_commit = off"))
-                    conn.execute(RECEIVED_SQL, {"flows": flows})
-                self.patterns.received += len(flows)
-            elif self.stop.wait(0.005):
-                break
 
     def _collect(self, day, result, sent: float) -> None:
         out = result.get(timeout=300, propagate=True)

@@ -107,14 +107,16 @@ def on_bar(symbol, timeframe, bar) -> dict:
 
 @app.task(name="patterns.on_bars", ignore_result=False)
 def on_bars(timeframe, bars) -> dict:
-    """Live path for a universe: {symbol: bar} in one transaction; bad bars are dead-lettered in it."""
+    """Live path for a universe: {symbol: bar} in units of PATTERNS_LIVE_UNIT_SYMBOLS symbols, one
+    transaction each; bad bars are dead-lettered in the last one."""
     from shared_models.bars import BarError
 
     from .scanning import ingest_bars
 
     try:
         result, rejected = ingest_bars(_engine(), _redis(), timeframe, bars, _settings().pattern_ttl_hours,
-                                       dead_letter_source="patterns.on_bars")
+                                       dead_letter_source="patterns.on_bars",
+                                       unit_symbols=_settings().live_unit_symbols)
     except BarError as exc:  # the call as a whole (timeframe, shape, size): one dead letter
         _dead_letter("patterns.on_bars", exc, {"timeframe": timeframe, "bars": bars})
         return {"rejected": {"*": str(exc)}, "field": exc.field}
