@@ -202,7 +202,12 @@ def _prior_mean(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def relative_volume(v: np.ndarray, n: int = VOLUME_WINDOW) -> np.ndarray:
-    """Volume over the mean volume of the previous n bars (NaN where undefined or zero)."""
-    prior = _prior_mean(v.astype(float), n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(prior > 0, v / prior, np.nan)
+    """Volume over the mean volume of the previous n bars (NaN where undefined or zero).
+
+    Divides only where that mean is > 0 (the other bars stay NaN), so no division warning needs
+    silencing: the same values as ``where(prior > 0, v / prior, nan)``, without an ``errstate``."""
+    sma = talib.SMA(v.astype(float), n)
+    out = np.full(len(sma), np.nan)
+    prior = sma[:-1]
+    np.divide(v[1:], prior, out=out[1:], where=prior > 0)
+    return out

@@ -86,11 +86,27 @@ def _clip01(x: np.ndarray) -> np.ndarray:
     return np.fmin(np.fmax(x, 0.0), 1.0)
 
 
-def _result(idx: np.ndarray, conf: np.ndarray, **indicators: np.ndarray) -> Hits:
-    """Hits from values already taken at ``idx``: confidence clipped to 0..1 and rounded to 2 places,
-    indicators to 4 (np.clip is minimum(maximum(x, lo), hi); both propagate NaN the same way)."""
-    return Hits(idx, np.minimum(np.maximum(conf, 0.0), 1.0).round(2),
-                {k: v.round(4) for k, v in indicators.items()})
+Raw = tuple  # (index, confidence, indicators) at the hit bars, before rounding
+
+
+def _raw(idx: np.ndarray, conf: np.ndarray, **indicators: np.ndarray) -> Raw:
+    return idx, conf, indicators
+
+
+def _detector(raw: Callable[[Bars], Raw]) -> Callable[[Bars], Hits]:
+    """The public detector: ``raw``'s values with the confidence rounded to 2 places and the indicators
+    to 4. ``detector.raw`` is kept so ``detection.scan_hits`` can round every detector's values in one
+    call each. The first version also clipped the confidence to [0, 1]: every formula below is
+    0.5 + 0.5 * clip01(.), 0.5 + 0.3 * clip01(.) + 0.2 * clip01(.) or 0.7 / 0.9, i.e. in [0.5, 1.0]
+    (float + and * are monotonic, and each is exactly 1.0 at its largest inputs), so that clip was
+    the identity."""
+    def detector(b: Bars) -> Hits:
+        idx, conf, ind = raw(b)
+        return Hits(idx, conf.round(2), {k: v.round(4) for k, v in ind.items()})
+
+    detector.__name__, detector.__qualname__, detector.__doc__ = raw.__name__, raw.__qualname__, raw.__doc__
+    detector.raw = raw
+    return detector
 
 
 # How the detectors below are computed (issue #16 item 3): each needs the full series only for
@@ -102,20 +118,22 @@ def _result(idx: np.ndarray, conf: np.ndarray, **indicators: np.ndarray) -> Hits
 # the tests and the backfill benchmark check every hit against it.
 
 
-def volume_spike(b: Bars) -> Hits:
+@_detector
+def volume_spike(b: Bars) -> Raw:
     rv = b.rel_volume
     idx = np.flatnonzero(rv >= VOLUME_SPIKE_RATIO)
     r = rv[idx]
-    return _result(idx, 0.5 + 0.5 * _clip01((r - VOLUME_SPIKE_RATIO) / 4.0), relative_volume=r)
+    return _raw(idx, 0.5 + 0.5 * _clip01((r - VOLUME_SPIKE_RATIO) / 4.0), relative_volume=r)
 
 
-def price_breakout(b: Bars) -> Hits:
+@_detector
+def price_breakout(b: Bars) -> Raw:
     high = talib.MAX(b.high, BREAKOUT_WINDOW)
     j = np.flatnonzero(b.close[1:] > high[:-1])  # close - level > 0, the same for every float
     idx = j + 1
     level, atr, rv = high[j], b.atr[idx], b.rel_volume[idx]
     conf = 0.5 + 0.3 * _clip01((b.close[idx] - level) / atr) + 0.2 * _clip01(rv - 1)
-    return _result(idx, conf, breakout_level=level, atr=atr, relative_volume=rv)
+    return _raw(idx, conf, breakout_level=level, atr=atr, relative_volume=rv)
 
 
 def _low(b: Bars, n: int) -> np.ndarray:
@@ -123,30 +141,33 @@ def _low(b: Bars, n: int) -> np.ndarray:
     return _once(b, ("min_low", n), lambda: talib.MIN(b.low, n))
 
 
-def price_breakdown(b: Bars) -> Hits:
+@_detector
+def price_breakdown(b: Bars) -> Raw:
     low = _low(b, BREAKOUT_WINDOW)
     j = np.flatnonzero(b.close[1:] < low[:-1])  # level - close > 0
     idx = j + 1
     level, atr, rv = low[j], b.atr[idx], b.rel_volume[idx]
     conf = 0.5 + 0.3 * _clip01((level - b.close[idx]) / atr) + 0.2 * _clip01(rv - 1)
-    return _result(idx, conf, breakdown_level=level, atr=atr, relative_volume=rv)
+    return _raw(idx, conf, breakdown_level=level, atr=atr, relative_volume=rv)
 
 
-def resistance_break(b: Bars) -> Hits:
+@_detector
+def resistance_break(b: Bars) -> Raw:
     top = talib.MAX(b.close, RESISTANCE_WINDOW)
     j = np.flatnonzero(b.close[1:] > top[:-1])
     j = j[b.close[j] <= top[j]]  # the previous close (bar j) at or below the level
     idx = j + 1
     level, atr = top[j], b.atr[idx]
-    return _result(idx, 0.5 + 0.5 * _clip01((b.close[idx] - level) / atr), resistance=level, atr=atr)
+    return _raw(idx, 0.5 + 0.5 * _clip01((b.close[idx] - level) / atr), resistance=level, atr=atr)
 
 
-def support_test(b: Bars) -> Hits:
+@_detector
+def support_test(b: Bars) -> Raw:
     support = _low(b, SUPPORT_WINDOW)[:-1]
     j = np.flatnonzero((b.low[1:] <= support + SUPPORT_ATR_TOLERANCE * b.atr[1:]) & (b.close[1:] > support))
     idx = j + 1
     level, atr = support[j], b.atr[idx]
-    return _result(idx, 0.5 + 0.5 * _clip01((b.close[idx] - level) / atr), support=level, atr=atr)
+    return _raw(idx, 0.5 + 0.5 * _clip01((b.close[idx] - level) / atr), support=level, atr=atr)
 
 
 def _gaps(b: Bars) -> tuple[np.ndarray, np.ndarray]:
@@ -159,44 +180,48 @@ def _gap_pcts(b: Bars) -> tuple[np.ndarray, np.ndarray]:
         return 100 * (b.open[1:] / b.high[:-1] - 1), 100 * (1 - b.open[1:] / b.low[:-1])
 
 
-def gap_up(b: Bars) -> Hits:
+@_detector
+def gap_up(b: Bars) -> Raw:
     up, _ = _gaps(b)
     j = np.flatnonzero(up >= GAP_MIN_PCT)
     u = up[j]
-    return _result(j + 1, 0.5 + 0.5 * _clip01(u / 3.0), gap_pct=u)
+    return _raw(j + 1, 0.5 + 0.5 * _clip01(u / 3.0), gap_pct=u)
 
 
-def gap_down(b: Bars) -> Hits:
+@_detector
+def gap_down(b: Bars) -> Raw:
     _, down = _gaps(b)
     j = np.flatnonzero(down >= GAP_MIN_PCT)
     d = down[j]
-    return _result(j + 1, 0.5 + 0.5 * _clip01(d / 3.0), gap_pct=-d)
+    return _raw(j + 1, 0.5 + 0.5 * _clip01(d / 3.0), gap_pct=-d)
 
 
 def _rsi(b: Bars) -> np.ndarray:
     return _once(b, ("rsi",), lambda: talib.RSI(b.close, RSI_PERIOD))
 
 
-def rsi_oversold(b: Bars) -> Hits:
+@_detector
+def rsi_oversold(b: Bars) -> Raw:
     rsi = _rsi(b)
     idx = np.flatnonzero((rsi[1:] < 30) & (rsi[:-1] >= 30)) + 1
     r = rsi[idx]
-    return _result(idx, 0.5 + 0.5 * _clip01((30 - r) / 15), rsi=r)
+    return _raw(idx, 0.5 + 0.5 * _clip01((30 - r) / 15), rsi=r)
 
 
-def rsi_overbought(b: Bars) -> Hits:
+@_detector
+def rsi_overbought(b: Bars) -> Raw:
     rsi = _rsi(b)
     idx = np.flatnonzero((rsi[1:] > 70) & (rsi[:-1] <= 70)) + 1
     r = rsi[idx]
-    return _result(idx, 0.5 + 0.5 * _clip01((r - 70) / 15), rsi=r)
+    return _raw(idx, 0.5 + 0.5 * _clip01((r - 70) / 15), rsi=r)
 
 
-def _ma_cross(b: Bars, up: bool) -> Hits:
+def _ma_cross(b: Bars, up: bool) -> Raw:
     fast, slow, diff = _once(b, ("sma_cross",), lambda: _sma_diff(b))
     now, prev = diff[1:], diff[:-1]
     idx = np.flatnonzero((now > 0) & (prev <= 0) if up else (now < 0) & (prev >= 0)) + 1
     conf = 0.7 + 0.2 * (b.rel_volume[idx] >= 1.5)  # NaN compares False, as nan_to_num's 0 did
-    return _result(idx, conf, sma50=fast[idx], sma200=slow[idx])
+    return _raw(idx, conf, sma50=fast[idx], sma200=slow[idx])
 
 
 def _sma_diff(b: Bars) -> tuple[np.ndarray, ...]:
@@ -204,11 +229,13 @@ def _sma_diff(b: Bars) -> tuple[np.ndarray, ...]:
     return fast, slow, fast - slow
 
 
-def golden_cross(b: Bars) -> Hits:
+@_detector
+def golden_cross(b: Bars) -> Raw:
     return _ma_cross(b, True)
 
 
-def death_cross(b: Bars) -> Hits:
+@_detector
+def death_cross(b: Bars) -> Raw:
     return _ma_cross(b, False)
 
 

@@ -66,20 +66,31 @@ def scan_hits(bars: custom.Bars, start: int = 0, patterns: Iterable[str] | None 
             lo, hi = b[k], b[k + 1]
             out.append((candlesticks.NAMES[f], 0, fh.index[lo:hi], fh.confidence[lo:hi],
                         {"talib_value": value[lo:hi], "relative_volume": rv_rounded[lo:hi]}))
-    for name, (fn, direction) in custom.DETECTORS.items():
-        if wanted is not None and name not in wanted:
-            continue
-        h = fn(bars)
+    raws = [(name, direction, fn.raw(bars)) for name, (fn, direction) in custom.DETECTORS.items()
+            if wanted is None or name in wanted]
+    if not raws:
+        return out
+    # each detector's values rounded as its public function rounds them, in one call for all
+    conf = np.concatenate([r[1] for _, _, r in raws]).round(2)
+    values = [v for _, _, r in raws for v in r[2].values()]
+    ind = np.concatenate(values, dtype=float).round(4) if values else values
+    c = v = 0
+    for name, direction, (idx, _, raw_ind) in raws:
+        n = idx.size
+        h_conf = conf[c:c + n]
+        h_ind = {}
+        for k in raw_ind:
+            h_ind[k] = ind[v:v + n]
+            v += n
+        c += n
         if valid_from is not None:
-            keep = (h.index >= start) & (valid_from[h.index] >= RESISTANCE_WARMUP)
-            out.append((name, direction, h.index[keep], h.confidence[keep],
-                        {k: v[keep] for k, v in h.indicators.items()}))
+            keep = (idx >= start) & (valid_from[idx] >= RESISTANCE_WARMUP)
+            out.append((name, direction, idx[keep], h_conf[keep], {k: a[keep] for k, a in h_ind.items()}))
         elif start:  # indices ascend: the hits at or after start are one slice
-            lo = int(np.searchsorted(h.index, start))
-            out.append((name, direction, h.index[lo:], h.confidence[lo:],
-                        {k: v[lo:] for k, v in h.indicators.items()}))
+            lo = int(np.searchsorted(idx, start))
+            out.append((name, direction, idx[lo:], h_conf[lo:], {k: a[lo:] for k, a in h_ind.items()}))
         else:
-            out.append((name, direction, h.index, h.confidence, h.indicators))
+            out.append((name, direction, idx, h_conf, h_ind))
     return out
 
 

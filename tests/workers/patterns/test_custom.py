@@ -139,6 +139,14 @@ def test_scan_hits_equal_the_slow_path_on_real_bars(symbol):
     arrays = tuple(np.ascontiguousarray(b[c].to_numpy(dtype=float)) for c in ("open", "high", "low", "close", "volume"))
     fast, slow = scan_hits(Bars(*arrays)), reference_hits(arrays)
     assert same_hits(fast, slow) and sum(len(h[2]) for h in slow) > 1000
+    # and each public detector on its own (it rounds its values itself; scan_hits rounds them all at once)
+    from tests.workers.patterns import reference_detectors as ref
+    from workers.patterns import custom
+
+    for name, (fn, direction) in custom.DETECTORS.items():
+        h, r = fn(Bars(*arrays)), ref.DETECTORS[name][0](ref.RefBars(*arrays))
+        assert same_hits([(name, direction, h.index, h.confidence, h.indicators)],
+                         [(name, direction, r.index, r.confidence, r.indicators)]), name
 
 
 @pytest.mark.parametrize("n,seed,nans", [(1, 0, True), (2, 1, True), (15, 2, True), (61, 3, True), (230, 4, False),
