@@ -15,8 +15,8 @@ Measured in the same process, on the same bars and servers:
   publish; one transaction per symbol): latency per symbol, p50/p99, total — "cold" on
   2021-04-20 (this process's window cache has never seen the symbol: the whole window is
   read) and "warm" on 2021-04-21 (steady state: only the new bar is read back);
-- universe path (``scanning.ingest_bars``: one transaction, ``live_batch.detect_last``,
-  one chunked relay): wall for all symbols, cold (the reset rewrote history, so every
+- universe path (``scanning.ingest_bars``: one transaction per unit of ``--unit`` symbols,
+  ``live_batch.detect_last``, each unit publishing after its COMMIT): wall for all symbols, cold (the reset rewrote history, so every
   cached window is invalid) and warm;
 - named baseline, the I/O floor: per symbol one bar upsert + one PUBLISH, nothing else;
 - the universe tick's I/O floor (issue #16 item 2): the same bars in one upsert statement and
@@ -181,23 +181,25 @@ def _pct(xs, q):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=None, help="only the first N tickers")
+    ap.add_argument("--unit", type=int, default=None,
+                    help="symbols per universe-tick transaction (default: PATTERNS_LIVE_UNIT_SYMBOLS' default)")
     args = ap.parse_args()
     from tests import scratch
 
     env = scratch.start("qp_bench_patterns")  # a throwaway database, even on a configured server
     try:
-        run(args.limit)
+        run(args.limit, args.unit)
     finally:
         env.close()
 
 
-def run(limit) -> None:
+def run(limit, unit=None) -> None:
     import redis
     from sqlalchemy import text
 
     from shared_models import migrate
     from shared_models.db import get_engine, redis_url
-    from workers.patterns.scanning import ingest_bar, ingest_bars
+    from workers.patterns.scanning import LIVE_UNIT_SYMBOLS, ingest_bar, ingest_bars
 
     migrate.upgrade(os.environ["DATABASE_URL"])
     engine = get_engine(os.environ["DATABASE_URL"])
@@ -249,7 +251,8 @@ def run(limit) -> None:
     for day in (0, 1):
         _wait_received(engine, started, sum(events) + sum(events[:day]))
         t = time.perf_counter()
-        batch, rejected = ingest_bars(engine, r, "1d", {s: bars[day] for s, bars in new.items()})
+        batch, rejected = ingest_bars(engine, r, "1d", {s: bars[day] for s, bars in new.items()},
+                                      unit_symbols=unit or LIVE_UNIT_SYMBOLS)
         batch_wall.append(time.perf_counter() - t)
         assert not rejected and batch.published == events[day], (batch.published, events, rejected)
 
@@ -271,7 +274,7 @@ def run(limit) -> None:
               f"p99 {_pct(per[day], 99):6.2f} ms  total {sum(per[day]) * 1000:8.1f} ms   (goal p99 <= 10 ms)")
     for day, label in ((0, "cold"), (1, "warm")):
         print(f"universe live path, {label} (ingest_bars) : wall {batch_wall[day] * 1000:8.1f} ms for {n} symbols, "
-              f"{events[day]} events   (goal <= 100 ms)")
+              f"{events[day]} events, units of {unit or LIVE_UNIT_SYMBOLS}   (goal <= 100 ms)")
     print(f"universe I/O floor (1 upsert + COMMIT + {events[1]} PUBLISH of {size} B): {ufloor * 1000:8.1f} ms")
     print(f"universe warm wall / per-symbol floor total: {batch_wall[1] / sum(floor):.2f}x")
     print(f"universe and per-symbol paths wrote the same {len(fast)} detections and checkpoints")
