@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import Float, case, func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
@@ -89,19 +89,58 @@ def returns(session: Session, model_id: int, *, after: datetime | None = None, u
     return np.asarray(arr or [], dtype=float)
 
 
-def _epoch(col):
-    return func.date_part("epoch", col, type_=Float)      # float8 (EXTRACT is numeric: Decimals in Python)
+# A look's reads. The challenger's first n trades in closing order and, when they carry no opportunity id (the
+# common case), the champion's trades of the shadow period, in ONE statement; with opportunity ids a second
+# statement reads the champion's trades of the period plus those on the challenger's opportunities (the ids bound
+# as one array constant, so the planner sees them: the partial opportunity index serves the pre-period part).
+# Number arrays travel as float8send() bytes packed by string_agg (one bytea, decoded by libpq and
+# np.frombuffer, exact to the bit) instead of float8[] text parsed float by float into Python lists.
+# {o}: an aggregate's ORDER BY; empty when the input is a subquery already sorted by (closed_at, id), which
+# PostgreSQL feeds to a plain aggregate in that order (an ORDER BY inside each aggregate is a sort per array
+# before PostgreSQL 16), so it is used only as the fallback when the check of the returned order fails.
+_PACK = "string_agg(float8send({x}), ''::bytea{o})"
+_LOOK_SQL = """
+WITH ch AS MATERIALIZED (
+    SELECT "return" AS r, opened_at, closed_at, id, opportunity_id FROM shadow_trades
+    WHERE model_id = :challenger ORDER BY closed_at, id LIMIT :n),
+h AS MATERIALIZED (
+    SELECT {r} AS r, {c} AS c, (array_agg(opened_at{o}))[1] AS start, max(closed_at) AS until,
+           CASE WHEN bool_or(opportunity_id IS NOT NULL) THEN array_agg(opportunity_id{o}) END AS ops
+    FROM ch),
+cp AS (
+    SELECT "return" AS r, closed_at, id FROM shadow_trades
+    WHERE model_id = :champion AND closed_at >= (SELECT start FROM h) AND closed_at <= (SELECT until FROM h)
+      AND opened_at >= (SELECT start FROM h) AND (SELECT ops IS NULL FROM h)
+    ORDER BY closed_at, id)
+SELECT h.r, h.c, date_part('epoch', h.start), h.start, h.until, h.ops, p.r, p.c
+FROM h, (SELECT {pr} AS r, {pc} AS c FROM cp) p
+"""
+_PAIRED_SQL = """
+SELECT {pr}, {pc}, array_agg(opened_at >= :start{o}), array_agg(opportunity_id{o}) FROM (
+    SELECT "return" AS r, opened_at, closed_at, id, opportunity_id FROM (
+        SELECT "return", opened_at, closed_at, id, opportunity_id FROM shadow_trades
+        WHERE model_id = :champion AND closed_at <= :until AND closed_at >= :start
+          AND (opened_at >= :start OR opportunity_id = ANY(:mine))
+        UNION ALL
+        SELECT "return", opened_at, closed_at, id, opportunity_id FROM shadow_trades
+        WHERE model_id = :champion AND closed_at < :start AND opportunity_id = ANY(:mine)) u
+    ORDER BY closed_at, id) cp
+"""
 
 
-def _agg(col, sub, ordered: bool):
-    """array_agg in closing order. The input is a subquery already sorted by (closed_at, id); PostgreSQL feeds it
-    to a plain aggregate in that order, so the ORDER BY inside the aggregate (a sort per array before
-    PostgreSQL 16) is used only as the fallback when a check of the returned order fails."""
-    return func.array_agg(aggregate_order_by(col, sub.c.closed_at, sub.c.id) if ordered else col)
+def _look_sql(ordered: bool) -> tuple[str, str]:
+    o = " ORDER BY closed_at, id" if ordered else ""
+    pack = {"r": _PACK.format(x="r", o=o), "c": _PACK.format(x="date_part('epoch', closed_at)", o=o)}
+    cols = {**pack, "pr": pack["r"], "pc": pack["c"], "o": o}
+    return _LOOK_SQL.format(**cols), _PAIRED_SQL.format(**cols)
 
 
-def _floats(a) -> np.ndarray:
-    return np.asarray(a or [], dtype=float)
+_LOOK_SQLS = {False: _look_sql(False), True: _look_sql(True)}
+
+
+def _floats(b) -> np.ndarray:
+    """float8send() bytes (big-endian) -> float64 array (native order)."""
+    return np.frombuffer(b, dtype=">f8").astype(np.float64) if b else np.zeros(0)
 
 
 def _sorted(*closes: np.ndarray) -> bool:
@@ -110,52 +149,68 @@ def _sorted(*closes: np.ndarray) -> bool:
 
 def look_trades(session: Session, challenger_id: int, champion_id: int, n: int,
                 ordered: bool = False) -> tuple["Trades", "Trades"]:
-    """What a look at ``n`` trades compares, read as a few arrays (the driver parses float8[] in C).
+    """What a look at ``n`` trades compares, read as a few packed arrays (one statement without opportunity ids).
 
     The challenger's first n trades in closing order; the champion's trades of the shadow period —
     opened from the challenger's first trade on, closed by its n-th close (exact timestamps, in SQL) —
     and, when the challenger's trades carry opportunity ids, the champion's trades on those too.
     Opening times are read only as far as a look uses them: the challenger's first (the period's start;
     the others are NaN) and, for the champion, "in the period" (the start) or not (−inf).
+    ``look_trades_reference`` is the same read row by row (the slow path the tests compare with).
     """
-    t = ShadowTrade
-    ch = (select(t.ret.label("r"), t.opened_at, t.closed_at, t.id, t.opportunity_id)
-          .where(t.model_id == challenger_id).order_by(t.closed_at, t.id).limit(n).subquery())
-    has_ops = func.bool_or(ch.c.opportunity_id.isnot(None))
-    r, c, o0, start, until, ops = session.execute(select(
-        _agg(ch.c.r, ch, ordered), _agg(_epoch(ch.c.closed_at), ch, ordered),
-        _agg(_epoch(ch.c.opened_at), ch, ordered)[1], _agg(ch.c.opened_at, ch, ordered)[1],
-        func.max(ch.c.closed_at), case((has_ops, _agg(ch.c.opportunity_id, ch, ordered)), else_=None))).one()
+    look_sql, paired_sql = _LOOK_SQLS[ordered]
+    r, c, o0, start, until, ops, r2, c2 = session.execute(
+        text(look_sql), {"challenger": challenger_id, "champion": champion_id, "n": n}).one()
     r, c = _floats(r), _floats(c)
     if r.size == 0:
         empty = _trades(r, r, r, None)
         return empty, empty
     o = np.full(r.size, np.nan)
     o[0] = float(o0)
-    mine = sorted({x for x in ops if x is not None}) if ops else []
-    in_period = t.opened_at >= start
-    q = select(t.ret.label("r"), t.opened_at, t.closed_at, t.id, t.opportunity_id).where(
-        t.model_id == champion_id, t.closed_at <= until, t.closed_at >= start,
-        in_period | t.opportunity_id.in_(mine) if mine else in_period)
-    if mine:   # trades on a shared opportunity may have opened before the period: keep them for the pairs only
-        q = q.union_all(select(t.ret.label("r"), t.opened_at, t.closed_at, t.id, t.opportunity_id).where(
-            t.model_id == champion_id, t.closed_at < start, t.opportunity_id.in_(mine)))
-    cp = select(q.subquery()).order_by("closed_at", "id").subquery()
-    cols = [_agg(cp.c.r, cp, ordered), _agg(_epoch(cp.c.closed_at), cp, ordered)]
-    if mine:
-        cols += [_agg(cp.c.opened_at >= start, cp, ordered), _agg(cp.c.opportunity_id, cp, ordered)]
-    got = session.execute(select(*cols)).one()
+    if ops is None:
+        r2, c2 = _floats(r2), _floats(c2)
+        if not ordered and not _sorted(c, c2):
+            return look_trades(session, challenger_id, champion_id, n, ordered=True)
+        return _trades(r, o, c, None), _trades(r2, np.full(r2.size, o[0]), c2, None)
+    mine = sorted({x for x in ops if x is not None})
+    got = session.execute(text(paired_sql), {"champion": champion_id, "start": start, "until": until,
+                                             "mine": mine}).one()
     r2, c2 = _floats(got[0]), _floats(got[1])
     if not ordered and not _sorted(c, c2):
         return look_trades(session, challenger_id, champion_id, n, ordered=True)
-    if not mine:
-        return _trades(r, o, c, None), _trades(r2, np.full(r2.size, o[0]), c2, None)
     inside = np.asarray(got[2] or [], dtype=bool)
     import pandas as pd
 
     codes, _ = pd.factorize(pd.Series(list(ops) + list(got[3] or []), dtype=object), use_na_sentinel=True)
     return (_trades(r, o, c, codes[: r.size]),
             _trades(r2, np.where(inside, o[0], -np.inf), c2, codes[r.size:]))
+
+
+def look_trades_reference(session: Session, challenger_id: int, champion_id: int,
+                          n: int) -> tuple["Trades", "Trades"]:
+    """``look_trades`` row by row through the ORM, in Python: what the tests and the benchmark check it against."""
+    t = ShadowTrade
+    cols = (t.ret, t.opened_at, t.closed_at, t.opportunity_id)
+    ch = session.execute(select(*cols).where(t.model_id == challenger_id).order_by(t.closed_at, t.id)
+                         .limit(n)).all()
+    if not ch:
+        empty = _trades(np.zeros(0), np.zeros(0), np.zeros(0), None)
+        return empty, empty
+    start, until = ch[0].opened_at, max(x.closed_at for x in ch)
+    mine = {x.opportunity_id for x in ch if x.opportunity_id is not None}
+    cp = [x for x in session.execute(select(*cols).where(t.model_id == champion_id, t.closed_at <= until)
+                                     .order_by(t.closed_at, t.id))
+          if x.opened_at >= start or x.opportunity_id in mine]
+    o0 = start.timestamp()
+    o = np.full(len(ch), np.nan)
+    o[0] = o0
+    codes: dict[str, int] = {}
+    code = [-1 if x.opportunity_id is None else codes.setdefault(x.opportunity_id, len(codes)) for x in ch + cp]
+    return (_trades(np.array([x.ret for x in ch], dtype=float), o,
+                    np.array([x.closed_at.timestamp() for x in ch]), code[: len(ch)] if mine else None),
+            _trades(np.array([x.ret for x in cp], dtype=float),
+                    np.array([o0 if x.opened_at >= start else -np.inf for x in cp]),
+                    np.array([x.closed_at.timestamp() for x in cp]), code[len(ch):] if mine else None))
 
 
 def _trades(r, o, c, codes) -> "Trades":

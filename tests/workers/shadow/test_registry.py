@@ -164,6 +164,63 @@ def test_look_reads_are_in_closing_order_with_or_without_a_sort_per_array(regist
     assert plain[0].n == 600 and plain[1].opportunity is not None and (plain[1].opportunity >= 0).sum() > 100
 
 
+def _same_trades(a, b):
+    for f in ("ret", "opened", "closed"):
+        x, y = getattr(a, f), getattr(b, f)
+        assert x.dtype == y.dtype == np.float64 and np.array_equal(x, y, equal_nan=True), f   # to the bit
+    assert (a.opportunity is None) == (b.opportunity is None)
+    if a.opportunity is not None:
+        assert np.array_equal(a.opportunity, b.opportunity)
+
+
+def test_look_reads_equal_the_row_by_row_reference(registry_db):
+    """The packed one-statement read gives, to the bit, what reading the rows through the ORM gives: without
+    opportunity ids (one statement) and with them (champion trades before the period on a shared opportunity,
+    champion trades opened before the period on none, repeated and missing ids, ties in closing time)."""
+    from datetime import timedelta
+
+    rng = np.random.default_rng(9)
+    _deploy("champ", champion=True)
+    _deploy("plain")
+    _deploy("paired")
+    _deploy("nobody")
+    before = make_trades(returns(rng, 40), start=T0 - timedelta(hours=3), prefix="b", minutes=3)
+    champ = make_trades(returns(rng, 900), prefix="c", minutes=3)
+    straddle = make_trades(returns(rng, 6), start=T0 - timedelta(minutes=20), prefix="x", minutes=1)
+    for row in straddle:                              # opened before the period, closed in it
+        row["closed_at"] = (T0 + timedelta(minutes=30)).isoformat()
+    _record("champ", before + champ[::-1] + straddle)
+    _record("plain", make_trades(returns(rng, 700), prefix="p", minutes=4, start=T0 + timedelta(seconds=1.5)))
+    paired = make_trades(returns(rng, 700), prefix="s", minutes=4)
+    for i, row in enumerate(paired):
+        if i % 4 == 0:
+            row["opportunity_id"] = f"o{i % 97}"      # repeated ids
+        if i < 4:
+            row["closed_at"] = paired[4]["closed_at"]  # ties
+    for i, row in enumerate(before[::2]):
+        row["opportunity_id"] = f"o{4 * i % 97}"      # before the period, shared
+    for i, row in enumerate(champ[::3]):
+        row["opportunity_id"] = f"o{i % 120}"
+    straddle[0]["opportunity_id"] = "o8"
+    with unit_of_work() as s:                         # ids on rows already stored
+        cid = registry.get_model(s, "champ").id
+        for row in before + champ + straddle:
+            if row.get("opportunity_id"):
+                s.execute(text("UPDATE shadow_trades SET opportunity_id = :o WHERE model_id = :m AND trade_id = :t"),
+                          {"o": row["opportunity_id"], "m": cid, "t": row["trade_id"]})
+    _record("paired", paired[::-1])
+    with unit_of_work() as s:
+        ids = {m: registry.get_model(s, m).id for m in ("champ", "plain", "paired", "nobody")}
+        for name, n in (("plain", 650), ("paired", 600), ("paired", 700), ("nobody", 500)):
+            ref = registry.look_trades_reference(s, ids[name], ids["champ"], n)
+            for ordered in (False, True):
+                got = registry.look_trades(s, ids[name], ids["champ"], n, ordered=ordered)
+                for a, b in zip(got, ref):
+                    _same_trades(a, b)
+        ch, cp = registry.look_trades(s, ids["paired"], ids["champ"], 700)
+    assert ch.n == 700 and (cp.opened == -np.inf).sum() > 10 and (cp.opportunity >= 0).sum() > 100
+
+
 def test_forced_promotion_needs_a_reason_and_is_recorded_as_manual(registry_db, session):
     _deploy("champ", champion=True)
     _deploy("chal")
