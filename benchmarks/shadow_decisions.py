@@ -24,6 +24,7 @@ Goals: promotion <= 50 ms, rollback <= 100 ms.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import statistics
 import sys
 import time
@@ -107,6 +108,22 @@ def _run(args, db_url: str) -> None:
             s.add(PromotionEvent(event="manual", from_model_id=ids[0], to_model_id=ids[0], reason="floor",
                                  actor="bench"))
         floor.append(time.perf_counter() - t0)
+    with unit_of_work() as s:   # the look's packed read gives, to the bit, what reading the rows one by one gives
+        ch, _ = registry.deploy(s, "check", "momentum")
+        recording.record_trades(s, ch, _trades(np.random.default_rng(99), args.n, 0.003, "k-"), source="bench", **kw)
+        for fast, slow in zip(registry.look_trades(s, ch.id, champ.id, args.n),
+                              registry.look_trades_reference(s, ch.id, champ.id, args.n)):
+            assert all(np.array_equal(getattr(fast, f), getattr(slow, f), equal_nan=True)
+                       for f in ("ret", "opened", "closed")) and fast.opportunity is slow.opportunity is None
+        s.delete(ch)
+    from sqlalchemy import text
+
+    with unit_of_work() as s:   # what was decided, without the timings: equal before and after a speed-up
+        rows = s.execute(text("SELECT challenger_id, champion_id, n_trades, decision, score, metrics::text "
+                              "FROM shadow_evaluations ORDER BY id")).all()
+        rows += s.execute(text("SELECT event, from_model_id, to_model_id, reason, actor, metrics::text "
+                               "FROM shadow_promotions ORDER BY id")).all()
+        decided = hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()[:16]
     with unit_of_work() as s:
         recorded = [e.elapsed_ms for e in s.scalars(select(PromotionEvent).where(PromotionEvent.event == "promote"))]
     (pm, p95), (rm, r95), (fm, f95) = _q(promo), _q(back), _q(floor)
@@ -116,6 +133,7 @@ def _run(args, db_url: str) -> None:
     print(f"rollback end to end (+commit):                    median {1000 * rm:6.1f} ms, p95 {1000 * r95:6.1f} ms"
           f"  (goal <= 100 ms)")
     print(f"baseline I/O floor (same reads + one row + commit): median {1000 * fm:6.1f} ms")
+    print(f"decisions (evaluation and history rows, timings left out): sha256 {decided}")
     print(f"ratio promotion / floor: {pm / fm:.1f}x; rollback / floor: {rm / fm:.2f}x")
     print(f"ratio promotion_ms = {1000 * pm:.1f} (goal <= 50)")
     print(f"ratio rollback_ms = {1000 * rm:.1f} (goal <= 100)")

@@ -101,14 +101,15 @@ def evaluate_challenger(session: Session, name: str, settings, *, auto_promote: 
     if done is None:
         return Outcome("PENDING", f"{ch.name}: fewer than SHADOW_MIN_TRADES ({cfg.min_trades}) trades")
     n_k, ev = done
+    evaluation = jsonable(ev.as_dict())     # once: stored, returned and carried by the history row and alert
     stored = insert(ShadowEvaluation).values(
         challenger_id=ch.id, champion_id=champ.id, n_trades=n_k, decision=ev.decision, score=ev.score,
-        metrics=jsonable(ev.as_dict()), elapsed_ms=_ms(t0)).on_conflict_do_nothing().returning(ShadowEvaluation.id)
+        metrics=evaluation, elapsed_ms=_ms(t0)).on_conflict_do_nothing().returning(ShadowEvaluation.id)
     look_row = session.execute(stored).first()
     if look_row is None:
-        return Outcome("DUPLICATE", f"look at {n_k} trades was already evaluated", jsonable(ev.as_dict()))
+        return Outcome("DUPLICATE", f"look at {n_k} trades was already evaluated", evaluation)
     out = Outcome(ev.decision, f"{ch.name} vs {champ.name} at {n_k} trades: {ev.decision} (score {ev.score})",
-                  jsonable(ev.as_dict()))
+                  evaluation)
     if ev.decision == "APPROVED" and auto:
         event = promote(session, ch.name, actor=actor, reason=f"sequential test APPROVED at {n_k} trades "
                         f"(score {ev.score})", expected_champion_id=champ.id, metrics=out.evaluation, t0=t0)
@@ -163,11 +164,11 @@ def promote(session: Session, name: str, *, actor: str, reason: str, force: bool
     session.add(event)
     event.elapsed_ms = _ms(t0)
     session.flush()
+    n_target, n_champ = registry.trade_counts(session, target.id, champ.id)
     _tell(session, "promotion", f"event:{event.id}", f"{target.name} promoted over {champ.name}",
           {"challenger": target.name, "previous_champion": champ.name, "actor": actor, "reason": event.reason,
            "forced": force, "event_id": event.id, "elapsed_ms": event.elapsed_ms, "evaluation": metrics or {},
-           "trades": {"challenger": registry.trade_count(session, target.id),
-                      "champion": registry.trade_count(session, champ.id)}})
+           "trades": {"challenger": n_target, "champion": n_champ}})
     return event
 
 

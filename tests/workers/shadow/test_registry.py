@@ -100,6 +100,10 @@ def test_better_challenger_is_promoted_once_and_recorded(registry_db, session):
     assert _champions(registry_db) == ["chal"]
     ev = session.scalars(select(PromotionEvent)).one()
     assert (ev.event, ev.actor) == ("promote", "auto") and ev.elapsed_ms > 0 and ev.metrics["decision"] == "APPROVED"
+    assert ev.metrics == out.evaluation == session.scalars(select(ShadowEvaluation.metrics)).one()
+    data = session.scalar(text("SELECT data FROM notification_alerts WHERE alert_key = :k"),
+                          {"k": f"shadow.promotion:event:{ev.id}"})
+    assert data["trades"] == {"challenger": 700, "champion": 2000} and data["evaluation"] == ev.metrics
     assert session.scalar(select(ShadowModel.role).where(ShadowModel.name == "champ")) == "archived"
     with unit_of_work() as s:  # the task running twice changes nothing
         assert decisions.evaluate_challenger(s, "chal", get_settings()).decision == "SKIPPED"
