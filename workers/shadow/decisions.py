@@ -70,19 +70,23 @@ def _swap(old: ShadowModel, new: ShadowModel, session: Session) -> None:
 
 def n_trials(session: Session) -> int:
     """Challengers tried so far (every model but the first champion): the DSR's number of trials."""
-    return max(1, int(session.scalar(select(func.count()).select_from(ShadowModel)) or 1) - 1)
+    return _trials(int(session.scalar(select(func.count()).select_from(ShadowModel)) or 1))
+
+
+def _trials(models: int) -> int:
+    return max(1, (models or 1) - 1)
 
 
 def run_evaluation(session: Session, challenger: ShadowModel, champion: ShadowModel, cfg: EvalConfig):
     """(look size, evaluation) at the challenger's latest planned look; None before the first look."""
-    n = registry.trade_count(session, challenger.id)
+    n, models = registry.look_counts(session, challenger.id)    # its trades and n_trials' count, one statement
     k = look_index(n, cfg.looks)
     if k < 0:
         return None
     n_k = int(cfg.looks[k])
     ch, champ = registry.look_trades(session, challenger.id, champion.id, n_k)
     rng = np.random.default_rng([challenger.id, champion.id, n_k])   # same look, same resamples
-    return n_k, evaluate(ch, champ, cfg, rng, n_trials(session))
+    return n_k, evaluate(ch, champ, cfg, rng, _trials(models))
 
 
 def evaluate_challenger(session: Session, name: str, settings, *, auto_promote: bool | None = None,
@@ -91,10 +95,9 @@ def evaluate_challenger(session: Session, name: str, settings, *, auto_promote: 
     t0 = time.perf_counter()
     cfg = EvalConfig.from_settings(settings)
     auto = settings.shadow.auto_promote if auto_promote is None else auto_promote
-    ch = registry.get_model(session, name)
+    ch, champ = registry.get_model_and_champion(session, name)
     if ch.role != "challenger":
         return Outcome("SKIPPED", f"{ch.name} is {ch.role}, not a challenger")
-    champ = registry.get_champion(session)
     if champ is None:
         return Outcome("PENDING", "no champion to compare with (deploy one with --champion)")
     done = run_evaluation(session, ch, champ, cfg)
@@ -112,7 +115,8 @@ def evaluate_challenger(session: Session, name: str, settings, *, auto_promote: 
                   evaluation)
     if ev.decision == "APPROVED" and auto:
         event = promote(session, ch.name, actor=actor, reason=f"sequential test APPROVED at {n_k} trades "
-                        f"(score {ev.score})", expected_champion_id=champ.id, metrics=out.evaluation, t0=t0)
+                        f"(score {ev.score})", expected_champion_id=champ.id, metrics=out.evaluation, t0=t0,
+                        model=ch)
         out.event_id = event.id
         out.alerts.append(Alert("promotion", ch.name, f"{ch.name} promoted over {champ.name} at {n_k} trades",
                                 {"score": ev.score, "elapsed_ms": event.elapsed_ms}))
@@ -139,12 +143,13 @@ def evaluate_challenger(session: Session, name: str, settings, *, auto_promote: 
 
 def promote(session: Session, name: str, *, actor: str, reason: str, force: bool = False,
             expected_champion_id: int | None = None, metrics: dict | None = None,
-            t0: float | None = None) -> PromotionEvent:
-    """Swap champion and challenger in this transaction and record who, why and how long."""
+            t0: float | None = None, model: ShadowModel | None = None) -> PromotionEvent:
+    """Swap champion and challenger in this transaction and record who, why and how long (``model``: the row of
+    ``name`` when the caller has just read it; it is locked and re-read either way)."""
     t0 = time.perf_counter() if t0 is None else t0
     if not reason or not reason.strip():
         raise ShadowError("reason: a promotion needs a reason")
-    target = registry.get_model(session, name)
+    target = model if model is not None and model.name == name else registry.get_model(session, name)
     champ_id = expected_champion_id
     if champ_id is None:
         current = registry.get_champion(session)

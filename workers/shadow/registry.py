@@ -62,6 +62,22 @@ def get_model(session: Session, name: str, lock: bool = False) -> ShadowModel:
     return model
 
 
+def get_model_and_champion(session: Session, name: str) -> tuple[ShadowModel, ShadowModel | None]:
+    """``get_model`` and ``get_champion`` in one statement."""
+    rows = session.scalars(select(ShadowModel).where((ShadowModel.name == name) | (ShadowModel.role == "champion")))
+    by_name = {m.name: m for m in rows}
+    if name not in by_name:
+        raise ShadowError(f"model: no model named {name!r} (see `quantpipe shadow status`)")
+    return by_name[name], next((m for m in by_name.values() if m.role == "champion"), None)
+
+
+def look_counts(session: Session, model_id: int) -> tuple[int, int]:
+    """(``trade_count`` of the model, number of models in the registry) in one statement."""
+    got = session.execute(select(select(func.count()).where(ShadowTrade.model_id == model_id).scalar_subquery(),
+                                 select(func.count()).select_from(ShadowModel).scalar_subquery())).one()
+    return int(got[0] or 0), int(got[1] or 0)
+
+
 def get_champion(session: Session) -> ShadowModel | None:
     return session.scalar(select(ShadowModel).where(ShadowModel.role == "champion"))
 
