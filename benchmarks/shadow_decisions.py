@@ -46,6 +46,14 @@ def _trades(rng, n, mean, prefix):
             for i, x in enumerate(r)]
 
 
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc."""
+    import os
+
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _q(xs):
     xs = sorted(xs)
     return statistics.median(xs), xs[min(len(xs) - 1, int(0.95 * len(xs)))]
@@ -87,16 +95,25 @@ def _run(args, db_url: str) -> None:
     with unit_of_work() as s:
         champ, _ = registry.deploy(s, "champ", "momentum", champion=True)
         recording.record_trades(s, champ, _trades(rng, args.n, 0.0005, "c"), source="bench", **kw)
-    promo, back, floor = [], [], []
+    from sqlalchemy import text
+
+    def backend():
+        with unit_of_work() as s:
+            return s.scalar(text("SELECT pg_backend_pid()"))
+
+    pid = backend()   # one connection in the pool: every unit of work below runs on this backend
+    promo, back, floor, cpu, server = [], [], [], [], 0.0
     for i in range(args.reps):
         with unit_of_work() as s:
             ch, _ = registry.deploy(s, f"chal{i}", "momentum")
             recording.record_trades(s, ch, _trades(rng, args.n, 0.003, f"s{i}-"), source="bench", **kw)
             ids = (champ.id, ch.id)
-        t0 = time.perf_counter()
+        b0, c0, t0 = _cpu(pid), time.process_time(), time.perf_counter()
         with unit_of_work() as s:
             out = decisions.evaluate_challenger(s, f"chal{i}", settings, auto_promote=True, actor="bench")
         promo.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+        server += _cpu(pid) - b0
         assert out.decision == "APPROVED", out.message
         t0 = time.perf_counter()
         with unit_of_work() as s:
@@ -116,8 +133,7 @@ def _run(args, db_url: str) -> None:
             assert all(np.array_equal(getattr(fast, f), getattr(slow, f), equal_nan=True)
                        for f in ("ret", "opened", "closed")) and fast.opportunity is slow.opportunity is None
         s.delete(ch)
-    from sqlalchemy import text
-
+    same_backend = backend() == pid
     with unit_of_work() as s:   # what was decided, without the timings: equal before and after a speed-up
         rows = s.execute(text("SELECT challenger_id, champion_id, n_trades, decision, score, metrics::text "
                               "FROM shadow_evaluations ORDER BY id")).all()
@@ -133,6 +149,9 @@ def _run(args, db_url: str) -> None:
     print(f"rollback end to end (+commit):                    median {1000 * rm:6.1f} ms, p95 {1000 * r95:6.1f} ms"
           f"  (goal <= 100 ms)")
     print(f"baseline I/O floor (same reads + one row + commit): median {1000 * fm:6.1f} ms")
+    print(f"promotion CPU (less noisy than wall time on a shared machine): this process median {1000 * statistics.median(cpu):.1f} ms"
+          + (f", its PostgreSQL backend {1000 * server / args.reps:.1f} ms per promotion (mean, clock ticks)"
+             if same_backend else ", PostgreSQL backend not measured (the pool changed connection)"))
     print(f"decisions (evaluation and history rows, timings left out): sha256 {decided}")
     print(f"ratio promotion / floor: {pm / fm:.1f}x; rollback / floor: {rm / fm:.2f}x")
     print(f"ratio promotion_ms = {1000 * pm:.1f} (goal <= 50)")
