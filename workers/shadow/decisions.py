@@ -169,7 +169,7 @@ def promote(session: Session, name: str, *, actor: str, reason: str, force: bool
     session.add(event)
     event.elapsed_ms = _ms(t0)
     session.flush()
-    n_target, n_champ = registry.trade_counts(session, target.id, champ.id)
+    n_target, n_champ = registry.trade_count(session, target.id), registry.trade_count(session, champ.id)
     _tell(session, "promotion", f"event:{event.id}", f"{target.name} promoted over {champ.name}",
           {"challenger": target.name, "previous_champion": champ.name, "actor": actor, "reason": event.reason,
            "forced": force, "event_id": event.id, "elapsed_ms": event.elapsed_ms, "evaluation": metrics or {},

@@ -86,14 +86,6 @@ def trade_count(session: Session, model_id: int) -> int:
     return int(session.scalar(select(func.count()).where(ShadowTrade.model_id == model_id)) or 0)
 
 
-def trade_counts(session: Session, *model_ids: int) -> tuple[int, ...]:
-    """``trade_count`` of each model, in one statement."""
-    t = ShadowTrade
-    got = session.execute(select(*(func.count().filter(t.model_id == m) for m in model_ids))
-                          .where(t.model_id.in_(model_ids))).one()
-    return tuple(int(x or 0) for x in got)
-
-
 def returns(session: Session, model_id: int, *, after: datetime | None = None, until: datetime | None = None,
             limit: int | None = None, newest: bool = False) -> np.ndarray:
     """Per-trade returns in closing order (``newest``: the last ``limit`` ones, still in order)."""
