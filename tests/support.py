@@ -296,3 +296,16 @@ class PrivateStack:
 
     def worker(self, pool: str, **kwargs) -> WorkerProcess:
         return WorkerProcess(pool, env=self.env, control_app=self.app, **kwargs)
+
+
+SHADOW_TABLES = "shadow_promotions, shadow_evaluations, shadow_trades, shadow_models"
+
+
+def wipe_shadow(conn) -> None:
+    """Empty the shadow registry *and* its alerts: ids restart at 1, and an alert is keyed by
+    the promotion event's id and never raised twice, so a stale ``shadow.promotion:event:1``
+    from an earlier test would otherwise stand in for this test's alert."""
+    from sqlalchemy import text
+
+    conn.execute(text(f"TRUNCATE {SHADOW_TABLES} RESTART IDENTITY CASCADE"))
+    conn.execute(text("DELETE FROM notification_alerts WHERE event LIKE 'shadow.%'"))

@@ -7,7 +7,7 @@ import numpy as np
 from sqlalchemy import text
 
 from tests.api.conftest import as_key
-from tests.support import run_cli
+from tests.support import run_cli, wipe_shadow
 from tests.workers.shadow.conftest import make_trades, registry_db  # noqa: F401 (fixture)
 
 
@@ -108,8 +108,7 @@ def test_promote_through_api_and_cli_leave_identical_registries(client, engine, 
     via_api = _registry_state(engine)
 
     with engine.begin() as c:
-        c.execute(text("TRUNCATE shadow_promotions, shadow_evaluations, shadow_trades, shadow_models "
-                       "RESTART IDENTITY CASCADE"))
+        wipe_shadow(c)
     _setup_approvable(engine)
     out = run_cli("shadow", "promote", "chal").stdout
     assert "chal is the champion" in out

@@ -206,11 +206,10 @@ def dashboard_keys() -> dict[str, str]:
 
 
 def _wipe_shadow(engine) -> None:
-    from sqlalchemy import text
+    from tests.support import wipe_shadow
 
     with engine.begin() as c:
-        c.execute(text("TRUNCATE shadow_promotions, shadow_evaluations, shadow_trades, shadow_models "
-                       "RESTART IDENTITY CASCADE"))
+        wipe_shadow(c)
 
 
 @pytest.fixture(scope="package")

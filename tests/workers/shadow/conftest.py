@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
+from tests.support import wipe_shadow
+
 T0 = datetime(2026, 1, 5, 14, 30, tzinfo=timezone.utc)
 
 
@@ -16,8 +18,7 @@ def registry_db(engine):
     """Empty shadow tables (and shadow dead letters) before and after the test."""
     def wipe():
         with engine.begin() as c:
-            c.execute(text("TRUNCATE shadow_promotions, shadow_evaluations, shadow_trades, shadow_models "
-                           "RESTART IDENTITY CASCADE"))
+            wipe_shadow(c)
             c.execute(text("DELETE FROM dead_letters WHERE pool = 'shadow'"))
     wipe()
     yield engine
