@@ -35,6 +35,7 @@ def clear_findings(engine) -> None:
 
 
 _REFERENCE: dict = {}
+VISIBILITY = 26  # s: the kill test's visibility timeout
 
 
 def _run_chord(ids, timeout=240):
@@ -138,8 +139,10 @@ def test_worker_killed_mid_scan_then_rerun_gives_identical_findings(workers, eng
 
     workers["discovery"].stop()  # this test's own worker must be the only consumer of the queue
     try:
-        env = {**os.environ, "QUANTPIPE_TASK_SOFT_TIME_LIMIT": "8", "QUANTPIPE_TASK_TIME_LIMIT": "10",
-               "QUANTPIPE_VISIBILITY_TIMEOUT": "12"}
+        # Limits short enough for a quick redelivery, long enough for a first task's imports on a
+        # loaded 2-core machine (17 s seen at load 10; 8 s killed the survivor's network step).
+        env = {**os.environ, "QUANTPIPE_TASK_SOFT_TIME_LIMIT": "20", "QUANTPIPE_TASK_TIME_LIMIT": "24",
+               "QUANTPIPE_VISIBILITY_TIMEOUT": str(VISIBILITY)}
         victim = WorkerProcess("discovery", env=env, name="disc-victim").start()
         try:
             result = tasks.scan_chord(some_ids).apply_async()
@@ -155,7 +158,7 @@ def test_worker_killed_mid_scan_then_rerun_gives_identical_findings(workers, eng
         # kombu restores unacked messages on a throttled timer (first check ~10 s after a worker
         # starts, then every ~100 s): start the survivor once the killed delivery is past the
         # visibility timeout, so its first check returns it to the queue.
-        time.sleep(13)
+        time.sleep(VISIBILITY + 1)
         with WorkerProcess("discovery", env=env, name="disc-survivor"):
             out = result.get(timeout=90)  # the unacked task is redelivered after the visibility timeout
             assert out["politicians"] == len(some_ids)
