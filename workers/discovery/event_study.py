@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-
+from . import pvalues
 from .findings import DIRECTION, Finding, unit
 
 HORIZONS = (5, 20, 60)
@@ -123,7 +122,7 @@ def event_car(rets: pd.DataFrame, event_date, horizons=HORIZONS, estimation=ESTI
 @functools.lru_cache(maxsize=64)
 def _t_critical(alpha: float, dof: int) -> float:
     """|t| above which a two-sided p is below alpha (one scipy call per dof, not per event)."""
-    return float(stats.t.isf(alpha / 2, dof))
+    return pvalues.t_isf(alpha / 2, dof)
 
 
 def abnormal_returns(trades: pd.DataFrame, closes: dict, market, *,
@@ -160,7 +159,7 @@ def abnormal_returns(trades: pd.DataFrame, closes: dict, market, *,
         if abs(t_p) <= _t_critical(alpha, n_est - 2) or sign * car_p <= 0:
             continue
         res = _result(*aligned[ticker], fit, HORIZONS)  # the picture only for the few events kept
-        p = float(2 * stats.t.sf(abs(res.t_stat[PRIMARY]), res.n_estimation - 2))
+        p = float(2 * pvalues.t_sf(abs(res.t_stat[PRIMARY]), res.n_estimation - 2))
         verb = "bought" if sign > 0 else "sold"
         when = pd.Timestamp(tx[i])
         out.append(Finding(

@@ -13,8 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-
+from . import pvalues
 from .findings import Finding, unit
 
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
@@ -30,7 +29,7 @@ def ticker_concentration(trades: pd.DataFrame, market_share: Mapping[str, float]
     top, k = str(counts.index[0]), int(counts.iloc[0])
     share = k / n
     baseline = float(market_share.get(top, 0.0)) or 1.0 / max(1, len(market_share))
-    p = float(stats.binom.sf(k - 1, n, min(baseline, 1.0)))
+    p = pvalues.binom_sf(k - 1, n, min(baseline, 1.0))
     if share < min_share or p >= alpha:
         return None
     shares = counts / n
@@ -54,7 +53,7 @@ def weekday_habit(trades: pd.DataFrame, *, min_days: int = 20, alpha: float = 0.
     if n < min_days:
         return None
     counts = np.bincount(days.dt.weekday.to_numpy(), minlength=5)
-    chi2, p = stats.chisquare(counts)
+    chi2, p = pvalues.chisquare(counts)
     if p >= alpha:
         return None
     top = int(np.argmax(counts))

@@ -6,8 +6,8 @@ sends ``discovery.scan_network(run_id=...)`` (cross-member network and the copy-
 experiments); ``discovery.reconcile`` re-sends what a lost message left undone. Every task
 upserts on natural keys, so redelivery after a crash, or running the scan again, changes nothing.
 
-The analyses (``scan``: numpy, pandas, scipy, statsmodels, networkx) are imported
-by the task bodies, not here: a worker that starts, pings or only fans out
+The analyses (``scan``: numpy, pandas, scipy.special; the network step adds statsmodels and
+networkx) are imported by the task bodies, not here: a worker that starts, pings or only fans out
 (``scan_all``) stays at a bare Celery worker's memory (issue #16 item 5).
 """
 
@@ -67,7 +67,7 @@ def scan_politician(politician_id, run_id=None) -> dict:
     """All per-person analyses of one politician (its UUID, as a string), in one transaction;
     with ``run_id``, that run's part is marked done in the same transaction, and the last part
     to finish sends the run's network step."""
-    from . import scan  # numpy, pandas, scipy, statsmodels, networkx: at first use, not at worker start
+    from . import scan  # numpy, pandas, scipy.special: at first use, not at worker start
 
     try:
         if not isinstance(politician_id, str) or len(politician_id) > 64:
