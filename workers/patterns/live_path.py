@@ -7,9 +7,11 @@ Per unit of work (one symbol's bar, or one bar for each symbol of a universe tic
    ``WindowCache`` when ``pattern_bar_versions`` says the symbol's history was only
    appended to since it was cached; then only the newer bars travel.
 2. detection (pure numpy / TA-Lib, ``live_batch.detect_last_segments``);
-3. if anything was found: the detection + outbox + PATTERN_PUBLISHED statement;
-4. ``COMMIT``, publish this unit's new rows from memory (one publish-once script per chunk), then
-   mark them sent by id (``synchronous_commit`` off). When step 1 saw older unsent rows (a killed
+3. if anything was found: the detection + outbox + PATTERN_PUBLISHED statement, with ``COMMIT``
+   and the read-back of its new rows in the same round trip (``NEW_ROWS_SQL``);
+4. publish this unit's new rows from memory (one publish-once script per chunk), then mark them
+   sent by id (``synchronous_commit`` off; in a tick of several units, in its own transaction at
+   the head of the next unit's step 1, ``MARK_TX``). When step 1 saw older unsent rows (a killed
    run's, a Redis outage's), instead ``COMMIT; BEGIN; SET LOCAL synchronous_commit = off; claim
    unsent outbox rows of these symbols`` in one round trip, publish them, ``COMMIT`` the sent mark
    (or un-mark what Redis refused).
@@ -85,6 +87,17 @@ UPDATE pattern_outbox SET sent_at = clock_timestamp(), attempts = attempts + 1 W
 RETURNING id, channel, CASE WHEN flow_id = ANY(%(mine)s::uuid[]) THEN NULL ELSE payload END, flow_id::text
 """
 
+# The rows PERSIST_SQL returned, read back after the COMMIT that shares its round trip (a simple query
+# returns only its last statement's rows): the outbox rows of this unit's flow ids are exactly the new
+# detections (a key that already existed kept its old flow id and got none). Same shape as PERSIST_SQL's
+# rows; the checkpoint id (unused here) is NULL, user_count is the one the outbox payload holds.
+NEW_ROWS_SQL = """
+SELECT o.detection_id, o.flow_id::text, o.payload->'data'->>'symbol', o.payload->'data'->>'pattern', NULL,
+       CAST(o.payload->'data'->>'user_count' AS integer), o.id
+FROM pattern_outbox o WHERE o.flow_id = ANY(CAST(%(fids)s AS uuid[]))
+"""
+
+
 
 @dataclass
 class LiveResult:
@@ -94,6 +107,7 @@ class LiveResult:
     published: int
     relay_error: str | None = None
     cache_hits: int = 0
+    unmarked: list[int] | None = None  # with defer_mark: outbox ids published, their sent mark still to commit
 
 
 _CONNS: dict[tuple[int, int, str], object] = {}
@@ -122,18 +136,24 @@ def _discard(key, conn) -> None:
 
 
 def ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[str, dict], ttl_hours: float,
-           cache: WindowCache, source: str = "patterns.live", letters: Sequence = ()) -> LiveResult:
+           cache: WindowCache, source: str = "patterns.live", letters: Sequence = (), mark_first: Sequence = (),
+           defer_mark: bool = False) -> LiveResult:
     """Store validated ``bars`` ({symbol: bar}), detect on each symbol's newest bar, persist, publish.
 
     ``source`` names the writer in ``market_bar_corrections`` when a bar rewrites a stored one;
     ``letters`` (dead letters of the same call's refused bars) commit in the same transaction.
+    ``mark_first``: outbox ids an earlier unit published, marked sent in their own transaction at the
+    head of this unit's first round trip; ``defer_mark``: leave this unit's own mark to the caller
+    (``LiveResult.unmarked``), so a tick in units pays one mark round trip, not one per unit.
     """
     with gc_paused():
-        return _ingest(engine, redis_client, timeframe, tier, bars, ttl_hours, cache, source, letters)
+        return _ingest(engine, redis_client, timeframe, tier, bars, ttl_hours, cache, source, letters,
+                       list(mark_first), defer_mark)
 
 
 def _ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[str, dict], ttl_hours: float,
-            cache: WindowCache, source: str, letters: Sequence) -> LiveResult:
+            cache: WindowCache, source: str, letters: Sequence, mark_first: list[int], defer_mark: bool
+            ) -> LiveResult:
     symbols = list(bars)
     until = [b["ts"].timestamp() for b in bars.values()]  # epochs: far cheaper to send than timestamptz
     cached = [cache.get(s, timeframe) for s in symbols]
@@ -141,12 +161,13 @@ def _ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[
               **{k[0]: [b[k] for b in bars.values()] for k in ("open", "high", "low", "close")},
               "v": [b["volume"] for b in bars.values()], "window": PANEL_WINDOW,
               "cver": [w.version if w else None for w in cached],
-              "clast": [w.last_epoch if w else None for w in cached], "src": source}
+              "clast": [w.last_epoch if w else None for w in cached], "src": source, "done": mark_first}
     key, conn = _connection(engine)
     committed = False
     try:
         with conn.cursor() as cur:
-            cur.execute(f"BEGIN; {SOURCE_SQL}; {UPSERT_SQL}; {WATERMARK_SQL}; {READ_SQL}", params)
+            head = f"{MARK_TX}; " if mark_first else ""  # its own transaction: committed whatever follows
+            cur.execute(f"{head}BEGIN; {SOURCE_SQL}; {UPSERT_SQL}; {WATERMARK_SQL}; {READ_SQL}", params)
             table = cur.fetchall()
             if letters:
                 dead_letters.keep_many(cur, "patterns", letters)
@@ -154,19 +175,24 @@ def _ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[
             found = detect_last_segments(seg, tier)
             new = []
             events: dict = {}
+            unsent = int(table[0][-1]) if table else 0
+            own = found and redis_client is not None and not unsent
             if found:
-                cur.execute(PERSIST_SQL, persist_params(found, ttl_hours, events=events))
+                p = persist_params(found, ttl_hours, events=events)
+                if own:  # COMMIT in the persist's round trip; the new rows read back after it (NEW_ROWS_SQL)
+                    cur.execute(f"{PERSIST_SQL}; COMMIT; {NEW_ROWS_SQL}", {**p, "fids": list(events)})
+                    committed = True  # from here on the unit is durable whatever the publish does
+                else:
+                    cur.execute(PERSIST_SQL, p)
                 new = cur.fetchall()
                 events = stored_events(events, new)
-            unsent = int(table[0][-1]) if table else 0
             result = LiveResult(int(seg.lengths.sum()), len(found), len(new), 0, cache_hits=hits)
-            if redis_client is None or not (new or unsent):
+            if own:  # only this unit's rows to publish: no claim round trip before the PUBLISHes
+                result.published, result.relay_error, result.unmarked = _publish_mark(
+                    cur, redis_client, sorted((row[6], CHANNEL, events[row[1]]) for row in new), defer_mark)
+            elif redis_client is None or not (new or unsent):
                 cur.execute("COMMIT")
                 committed = True
-            elif not unsent:  # only this unit's rows to publish: no claim round trip before the PUBLISHes
-                committed = True  # from here on the unit is durable whatever the publish does
-                result.published, result.relay_error = _commit_publish_mark(
-                    cur, redis_client, sorted((row[6], CHANNEL, events[row[1]]) for row in new))
             else:  # older unsent rows (a killed run's, a Redis outage's): claim them with ours, by symbol
                 committed = True
                 result.published, result.relay_error = _commit_and_publish(cur, redis_client, symbols,
@@ -219,9 +245,13 @@ REFUSED_SQL = ("UPDATE pattern_outbox SET attempts = attempts + 1, last_error = 
                "WHERE id = ANY(CAST(%(rest)s AS bigint[])) AND sent_at IS NULL")
 
 
-def _commit_publish_mark(cur, redis_client, rows: list[tuple], counts: list[int] | None = None
-                         ) -> tuple[int, str | None]:
-    """COMMIT the unit, publish its own (outbox id, channel, event) rows, then mark them sent.
+MARK_TX = f"BEGIN; SET LOCAL synchronous_commit = off; {MARK_SQL}; COMMIT"
+
+
+def _publish_mark(cur, redis_client, rows: list[tuple], defer: bool = False
+                  ) -> tuple[int, str | None, list[int] | None]:
+    """Publish a committed unit's own (outbox id, channel, event) rows, then mark them sent:
+    (published, error or None, ids whose mark ``defer`` left to the caller).
 
     No claim before the PUBLISHes (issue #16 item 2, #13 item 4): the claim (UPDATE .. FOR UPDATE SKIP
     LOCKED over the unsent rows, filtered by each payload's symbol) stood between every event's
@@ -229,15 +259,33 @@ def _commit_publish_mark(cur, redis_client, rows: list[tuple], counts: list[int]
     sets its flow's marker in the same script (``publish_rows``), so a relay that claims these rows
     between the COMMIT and the mark (or after a crash in between: they are still unsent) finds the
     marker and does not publish them again, and whichever of the two runs the script first publishes.
-    The mark is one statement by primary key with ``synchronous_commit`` off, as the claim was."""
-    cur.execute("COMMIT")
-    sent, error = publish_rows(redis_client, rows, counts)
-    sql, params, message = MARK_SQL, {"done": [r[0] for r in rows[:sent]]}, None
+    The mark is one statement by primary key with ``synchronous_commit`` off, as the claim was; with
+    ``defer`` (every unit of a tick but its last) it rides on the next unit's first round trip
+    (``MARK_TX``) instead of costing one of its own. A Redis error is recorded at once, as before."""
+    sent, error = publish_rows(redis_client, rows)
+    done = [r[0] for r in rows[:sent]]
+    if error is None and (defer or not done):
+        return sent, None, done
+    message = None
+    sql, params = MARK_SQL, {"done": done}
     if error is not None:
         message = f"{type(error).__name__}: {error}"
         sql, params = f"{sql}; {REFUSED_SQL}", {**params, "e": message[:500], "rest": [r[0] for r in rows[sent:]]}
     cur.execute(f"BEGIN; SET LOCAL synchronous_commit = off; {sql}; COMMIT", params)
-    return sent, message
+    return sent, message, None
+
+
+def mark_sent(engine: Engine, ids: Sequence[int]) -> None:
+    """The deferred sent mark of a tick's last unit (or of a unit before a failing one)."""
+    if not ids:
+        return
+    key, conn = _connection(engine)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(MARK_TX, {"done": list(ids)})
+    except BaseException:
+        _discard(key, conn)  # rows stay unsent: the relay claims them and the markers skip the PUBLISH
+        raise
 
 
 @dataclass

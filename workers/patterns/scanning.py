@@ -184,15 +184,28 @@ def ingest_bars(engine: Engine, redis_client, timeframe, bars, ttl_hours: float 
     cache = process_cache() if cache is None else cache
     items, step = list(good.items()), max(1, int(unit_symbols))
     total = ScanResult("*", tier, 0, 0, 0, 0)
-    for i in range(0, len(items), step):
-        last = i + step >= len(items)
-        r = live_path.ingest(engine, redis_client, timeframe, tier, dict(items[i:i + step]), ttl_hours, cache,
-                             source="patterns.on_bars", letters=letters if last else ())
-        total.bars += r.bars
-        total.detected += r.detected
-        total.new += r.new
-        total.published += r.published
-        total.relay_error = total.relay_error or r.relay_error
+    # A unit's sent mark rides on the next unit's first round trip (live_path.ingest's mark_first);
+    # the last one's, or the one before a failing unit, is committed on the way out.
+    unmarked: list[int] = []
+    try:
+        for i in range(0, len(items), step):
+            last = i + step >= len(items)
+            r = live_path.ingest(engine, redis_client, timeframe, tier, dict(items[i:i + step]), ttl_hours, cache,
+                                 source="patterns.on_bars", letters=letters if last else (), mark_first=unmarked,
+                                 defer_mark=True)
+            unmarked = r.unmarked or []
+            total.bars += r.bars
+            total.detected += r.detected
+            total.new += r.new
+            total.published += r.published
+            total.relay_error = total.relay_error or r.relay_error
+    except BaseException:
+        try:  # best effort: unmarked rows are the relay's, and the markers skip their PUBLISH
+            live_path.mark_sent(engine, unmarked)
+        except Exception:  # noqa: BLE001 - the unit's own error is the one to raise
+            pass
+        raise
+    live_path.mark_sent(engine, unmarked)
     return total, rejected
 
 
