@@ -95,16 +95,10 @@ class Persisted:
 # flow has none), its timestamp ``clock_timestamp()`` per row. Calling the plpgsql function once
 # per row was about half of this statement's time on a universe tick (issue #16 item 2).
 PERSIST_SQL = """
-WITH r AS (  -- each event travels once: the detection's columns are read from its payload
-    SELECT CAST(e.j->'data'->>'symbol' AS varchar) AS symbol, e.j->'data'->>'pattern' AS pattern,
-           e.j->'data'->>'tier' AS tier, to_timestamp(CAST(e.j->'data'->>'timestamp' AS float8)) AS bar_ts,
-           CAST(e.j->>'flow_id' AS uuid) AS flow_id, CAST(e.j->'data'->>'confidence' AS float8) AS confidence,
-           CAST(e.j->'data'->>'current_price' AS float8) AS current_price,
-           CAST(e.j->'data'->>'price_change' AS float8) AS price_change, x.volume,
-           coalesce(nullif(CAST(%(indicators)s AS jsonb)->(CAST(x.k AS integer) - 1), 'null'),
-                    (e.j->'data'->'indicators') - 'direction' - 'bar_time') AS indicators, e.j AS payload
-    FROM unnest(string_to_array(%(events)s, E'\n'), CAST(%(volume)s AS float8[])) WITH ORDINALITY AS x(t, volume, k)
-         CROSS JOIN LATERAL (SELECT CAST(x.t AS jsonb) AS j) e
+WITH r AS (
+    SELECT * FROM jsonb_to_recordset(CAST(%(rows)s AS jsonb)) AS x(
+        symbol varchar, pattern varchar, tier varchar, bar_ts timestamptz, flow_id uuid, confidence float8,
+        current_price float8, price_change float8, volume float8, indicators jsonb, payload jsonb)
 ), d AS (
     INSERT INTO pattern_detections (symbol, pattern, tier, bar_ts, flow_id, confidence, current_price,
                                     price_change, volume, indicators, detected_at, expires_at)
@@ -172,17 +166,14 @@ def persist_detections(session: Session, detections: Sequence[Detection], ttl_ho
 
 def persist_params(detections: Sequence[Detection], ttl_hours: float, now: float | None = None,
                    events: dict | None = None) -> dict:
-    """Parameters of PERSIST_SQL: per distinct detection key its exact event, one JSON line each, and
-    its float volume; the statement reads the other columns from the event. (The event used to travel
-    twice, in a JSON row of the columns and as that row's payload; casting that ~1 MB document to
-    jsonb was the largest part of a tick's persist statement, issue #16 item 2.)
+    """Parameters of PERSIST_SQL: one JSON row (with its exact event) per distinct detection key.
 
     ``events`` (optional) receives flow_id -> event, so a caller that publishes right after the
     commit need not read back (and decode) the payloads it just wrote."""
     now = time.time() if now is None else now
     detected_at = datetime.fromtimestamp(now, timezone.utc)
     expires = detected_at + timedelta(hours=ttl_hours)
-    lines, volume, own_indicators, seen = [], [], [], set()
+    rows, seen = [], set()
     for d in detections:
         key = (d.symbol, d.pattern, d.tier, d.bar_ts)
         if key in seen:
@@ -192,16 +183,14 @@ def persist_params(detections: Sequence[Detection], ttl_hours: float, now: float
         event = build_event(d, fid, now, ttl_hours)
         if events is not None:
             events[fid] = event
-        lines.append(dumps(event))  # one line each: JSON text never holds a raw newline
-        volume.append(float(d.volume))  # the event's volume is int(); the column keeps the float
-        # the column is the event's indicators less the two keys build_event adds, unless the
-        # detection's own indicators hold one of them: then they travel as they are
-        own_indicators.append(d.indicators if "direction" in d.indicators or "bar_time" in d.indicators else None)
+        rows.append({"symbol": d.symbol, "pattern": d.pattern, "tier": d.tier, "bar_ts": d.bar_ts.isoformat(),
+                     "flow_id": fid, "confidence": event["data"]["confidence"],
+                     "current_price": float(d.current_price), "price_change": float(d.price_change),
+                     "volume": float(d.volume), "indicators": d.indicators, "payload": event})
     from shared_models.notifications import audience_params
 
-    return {"events": b"\n".join(lines).decode(), "volume": volume,
-            "indicators": dumps(own_indicators).decode() if any(i is not None for i in own_indicators) else None,
-            "detected_at": detected_at, "expires_at": expires, "channel": CHANNEL, **audience_params()}
+    return {"rows": dumps(rows).decode(), "detected_at": detected_at, "expires_at": expires, "channel": CHANNEL,
+            **audience_params()}
 
 
 @dataclass

@@ -68,7 +68,7 @@ def test_set_based_checkpoints_equal_the_function_rows(engine):
     params = persist_params(dets, 24.0)
     import json
 
-    earlier = json.loads(params["events"].split("\n")[1])["flow_id"]
+    earlier = json.loads(params["rows"])[1]["flow_id"]
     fast_ret, fast_rows, fast_linked = _write(engine, PERSIST_SQL, params, earlier)
     slow_ret, slow_rows, slow_linked = _write(engine, _per_row_sql(), params, earlier)
     assert len(fast_rows) == len(dets) == fast_linked == slow_linked
