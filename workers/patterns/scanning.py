@@ -21,7 +21,7 @@ from shared_models.models import MarketBar
 from shared_models.models.patterns import PatternDetection, PatternScanState
 
 from . import live_path
-from .detection import TIMEFRAME_OF_TIER, Detection, combine, detect_frame
+from .detection import TIMEFRAME_OF_TIER, Detection, combine, detect_frame, stored_direction
 from .publisher import Persisted, persist_detections, relay_outbox
 from .window_cache import WindowCache, process_cache
 
@@ -99,7 +99,7 @@ def _stored(session: Session, symbol: str, tier: str, since: datetime | None) ->
     if since is not None:
         q = q.where(d.bar_ts > since - timedelta(days=1))
     rows = session.execute(q.order_by(d.bar_ts)).all()
-    return [Detection(symbol, p, tier, ts, c, price, chg, vol, int((ind or {}).get("direction", 0)), ind or {})
+    return [Detection(symbol, p, tier, ts, c, price, chg, vol, stored_direction(p, ind or {}), ind or {})
             for p, ts, c, price, chg, vol, ind in rows]
 
 

@@ -63,6 +63,17 @@ def test_intraday_tier_on_real_minute_bars_then_combo(engine):
     assert scan_symbol(engine, None, "DBB", "combo", spike_day - timedelta(days=1)).new == 0
 
 
+def test_stored_detections_keep_their_direction_for_combos():
+    from workers.patterns.detection import stored_direction
+
+    # rows keep no direction: a bearish candle (TA-Lib -100) and Gap_Down (-1) must not become 0
+    assert stored_direction("Engulfing", {"talib_value": -100.0, "relative_volume": 1.2}) == -1
+    assert stored_direction("Hammer", {"talib_value": 100.0}) == 1
+    assert stored_direction("Gap_Down", {"gap_pct": 1.1}) == -1
+    assert stored_direction("Gap_Up", {}) == 1
+    assert stored_direction("Unknown_Pattern", {}) == 0
+
+
 def test_replay_feed_plays_bars_in_time_order_at_speed(engine):
     load_prices(engine, [ROOT / "data/prices/daily/KO.csv.gz", ROOT / "data/prices/daily/PEP.csv.gz"])
     frame = replay.stored_bars(engine, ["KO", "PEP"], "1d", datetime(2021, 4, 14, tzinfo=timezone.utc),
