@@ -19,6 +19,7 @@ from shared_models import dead_letters
 from shared_models.bars import BarError, check_symbol, check_timeframe, validate_bar
 from shared_models.models import MarketBar
 from shared_models.models.patterns import PatternDetection, PatternScanState
+from shared_models.settings import PatternsSettings
 
 from . import live_path
 from .detection import TIMEFRAME_OF_TIER, Detection, combine, detect_frame, stored_direction
@@ -137,7 +138,7 @@ def ingest_bar(engine: Engine, redis_client, symbol, timeframe, bar, ttl_hours: 
     return ScanResult(symbol, tier, r.bars, r.detected, r.new, r.published, r.relay_error)
 
 
-LIVE_UNIT_SYMBOLS = 64  # PATTERNS_LIVE_UNIT_SYMBOLS' default; see ingest_bars
+LIVE_UNIT_SYMBOLS: int = PatternsSettings.live_unit_symbols  # PATTERNS_LIVE_UNIT_SYMBOLS' default
 
 
 def ingest_bars(engine: Engine, redis_client, timeframe, bars, ttl_hours: float = 24.0,
