@@ -160,9 +160,11 @@ def test_worker_killed_mid_scan_then_rerun_gives_identical_findings(workers, eng
         # kombu restores unacked messages on a throttled timer (first check ~10 s after a worker
         # starts, then every ~100 s): start the survivor once the killed delivery is past the
         # visibility timeout, so its first check returns it to the queue.
-        time.sleep(VISIBILITY + 1)
+        # Margin: the survivor's first check can run as it connects, before 'ready', and the
+        # killed delivery may be a moment younger than the kill's return (a miss waits ~100 s).
+        time.sleep(VISIBILITY + 6)
         with WorkerProcess("discovery", env=env, name="disc-survivor"):
-            out = result.get(timeout=90)  # the unacked task is redelivered after the visibility timeout
+            out = result.get(timeout=150)  # the unacked task is redelivered after the visibility timeout
             assert out["politicians"] == len(some_ids)
             after_kill = snapshot(engine)
             _run_chord(some_ids)
