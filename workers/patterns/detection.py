@@ -156,8 +156,6 @@ def combine(daily: list[Detection], intraday: list[Detection], window: timedelta
 def stored_direction(pattern: str, indicators: dict) -> int:
     """A stored detection's direction, as ``detect_frame`` gave it: rows keep no direction column, so
     a combo built from stored daily rows takes TA-Lib's sign, else the custom detector's own."""
-    if "direction" in indicators:
-        return int(indicators["direction"])
     if "talib_value" in indicators:
         return int(np.sign(indicators["talib_value"]))
     return custom.DETECTORS[pattern][1] if pattern in custom.DETECTORS else 0
