@@ -157,11 +157,10 @@ def test_worker_killed_mid_scan_then_rerun_gives_identical_findings(workers, eng
             assert 0 < done_at_kill < len(some_ids), "the kill must land mid-scan"
         finally:
             victim.stop()
-        # kombu restores unacked messages on a throttled timer (first check ~10 s after a worker
-        # starts, then every ~100 s): start the survivor once the killed delivery is past the
-        # visibility timeout, so its first check returns it to the queue.
-        # Margin: the survivor's first check can run as it connects, before 'ready', and the
-        # killed delivery may be a moment younger than the kill's return (a miss waits ~100 s).
+        # kombu scans for unacked messages when the survivor's poller starts, then every ~100 s
+        # (every 10th call of a 10 s timer): start it once the killed delivery is well past the
+        # visibility timeout, so that first scan returns it to the queue; the 150 s wait below
+        # also covers the second scan.
         time.sleep(VISIBILITY + 6)
         with WorkerProcess("discovery", env=env, name="disc-survivor"):
             out = result.get(timeout=150)  # the unacked task is redelivered after the visibility timeout
