@@ -3,7 +3,9 @@
 DATABASE_URL / REDIS_URL set: a fresh database ``qp_test_<hex>`` is created on that
 PostgreSQL (dropped afterwards) and that Redis is used. Unset: an embedded
 PostgreSQL (pgserver) and Redis are started in a temporary QUANTPIPE_HOME for
-this session only. Either way the environment is set *before* any quantpipe
+this session only. Under pytest-xdist (``-n 2``, the default in pyproject) each test
+process is its own session with its own embedded servers, database and workers; the controller
+starts none. With DATABASE_URL / REDIS_URL set the suite runs in one process. Either way the environment is set *before* any quantpipe
 module reads settings, so subprocess workers attach to the same servers.
 """
 
@@ -26,7 +28,22 @@ TEST_ENV = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config) -> None:
+    """Your own servers: one test process. Roles are per PostgreSQL cluster and Redis pub/sub
+    channels per server, so two sessions on one server would race and hear each other."""
+    if (os.environ.get("DATABASE_URL") or os.environ.get("REDIS_URL")) and getattr(config.option, "numprocesses", None):
+        config.option.numprocesses = 0
+
+
+def _is_xdist_controller(config) -> bool:
+    """Under pytest-xdist the controller runs no test: only its workers need servers."""
+    return not hasattr(config, "workerinput") and getattr(config.option, "dist", "no") != "no"
+
+
 def pytest_configure(config) -> None:
+    if _is_xdist_controller(config):
+        return
     os.environ.update({k: os.environ.get(k, v) for k, v in TEST_ENV.items()})
     from tests import scratch
 

@@ -49,7 +49,7 @@ def test_each_event_carries_its_bars_time_and_a_republish_keeps_it(engine, redis
         unsend = "UPDATE pattern_outbox SET sent_at = NULL WHERE flow_id = ANY(CAST(:f AS uuid[]))"
         with engine.begin() as c:
             c.execute(text(unsend), {"f": some})
-        relay_outbox(engine, redis_client)
+        relay_outbox(engine, redis_client, symbols=SYMBOLS)  # only ours: other tests leave unsent rows
         assert not [e for e in collect(sub, None, timeout=1) if e["flow_id"] in set(some)]
         with engine.connect() as c:
             assert c.execute(text("SELECT count(*) FROM pattern_outbox WHERE sent_at IS NULL "
@@ -59,7 +59,7 @@ def test_each_event_carries_its_bars_time_and_a_republish_keeps_it(engine, redis
             c.execute(text(unsend), {"f": some})
         redis_client.delete(*[PUBLISHED_KEY + f for f in some])
         time.sleep(0.05)
-        relayed = relay_outbox(engine, redis_client).published  # other tests' unsent rows may go too
+        relayed = relay_outbox(engine, redis_client, symbols=SYMBOLS).published
         assert relayed >= len(some)
         again = {e["flow_id"]: e for e in collect(sub, relayed, timeout=10) if e["flow_id"] in set(some)}
         first = {e["flow_id"]: e for e in events}
