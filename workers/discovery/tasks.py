@@ -127,10 +127,31 @@ def scan_network(results: list | None = None, run_id=None) -> dict:
                        run_id=run)
             runs.finish_network(s, run, out)
             return out
-    done = [r for r in (results or []) if isinstance(r, dict)]
-    out.update(politicians=len(done), errors=sum(1 for r in done if "error" in r),
-               findings_written=sum(r.get("written", 0) for r in done) + out["written"])
-    return out
+    return _chord_summary(out, results or [])
+
+
+def _chord_summary(network: dict, results: list) -> dict:
+    """The network step's summary with the politicians' results added up (a chord's answer)."""
+    done = [r for r in results if isinstance(r, dict) and "politician_id" in r]
+    return {**network, "politicians": len(done), "errors": sum(1 for r in done if "error" in r),
+            "findings_written": sum(r.get("written", 0) for r in done) + network["written"]}
+
+
+@app.task(name="discovery.scan_cross", ignore_result=False)
+def scan_cross() -> dict:
+    """The network step as a header task of ``scan_chord``: it reads every politician's trades, not
+    their scans' findings, so it runs beside the per-politician tasks instead of after them."""
+    from . import scan
+
+    with unit_of_work() as s:
+        return scan.scan_network(s, get_settings().discovery)
+
+
+@app.task(name="discovery.scan_finish", ignore_result=False)
+def scan_finish(results: list) -> dict:
+    """``scan_chord``'s callback: the header's answers (``scan_cross``'s and each politician's) summed."""
+    network = next(r for r in results if isinstance(r, dict) and "network_findings" in r)
+    return _chord_summary(network, results)
 
 
 def politician_ids() -> list[str]:
@@ -141,8 +162,10 @@ def politician_ids() -> list[str]:
 
 def scan_chord(ids: list[str]):
     """A chord of these politicians (not yet applied), for ad-hoc scans and benchmarks:
-    ``scan_chord(ids).apply_async()``. Not recorded as a run, so not reconciled."""
-    return chord(group(scan_politician.s(i) for i in ids), scan_network.s())
+    ``scan_chord(ids).apply_async()``. The network step is its first header task (sent first, so one
+    process runs it while the others scan politicians); the callback only adds up. Not recorded as
+    a run, so not reconciled."""
+    return chord(group([scan_cross.s(), *(scan_politician.s(i) for i in ids)]), scan_finish.s())
 
 
 def start_scan(ids: list[str] | None = None) -> dict:
