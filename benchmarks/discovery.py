@@ -7,7 +7,7 @@ fresh database), loads all of data/congress and every daily price file plus GSPC
 (setup, not timed), then times the real thing twice in the same process:
 
 - baseline: ONE discovery worker process (``--concurrency 1``) runs the chord
-  ``group(scan_politician x N) | scan_network``;
+  ``tasks.scan_chord``: ``group(scan_cross, scan_politician x N) | scan_finish``;
 - two workers' worth: ONE worker with ``--concurrency 2`` (two processes) runs it again
   after the findings are truncated, so both runs write the same rows.
 

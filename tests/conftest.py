@@ -4,9 +4,10 @@ DATABASE_URL / REDIS_URL set: a fresh database ``qp_test_<hex>`` is created on t
 PostgreSQL (dropped afterwards) and that Redis is used. Unset: an embedded
 PostgreSQL (pgserver) and Redis are started in a temporary QUANTPIPE_HOME for
 this session only. Under pytest-xdist (``-n 2``, the default in pyproject) each test
-process is its own session with its own embedded servers, database and workers; the controller
-starts none. With DATABASE_URL / REDIS_URL set the suite runs in one process. Either way the environment is set *before* any quantpipe
-module reads settings, so subprocess workers attach to the same servers.
+process is its own session with its own embedded servers, database and workers; the
+controller starts none. With DATABASE_URL / REDIS_URL set the suite runs in one process.
+Either way the environment is set *before* any quantpipe module reads settings, so
+subprocess workers attach to the same servers.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Scans: read a politician's trades and prices, run every analysis, upsert the findings.
 
 ``scan_politician`` is the unit of one Celery task (one transaction);
-``scan_network`` is the chord callback's cross-member work (network + experiments).
+``scan_network`` is the cross-member work (network + experiments): a header task of
+``tasks.scan_chord``, or a recorded run's last step.
 """
 
 from __future__ import annotations

@@ -107,8 +107,9 @@ def scan_politician(politician_id, run_id=None) -> dict:
 
 @app.task(name="discovery.scan_network", ignore_result=False)
 def scan_network(results: list | None = None, run_id=None) -> dict:
-    """The co-trading network and the experiments, after every member is scanned: a chord callback
-    (``results``), or a run's last step (``run_id``; a duplicate returns the stored summary)."""
+    """The co-trading network and the experiments, after every member is scanned: a run's last step
+    (``run_id``; a duplicate returns the stored summary), or the callback (``results``) of a chord
+    sent before ``scan_chord`` ran the network step as a header task (``scan_finish`` now)."""
     from . import scan
 
     try:
