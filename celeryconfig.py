@@ -21,6 +21,9 @@ except SettingsError as exc:  # one line naming the variable, not a traceback, i
     raise SystemExit(f"quantpipe: {exc}") from None
 
 broker_url = _redis
+# kombu's Redis transport with an atomic fetch (BLMOVE into an inflight list, then one script
+# to unacked): a worker SIGKILLed between pop and record no longer loses the message
+broker_transport = "workers.broker:Transport"
 result_backend = _redis
 broker_connection_retry_on_startup = True
 broker_connection_max_retries = None  # keep trying: a restarted Redis must not end a worker
@@ -30,6 +33,9 @@ broker_transport_options = {
     # so a SIGKILLed worker's task comes back soon after the visibility timeout
     "unacked_restore_interval": 10,
     "unacked_restore_throttle": 1,
+    # one priority step: each queue is one Redis list, which the atomic fetch needs (no task
+    # of ours sets a priority)
+    "priority_steps": [0],
     "socket_keepalive": True,
     "health_check_interval": 10,
 }

@@ -155,10 +155,9 @@ def test_worker_killed_mid_scan_then_rerun_gives_identical_findings(workers, eng
             assert 0 < done_at_kill < len(some_ids), "the kill must land mid-scan"
         finally:
             victim.stop()
-        # kombu scans for unacked messages when the survivor's poller starts, then every ~100 s
-        # (every 10th call of a 10 s timer): start it once the killed delivery is well past the
-        # visibility timeout, so that first scan returns it to the queue; the 150 s wait below
-        # also covers the second scan.
+        # kombu scans for unacked messages when the survivor's poller starts, then every 10 s
+        # (celeryconfig: unacked_restore_interval 10, throttle 1): start it once the killed delivery
+        # is past the visibility timeout, so that first scan returns it to the queue.
         time.sleep(VISIBILITY + 6)
         with WorkerProcess("discovery", env=env, name="disc-survivor"):
             out = result.get(timeout=150)  # the unacked task is redelivered after the visibility timeout
@@ -192,16 +191,16 @@ def _kill_mid_task(victim, group, redis_client, timeout: float = 120) -> int:
     """SIGKILL the victim while it runs a header task after the first one finished, at a moment when
     each header task is queued, unacked or done; returns how many were done.
 
-    Not at an arbitrary moment: kombu's Redis transport pops a message (BRPOP) and records it as
-    unacked in a second round trip, so a worker killed between the two loses that message, and a
-    chord missing a header task never calls back. Killing at the first completed task hit that
-    window (the worker acks and fetches the next message at that very moment): seen with MONITOR,
-    BRPOP sent 0.7 ms before the kill, no ZADD/HSET after, the message in neither the queue nor
-    ``unacked``. Recorded runs cover that loss (``discovery.reconcile``, test_reconcile.py); this
-    test is about a delivery killed while it runs, which acks_late + reject_on_worker_lost + the
-    visibility timeout must bring back. So the worker is stopped (SIGSTOP) once a header task is
-    STARTED, Redis executes whatever it sent before stopping, and it is killed only if nothing is
-    in flight; otherwise it continues (SIGCONT) and the next task is tried."""
+    Not at an arbitrary moment: stock kombu pops a message (BRPOP) and records it as unacked in a
+    second round trip, and killing at the first completed task hit that window (the worker acks and
+    fetches the next message at that very moment): seen with MONITOR, BRPOP sent 0.7 ms before the
+    kill, no ZADD/HSET after, the message in neither the queue nor ``unacked``. workers/broker.py
+    now holds such a message in an inflight list (tests/workers/test_broker.py kills in exactly that
+    window). This test is about a delivery killed while it runs, which acks_late +
+    reject_on_worker_lost + the visibility timeout must bring back, so the worker is stopped
+    (SIGSTOP) once a header task is STARTED, Redis executes whatever it sent before stopping, and
+    it is killed only if nothing is in flight; otherwise it continues (SIGCONT) and the next task
+    is tried."""
     header = [r.id for r in group.results]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
