@@ -30,10 +30,10 @@ class WorkerProcess:
     """A real ``celery worker`` subprocess consuming one or more queues."""
 
     def __init__(self, queues: str, *, concurrency: int = 1, env: dict | None = None, name: str | None = None,
-                 pool: str = "prefork", log_path: Path | None = None, control_app=None):
+                 pool: str = "prefork", log_path: Path | None = None, control_app=None, app: str = "workers.app"):
         self.queues = queues
         self.hostname = f"{name or queues.replace(',', '-')}@qp-test-{uuid.uuid4().hex[:6]}"
-        self.argv = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "-Q", queues,
+        self.argv = [sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queues,
                      "-n", self.hostname, "--concurrency", str(concurrency), "--pool", pool,
                      "--loglevel", "INFO", "--without-mingle", "--without-gossip", "-E"]
         self.env = env or os.environ.copy()

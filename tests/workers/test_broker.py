@@ -8,6 +8,7 @@ every time instead of by chance.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -156,3 +157,30 @@ def test_every_pool_worker_fetches_atomically(workers, redis_client):
             break
         time.sleep(0.5)
     assert set(POOLS) <= sources
+
+
+def test_a_celery_worker_killed_in_the_fetch_window_leaves_the_task_in_redis(celery_app, redis_client, name,
+                                                                           tmp_path):
+    """The worker's own event loop (not drain_events): the task message survives in its inflight list."""
+    from kombu import Exchange, Queue
+
+    from tests.support import WorkerProcess
+
+    mark = tmp_path / "killed-in-window"
+    env = {**os.environ, "BROKER_VICTIM_QUEUE": name, "BROKER_VICTIM_MARK": str(mark)}
+    victim = WorkerProcess(name, pool="solo", env=env, name="broker-victim", app="tests.workers.broker_victim")
+    victim.start()
+    try:
+        celery_app.send_task("shadow.no_such_task", args=[1], queue=Queue(name, Exchange(name, type="direct"),
+                                                                           routing_key=name), routing_key=name)
+        assert victim.proc.wait(30) == -signal.SIGKILL
+    finally:
+        victim.kill()
+    assert redis_client.llen(name) == 0
+    (inflight,) = _inflight_of(redis_client, name)
+    assert mark.read_text() == f"{name} {inflight.decode()}"  # killed by the hook, between the two steps
+    (item,) = redis_client.lrange(inflight, 0, -1)
+    assert json.loads(item)["headers"]["task"] == "shadow.no_such_task"  # held, not lost
+    redis_client.delete(inflight)
+    redis_client.zrem(INFLIGHT_INDEX, inflight)
+    redis_client.hdel(INFLIGHT_SOURCE, inflight)
