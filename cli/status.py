@@ -17,6 +17,7 @@ def collect(timeout: float = 2.0) -> dict:
 
     from shared_models import migrate
     from shared_models.db import get_engine, service_urls
+    from workers import broker
 
     facts: dict = {"database": False, "redis": False, "revision": None, "head": migrate.head_revision(),
                    "workers": {p: [] for p in POOLS}, "depth": {p: None for p in POOLS}}
@@ -33,6 +34,7 @@ def collect(timeout: float = 2.0) -> dict:
         client.ping()
         facts["redis"] = True
         facts["depth"] = {p: queue_depth(client, p) for p in POOLS}
+        facts["broker"] = broker.held(client)
     except Exception as exc:  # noqa: BLE001
         facts["redis_error"] = str(exc).splitlines()[0]
     if facts["redis"]:
@@ -69,5 +71,14 @@ def status(settings, timeout) -> None:
         table.add_row(pool, f"{len(hosts)} " + (", ".join(sorted(hosts)) if hosts else "[red]none[/]"),
                       str(facts["depth"][pool]) if facts["depth"][pool] is not None else "-")
     console.print(table)
+    held = facts.get("broker") or {}
+    inflight = {q: n for q, n in (held.get("inflight") or {}).items() if n}
+    if inflight:
+        console.print("in flight (a dead worker's, back in their queue within a minute): "
+                      + ", ".join(f"{q} {n}" for q, n in sorted(inflight.items())))
+    if held.get("dead_letter"):
+        n = held["dead_letter"]
+        console.print(f"[yellow]{n} unreadable queue entr{'y' if n == 1 else 'ies'}[/] kept in Redis "
+                      "(_kombu.dead_letter)")
     healthy = facts["database"] and facts["redis"] and rev == head and all(facts["workers"].values())
     raise SystemExit(0 if healthy else 1)

@@ -250,6 +250,19 @@ class Channel(kredis.Channel):
         super().close()
 
 
+def held(client) -> dict:
+    """What the broker holds outside the queues, for ``quantpipe status``: messages in inflight
+    lists by queue (0 but for a dead worker's, until the sweep) and unreadable entries kept."""
+    sources = {k: v.decode() for k, v in client.hgetall(INFLIGHT_SOURCE).items()}
+    pipe = client.pipeline(transaction=False)
+    for k in sources:
+        pipe.llen(k)
+    counts: dict[str, int] = {}
+    for (k, queue), n in zip(sources.items(), pipe.execute()):
+        counts[queue] = counts.get(queue, 0) + int(n)
+    return {"inflight": counts, "dead_letter": int(client.llen(DEAD_LETTER))}
+
+
 class Transport(kredis.Transport):
     Channel = Channel
 

@@ -184,3 +184,18 @@ def test_a_celery_worker_killed_in_the_fetch_window_leaves_the_task_in_redis(cel
     redis_client.delete(inflight)
     redis_client.zrem(INFLIGHT_INDEX, inflight)
     redis_client.hdel(INFLIGHT_SOURCE, inflight)
+
+
+def test_held_counts_a_dead_channels_inflight_messages_and_the_dead_letters(redis_url, redis_client, name):
+    from workers.broker import held
+
+    _publish(redis_url, name, {"n": 4})
+    dead_before = held(redis_client)["dead_letter"]
+    victim = _victim(redis_url, name, "kill")
+    assert victim.wait(30) == -signal.SIGKILL
+    assert held(redis_client)["inflight"][name] == 1
+    redis_client.lpush(name, b"[1, 2")
+    assert _consume(redis_url, name, 3) == [{"n": 4}]
+    after = held(redis_client)
+    assert after["inflight"].get(name, 0) == 0 and after["dead_letter"] == dead_before + 1
+    redis_client.lpop(DEAD_LETTER)
