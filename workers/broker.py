@@ -208,6 +208,7 @@ class Channel(kredis.Channel):
                 props = payload["properties"]
                 tag, info = props["delivery_tag"], props["delivery_info"]
                 unacked = dumps([payload, info["exchange"], info["routing_key"]])
+                self.Message(payload, channel=self)  # its body decodes (else it would fail every redelivery)
             except Exception as exc:  # noqa: BLE001 - anything unreadable is kept, not retried forever
                 reason = f"queue {queue}: not a kombu message ({type(exc).__name__}: {exc})"
                 self._dead(keys=[inflight, DEAD_LETTER], args=[item, reason], client=client)

@@ -19,6 +19,8 @@ import uuid
 
 import kombu
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from workers.broker import DEAD_LETTER, INFLIGHT_INDEX, INFLIGHT_SOURCE
 
@@ -199,3 +201,45 @@ def test_held_counts_a_dead_channels_inflight_messages_and_the_dead_letters(redi
     after = held(redis_client)
     assert after["inflight"].get(name, 0) == 0 and after["dead_letter"] == dead_before + 1
     redis_client.lpop(DEAD_LETTER)
+
+
+_BAD = st.one_of(
+    st.binary(min_size=1, max_size=64).filter(lambda b: not b.strip().startswith((b"{", b"["))),  # not JSON
+    st.sampled_from([b"[1, 2", b"null", b"[]", b"{}", b'{"properties": {}}', b'"text"',
+                     b'{"properties": {"delivery_tag": "x"}}', b'{"body": "e30=", "properties": null}',
+                     b'{"body": "!!not base64", "content-type": "application/json", "properties": {"delivery_tag": '
+                     b'"t", "body_encoding": "base64", "delivery_info": {"exchange": "", "routing_key": ""}}}']),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=3).map(lambda d: json.dumps(d).encode()),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(entries=st.lists(st.one_of(st.integers(0, 10**6), _BAD), min_size=1, max_size=8))
+def test_fuzz_good_messages_once_each_bad_entries_dead_lettered(redis_url, redis_client, entries):
+    """Any mix of kombu messages and garbage on a queue: each message delivered once, each garbage
+    entry kept in the dead letter, none left in flight, and the next good one never blocked."""
+    name = f"broker-fuzz-{uuid.uuid4().hex[:8]}"
+    goods = [e for e in entries if isinstance(e, int)]
+    dead_before = redis_client.llen(DEAD_LETTER)
+    got = []
+    opts = {"priority_steps": [0], "polling_interval": 0.05}  # BLMOVE waits 50 ms: a close waits out one
+    with kombu.Connection(redis_url, transport="workers.broker:Transport", transport_options=opts) as conn:
+        producer = conn.Producer()
+        for e in entries:
+            if isinstance(e, int):
+                producer.publish({"n": e}, exchange=_queue(name).exchange, routing_key=name, declare=[_queue(name)],
+                                 serializer="json")
+            else:
+                redis_client.lpush(name, e)
+        with conn.Consumer(_queue(name), callbacks=[lambda body, m: (got.append(body["n"]), m.ack())]):
+            end = time.monotonic() + 5
+            while time.monotonic() < end and (len(got) < len(goods) or redis_client.llen(name)):
+                try:
+                    conn.drain_events(timeout=0.1)
+                except (TimeoutError, OSError):
+                    pass
+    assert got == goods  # FIFO, once each, garbage in between blocked nothing
+    assert redis_client.llen(DEAD_LETTER) - dead_before == len(entries) - len(goods)
+    assert redis_client.llen(name) == 0 and not _inflight_of(redis_client, name)
+    redis_client.delete(name)
+    redis_client.ltrim(DEAD_LETTER, len(entries) - len(goods), -1)  # this example's, the newest
