@@ -161,20 +161,22 @@ def test_every_pool_worker_fetches_atomically(workers, redis_client):
     assert set(POOLS) <= sources
 
 
-def test_a_celery_worker_killed_in_the_fetch_window_leaves_the_task_in_redis(celery_app, redis_client, name,
-                                                                           tmp_path):
-    """The worker's own event loop (not drain_events): the task message survives in its inflight list."""
+def test_a_celery_worker_killed_in_the_fetch_window_loses_nothing_and_the_task_runs_once(
+        celery_app, redis_client, name, tmp_path):
+    """Real Celery workers, their own event loop: the victim dies between the fetch and the record,
+    the message waits in its inflight list, and a second worker's sweep hands it on: run once."""
     from kombu import Exchange, Queue
 
     from tests.support import WorkerProcess
 
-    mark = tmp_path / "killed-in-window"
-    env = {**os.environ, "BROKER_VICTIM_QUEUE": name, "BROKER_VICTIM_MARK": str(mark)}
-    victim = WorkerProcess(name, pool="solo", env=env, name="broker-victim", app="tests.workers.broker_victim")
+    mark, key = tmp_path / "killed-in-window", f"{name}:runs"
+    env = {**os.environ, "BROKER_VICTIM_QUEUE": name}
+    victim = WorkerProcess(name, pool="solo", env={**env, "BROKER_VICTIM_MARK": str(mark)}, name="broker-victim",
+                           app="tests.workers.broker_victim")
     victim.start()
     try:
-        celery_app.send_task("shadow.no_such_task", args=[1], queue=Queue(name, Exchange(name, type="direct"),
-                                                                           routing_key=name), routing_key=name)
+        celery_app.send_task("broker_victim.touch", args=[key], routing_key=name,
+                             queue=Queue(name, Exchange(name, type="direct"), routing_key=name))
         assert victim.proc.wait(30) == -signal.SIGKILL
     finally:
         victim.kill()
@@ -182,10 +184,15 @@ def test_a_celery_worker_killed_in_the_fetch_window_leaves_the_task_in_redis(cel
     (inflight,) = _inflight_of(redis_client, name)
     assert mark.read_text() == f"{name} {inflight.decode()}"  # killed by the hook, between the two steps
     (item,) = redis_client.lrange(inflight, 0, -1)
-    assert json.loads(item)["headers"]["task"] == "shadow.no_such_task"  # held, not lost
-    redis_client.delete(inflight)
-    redis_client.zrem(INFLIGHT_INDEX, inflight)
-    redis_client.hdel(INFLIGHT_SOURCE, inflight)
+    assert json.loads(item)["headers"]["task"] == "broker_victim.touch"  # held, not lost
+    with WorkerProcess(name, pool="solo", env=env, name="broker-survivor", app="tests.workers.broker_victim"):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and redis_client.get(key) is None:
+            time.sleep(0.1)
+        time.sleep(1.5)  # a second run would show by now
+        assert redis_client.get(key) == b"1"
+    assert redis_client.llen(inflight) == 0 and redis_client.llen(name) == 0
+    redis_client.delete(key)
 
 
 def test_held_counts_a_dead_channels_inflight_messages_and_the_dead_letters(redis_url, redis_client, name):
