@@ -16,22 +16,34 @@ def late_severity(lag_days: float, deadline_days: int) -> float:
 
 def late_disclosures(trades: pd.DataFrame, *, deadline_days: int = 45) -> list[Finding]:
     """One finding per filing disclosed after the deadline (the STOCK Act allows 45 days)."""
-    df = trades.dropna(subset=["disclosure_lag_days"])
-    df = df[df["disclosure_lag_days"] > deadline_days]
+    # the rows past the deadline as positions into plain arrays (no filtered frames): the same rows, in
+    # the same order, as ``dropna(subset=[lag])`` then ``lag > deadline``
+    lag_col = trades["disclosure_lag_days"]
+    late = lag_col.notna().to_numpy()
+    late[late] = lag_col.to_numpy()[late] > deadline_days
+    pos = np.flatnonzero(late)
     out: list[Finding] = []
-    if df.empty:
+    if not len(pos):
         return out
-    filing = df["ptr_link"].fillna("disclosed:" + df["disclosure_date"].dt.strftime("%Y-%m-%d"))
-    keep = filing.notna().to_numpy()  # groupby drops a missing key
-    keys = filing.to_numpy()[keep]
+    # the filing: its link, else "disclosed:<date>" (a missing date too: no filing, the row is dropped,
+    # as groupby drops a missing key)
+    filing = trades["ptr_link"].to_numpy(object)[pos]
+    dates_all = trades["disclosure_date"].to_numpy()[pos]
+    no_link = pd.isna(filing)
+    if no_link.any():
+        day = dates_all[no_link].astype("datetime64[D]")
+        filing[no_link] = np.where(np.isnat(day), None,
+                                   np.char.add("disclosed:", np.datetime_as_string(day, unit="D")).astype(object))
+    keep = ~pd.isna(filing)
+    keys = filing[keep]
     # groupby(filing, sort=True) without a frame per filing: rows ordered by filing (stable, so each
     # filing keeps its rows' order), then one slice of plain arrays per filing
     order = np.argsort(keys, kind="stable")
     keys = keys[order]
-    lags = df["disclosure_lag_days"].to_numpy()[keep][order]
-    dates = df["disclosure_date"].to_numpy()[keep][order]
-    tickers = df["ticker"].to_numpy()[keep][order]
-    ids = df["id"].to_numpy()[keep][order]
+    lags = lag_col.to_numpy()[pos][keep][order]
+    dates = dates_all[keep][order]
+    tickers = trades["ticker"].to_numpy()[pos][keep][order]
+    ids = trades["id"].to_numpy()[pos][keep][order]
     cuts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
     for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(keys)]):
         lag = int(max(lags[a:b]))
@@ -62,12 +74,12 @@ def unusual_sizes(trades: pd.DataFrame, *, min_trades: int = 10, z_threshold: fl
     always trades in the lowest bracket, the next bracket up is not news.
     Severity: 1 order of magnitude -> 0.33, 3 or more -> 1.
     """
-    df = trades.dropna(subset=["amount_min"])
-    df = df[df["amount_min"] > 0]
-    n = len(df)
+    amount = trades["amount_min"].to_numpy(float)
+    rows = np.flatnonzero(amount > 0)  # dropna, then > 0 (NaN > 0 is False): the same rows, in order
+    n = len(rows)
     if n < min_trades:
         return []
-    x = np.log10(df["amount_min"].to_numpy(float))
+    x = np.log10(amount[rows])
     median = float(np.median(x))
     scale = 1.4826 * float(np.median(np.abs(x - median))) or float(x.std())
     if scale == 0:
@@ -75,7 +87,7 @@ def unusual_sizes(trades: pd.DataFrame, *, min_trades: int = 10, z_threshold: fl
     z = (x - median) / scale
     out: list[Finding] = []
     for i in np.flatnonzero((z >= z_threshold) & (x - median >= min_orders)):
-        row = df.iloc[i]
+        row = trades.iloc[rows[i]]
         rarer = float((x >= x[i]).mean())
         out.append(Finding(
             kind="unusual_size", subject=str(row["row_hash"]), score=unit((x[i] - median) / 3.0),

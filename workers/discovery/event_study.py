@@ -130,15 +130,17 @@ def abnormal_returns(trades: pd.DataFrame, closes: dict, market, *,
     """Findings for trades followed by significant abnormal returns in the trade's favour, and a summary.
 
     ``closes``/``market``: date-indexed Series or (epoch days, close) array pairs."""
-    df = trades[trades["type"].isin(list(DIRECTION)) & trades["ticker"].notna()]
-    if "asset_type" in df:
-        df = df[df["asset_type"].isna() | (df["asset_type"] == "Stock")]
+    keep = trades["type"].isin(list(DIRECTION)) & trades["ticker"].notna()
+    if "asset_type" in trades:
+        keep &= trades["asset_type"].isna() | (trades["asset_type"] == "Stock")
+    rows = np.flatnonzero(keep.to_numpy())  # the kept trades' positions, in order (no filtered frame)
     market = as_arrays(market)
     out: list[Finding] = []
     studied, cars = 0, []
-    event_days = df["transaction_date"].values.astype("datetime64[D]").astype(np.int64)
-    tickers, types = df["ticker"].to_numpy(), df["type"].to_numpy()
-    ids, hashes, tx = df["id"].to_numpy(), df["row_hash"].to_numpy(), df["transaction_date"].to_numpy()
+    tx = trades["transaction_date"].to_numpy()[rows]
+    event_days = tx.astype("datetime64[D]").astype(np.int64)
+    tickers, types = trades["ticker"].to_numpy()[rows], trades["type"].to_numpy()[rows]
+    ids, hashes = trades["id"].to_numpy()[rows], trades["row_hash"].to_numpy()[rows]
     order = np.argsort(tickers, kind="stable")
     aligned: dict[str, tuple | None] = {}
     for i in order:

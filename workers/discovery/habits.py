@@ -47,12 +47,20 @@ def ticker_concentration(trades: pd.DataFrame, market_share: Mapping[str, float]
 
 
 def weekday_habit(trades: pd.DataFrame, *, min_days: int = 20, alpha: float = 0.01) -> Finding | None:
-    days = pd.to_datetime(trades["transaction_date"]).dropna().drop_duplicates()
-    days = days[days.dt.weekday < 5]
-    n = len(days)
+    col = trades["transaction_date"]
+    if not np.issubdtype(col.dtype, np.datetime64):
+        col = pd.to_datetime(col)
+    if getattr(col.dt, "tz", None) is not None:
+        col = col.dt.tz_localize(None)  # weekdays of the local wall time, as ``.dt.weekday`` gives
+    # distinct timestamps (NaT dropped), their weekdays on int64 nanoseconds: 1970-01-01 was a Thursday (3)
+    ns = col.to_numpy("datetime64[ns]")
+    ns = np.unique(ns[~np.isnat(ns)]).view(np.int64)
+    weekday = (ns // 86_400_000_000_000 + 3) % 7
+    weekday = weekday[weekday < 5]
+    n = len(weekday)
     if n < min_days:
         return None
-    counts = np.bincount(days.dt.weekday.to_numpy(), minlength=5)
+    counts = np.bincount(weekday, minlength=5)
     chi2, p = pvalues.chisquare(counts)
     if p >= alpha:
         return None

@@ -182,7 +182,8 @@ def _windows(dates: pd.DataFrame, col: str, before: int, after: int) -> pd.DataF
     np.maximum.at(hi, which, ns)
 
     def utc(x: np.ndarray, shift_days: int) -> pd.Series:
-        return pd.Series(pd.DatetimeIndex(x.view("datetime64[ns]")) + pd.Timedelta(days=shift_days)).dt.tz_localize("UTC")
+        # the same values as DatetimeIndex(x) + Timedelta(days=shift_days), localized to UTC, on int64 nanoseconds
+        return pd.Series(pd.DatetimeIndex((x + shift_days * 86_400_000_000_000).view("datetime64[ns]")).tz_localize("UTC"))
 
     return pd.DataFrame({"symbol": pd.Series(symbols, dtype=object), "start": utc(lo, -before), "end": utc(hi, after)})
 
