@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
 from .event_study import as_arrays
+from .regress import ols_hac
 
 TRADING_DAYS = 252
 
@@ -104,13 +104,16 @@ def copy_purchases(purchases: pd.DataFrame, closes: dict[str, pd.Series], market
     frame = frame[frame["k"] >= min_positions]
     if len(frame) < TRADING_DAYS:
         return None
-    fit = sm.OLS(frame["p"], sm.add_constant(frame["m"])).fit(cov_type="HAC", cov_kwds={"maxlags": 5})
-    alpha_d, beta = float(fit.params["const"]), float(fit.params["m"])
-    t_alpha = float(fit.tvalues["const"])
+    # sm.OLS(p, sm.add_constant(m)).fit(cov_type="HAC", cov_kwds={"maxlags": 5}), as statsmodels computes it;
+    # the design matrix laid out as statsmodels holds it (column-major: const, m)
+    design = np.asfortranarray(np.column_stack([np.ones(len(frame)), frame["m"].to_numpy(float)]))
+    fit = ols_hac(frame["p"].to_numpy(float), design, maxlags=5)
+    alpha_d, beta = float(fit.params[0]), float(fit.params[1])
+    t_alpha = float(fit.tvalues[0])
     ann_alpha = alpha_d * TRADING_DAYS
     excess = frame["p"] - frame["m"]
     metrics = {
-        "annualised_alpha": ann_alpha, "alpha_t_stat": t_alpha, "alpha_p_value": float(fit.pvalues["const"]),
+        "annualised_alpha": ann_alpha, "alpha_t_stat": t_alpha, "alpha_p_value": float(fit.pvalues[0]),
         "beta": beta, "annualised_excess_return": float(excess.mean() * TRADING_DAYS),
         "portfolio_annual_return": float(frame["p"].mean() * TRADING_DAYS),
         "market_annual_return": float(frame["m"].mean() * TRADING_DAYS),

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from shared_models.settings import DiscoverySettings
 
-from . import anomalies, cycles, event_study, habits, store  # network, experiment: in scan_network (statsmodels, networkx)
+from . import anomalies, cycles, event_study, habits, store  # network, experiment: in scan_network (networkx)
 from .findings import DIRECTION, TRADE_FRAME_COLUMNS, trade_frame
 
 BENCHMARK = "GSPC"
@@ -241,7 +241,7 @@ def load_all_trades(session: Session) -> pd.DataFrame:
 
 def scan_network(session: Session, settings: DiscoverySettings) -> dict:
     """Cross-member work: the co-trading network and the copy-trading experiments."""
-    from . import experiment, network  # statsmodels and networkx: imported by the one process running this step
+    from . import experiment, network  # networkx: imported by the one process running this step
 
     trades = load_all_trades(session)
     members = trades.drop_duplicates("politician_id")

@@ -15,7 +15,7 @@ from shared_models.models.discovery import ModelExperiment, NetworkDiscovery
 
 from .findings import Finding, clean_json
 
-if TYPE_CHECKING:  # experiment imports statsmodels, which a politician's scan does not need
+if TYPE_CHECKING:  # the experiment module is the network step's, which a politician's scan does not need
     from .experiment import ExperimentResult
 
 

@@ -6,8 +6,8 @@ sends ``discovery.scan_network(run_id=...)`` (cross-member network and the copy-
 experiments); ``discovery.reconcile`` re-sends what a lost message left undone. Every task
 upserts on natural keys, so redelivery after a crash, or running the scan again, changes nothing.
 
-The analyses (``scan``: numpy, pandas, scipy.special; the network step adds statsmodels and
-networkx) are imported by the task bodies, not here: a worker that starts, pings or only fans out
+The analyses (``scan``: numpy, pandas, scipy.special; the network step adds networkx; its OLS and
+q-values are numpy, ``regress``) are imported by the task bodies, not here: a worker that starts, pings or only fans out
 (``scan_all``) stays at a bare Celery worker's memory (issue #16 item 5).
 """
 
