@@ -44,6 +44,11 @@ def unit(x: float) -> float:
 
 def clean_json(value: Any) -> Any:
     """Plain, rounded JSON values (numpy scalars, dates, NaN -> None)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # most leaves: returned as they are
+        return value
+    if kind is float:
+        return None if math.isnan(value) or math.isinf(value) else float(f"{value:.6g}")
     if isinstance(value, dict):
         return {str(k): clean_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray, pd.Index)):
