@@ -10,7 +10,8 @@ one Lua script that removes the message from the inflight list and writes ``unac
 the same step. At every instant the message is in the queue, the inflight list or
 ``unacked``. A channel's inflight lists are registered in a sorted set scored by its last
 heartbeat; the restore sweep (kombu's ``restore_visible`` timer) moves the contents of
-lists whose owner stopped beating back to the front of their queue. A channel stalled
+lists whose owner stopped beating back to the front of their queue (an empty list stays
+registered for a day: its owner may be alive, busy on a long task). A channel stalled
 past that (SIGSTOP) finds its message gone when it resumes and does not deliver it, so
 the sweep never causes a second delivery.
 
@@ -56,26 +57,35 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1
 """
 
-# KEYS: index, sources. ARGV: stale-after seconds, then optionally the lists to restore
-# whatever their age (a channel restores its own). Returns the number of messages moved.
+# KEYS: index, sources. ARGV: stale-after seconds, forget-after seconds, then optionally the
+# lists to restore and unregister whatever their age (a channel's own). Swept, a stale list that
+# holds messages is emptied into its queue and unregistered; an empty one stays registered until
+# forget-after: it may be a live channel busy on a long task, or one beating less often than this
+# sweeper's stale-after, whose next fetch would land in an unregistered list. Returns the number
+# of messages moved.
 _RESTORE = """
 local t = redis.call('TIME')
-local cutoff = t[1] + t[2] / 1e6 - tonumber(ARGV[1])
-local lists
-if #ARGV > 1 then
-  lists = {}
-  for i = 2, #ARGV do lists[#lists + 1] = ARGV[i] end
+local now = t[1] + t[2] / 1e6
+local explicit = #ARGV > 2
+local lists = {}
+if explicit then
+  for i = 3, #ARGV do lists[#lists + 1] = {ARGV[i], 0} end
 else
-  lists = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'LIMIT', 0, 100)
+  local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]), 'WITHSCORES')
+  for i = 1, #stale, 2 do lists[#lists + 1] = {stale[i], tonumber(stale[i + 1])} end
 end
 local moved = 0
-for _, list in ipairs(lists) do
+for _, entry in ipairs(lists) do
+  local list, n = entry[1], 0
   local source = redis.call('HGET', KEYS[2], list)
   if source then
-    while redis.call('LMOVE', list, source, 'LEFT', 'RIGHT') do moved = moved + 1 end
+    while redis.call('LMOVE', list, source, 'LEFT', 'RIGHT') do n = n + 1 end
   end
-  redis.call('ZREM', KEYS[1], list)
-  redis.call('HDEL', KEYS[2], list)
+  moved = moved + n
+  if explicit or n > 0 or entry[2] < now - tonumber(ARGV[2]) then
+    redis.call('ZREM', KEYS[1], list)
+    redis.call('HDEL', KEYS[2], list)
+  end
 end
 return moved
 """
@@ -92,7 +102,9 @@ class QoS(kredis.QoS):
     """kombu's ack emulation; a fetch already recorded unacked is not recorded twice."""
 
     def append(self, message, delivery_tag):
-        if self.channel.connection.recorded.pop(delivery_tag, None) is not None:
+        recorded = self.channel.connection.recorded
+        if delivery_tag in recorded:
+            recorded.discard(delivery_tag)
             virtual.QoS.append(self, message, delivery_tag)
             return
         super().append(message, delivery_tag)
@@ -111,9 +123,11 @@ class Channel(kredis.Channel):
     inflight_stale_after = 60
     #: seconds between a polling channel's heartbeats (sent before a BLMOVE, when due)
     inflight_heartbeat = 5
+    #: seconds without a heartbeat before an empty inflight list's registration is dropped
+    inflight_forget_after = 86400
 
     from_transport_options = kredis.Channel.from_transport_options + (
-        "inflight_stale_after", "inflight_heartbeat")
+        "inflight_stale_after", "inflight_heartbeat", "inflight_forget_after")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -219,10 +233,11 @@ class Channel(kredis.Channel):
                 return payload
             if not self._record(keys=[inflight, self.unacked_index_key, self.unacked_key],
                                 args=[item, tag, time(), unacked], client=client):
+                self._inflight_lists.discard(inflight)  # the sweep unregistered it: beat before the next BLMOVE
                 log.warning("broker: message %s was moved back to %s while this channel stalled; "
                             "not delivered here", tag, queue)
                 return None
-        self.connection.recorded[tag] = True
+        self.connection.recorded.add(tag)
         return payload
 
     def restore_inflight(self, lists=()):
@@ -230,7 +245,8 @@ class Channel(kredis.Channel):
         with self.conn_or_acquire() as client:
             self._scripts(client)
             moved = self._restore(keys=[INFLIGHT_INDEX, INFLIGHT_SOURCE],
-                                  args=[self.inflight_stale_after, *lists], client=client)
+                                  args=[self.inflight_stale_after, self.inflight_forget_after, *lists],
+                                  client=client)
         self._inflight_lists.difference_update(lists)  # unregistered: the next BLMOVE beats first
         if moved:
             log.warning("broker: %d in-flight message(s) of a dead channel moved back to their queue", moved)
@@ -270,4 +286,4 @@ class Transport(kredis.Transport):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         #: delivery tags a channel recorded unacked at fetch (any channel's QoS may append them)
-        self.recorded: dict[str, bool] = {}
+        self.recorded: set[str] = set()

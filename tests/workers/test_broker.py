@@ -250,3 +250,22 @@ def test_fuzz_good_messages_once_each_bad_entries_dead_lettered(redis_url, redis
     assert redis_client.llen(name) == 0 and not _inflight_of(redis_client, name)
     redis_client.delete(name)
     redis_client.ltrim(DEAD_LETTER, len(entries) - len(goods), -1)  # this example's, the newest
+
+
+def test_a_sweep_keeps_a_live_channels_empty_list_registered_until_forget_after(redis_url, redis_client, name):
+    """A sweeper whose stale-after is shorter than a live channel's heartbeat must not leave that
+    channel fetching into an unregistered list (a kill there would strand the message)."""
+    opts = {"priority_steps": [0], "polling_interval": 0.05}
+    with kombu.Connection(redis_url, transport="workers.broker:Transport", transport_options=opts) as live:
+        with live.Consumer(_queue(name), callbacks=[lambda body, m: m.ack()]):
+            try:
+                live.drain_events(timeout=0.2)  # its first BLMOVE registers its list
+            except (TimeoutError, OSError):
+                pass
+            (inflight,) = _inflight_of(redis_client, name)
+            for forget, kept in ((3600, True), (0, False)):
+                with kombu.Connection(redis_url, transport="workers.broker:Transport",
+                                      transport_options={"inflight_stale_after": 0,
+                                                         "inflight_forget_after": forget}) as sweeper:
+                    assert sweeper.default_channel.restore_inflight() == 0
+                assert (redis_client.hget(INFLIGHT_SOURCE, inflight) is not None) is kept
