@@ -223,3 +223,36 @@ def _strip(snap: dict) -> dict:
     """Findings without their timestamps (the re-run happened at a different time)."""
     return {t: sorted((row[:-1] for row in rows), key=repr) for t, rows in snap.items()}
 
+
+
+def test_load_closes_equals_a_plain_query_in_either_row_order(engine, loaded, monkeypatch):
+    """The binary COPY reader against a plain SELECT, then with the fast query's rows in another
+    order, as a planner may give them: the order check must fall back to the sorted query."""
+    import numpy as np
+    import pandas as pd
+    from sqlalchemy.orm import Session
+
+    from workers.discovery import scan
+
+    windows = pd.DataFrame({"symbol": ["AAPL", "MSFT", "NFLX", "T"],
+                            "start": pd.to_datetime(["2015-01-05", "2016-03-01", "2030-01-01", "2012-01-01"], utc=True),
+                            "end": pd.to_datetime(["2015-06-30", "2016-03-31", "2030-12-31", "2019-12-31"], utc=True)})
+    with Session(engine) as s:
+        want = {}
+        for sym, start, end in windows.itertuples(index=False):
+            rows = s.execute(text("SELECT (extract(epoch FROM ts)::bigint / 86400), close FROM market_bars "
+                                  "WHERE symbol = :s AND timeframe = '1d' AND ts BETWEEN :a AND :b ORDER BY ts"),
+                             {"s": sym, "a": start, "b": end}).all()
+            if rows:
+                want[sym] = (np.array([r[0] for r in rows]), np.array([r[1] for r in rows], dtype=float))
+        assert set(want) == {"AAPL", "MSFT", "T"}  # NFLX's window has no bars: no entry
+
+        def same(got):
+            return set(got) == set(want) and all(np.array_equal(got[k][0], want[k][0])
+                                                 and np.array_equal(got[k][1], want[k][1]) for k in want)
+
+        assert same(scan.load_closes(s, windows))
+        reversed_sql = scan._CLOSES_SQL["sorted"].replace("ORDER BY w.n, b.ts", "ORDER BY w.n DESC, b.ts DESC")
+        assert reversed_sql != scan._CLOSES_SQL["sorted"]
+        monkeypatch.setitem(scan._CLOSES_SQL, "lateral", reversed_sql)
+        assert same(scan.load_closes(s, windows))
