@@ -23,6 +23,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 import talib
+from numpy.lib.stride_tricks import sliding_window_view
 
 from . import candlesticks, custom
 from .detection import Detection
@@ -41,6 +42,8 @@ def _r2(x):
 
 
 COLUMNS = ("open", "high", "low", "close", "volume")
+_LOOKBACK = np.array([candlesticks.LOOKBACK[f] for f in candlesticks.FUNCTIONS])
+_NAMES = [candlesticks.NAMES[f] for f in candlesticks.FUNCTIONS]
 
 
 @dataclass
@@ -79,37 +82,32 @@ def detect_last_segments(seg: Segments, tier: str = "daily") -> list[Detection]:
     # close (change 0) and too few bars for a lookback, whose level is then NaN and does not fire
     # (as talib.MAX/MIN in the per-symbol path), instead of an IndexError or a level of fewer bars.
     w = int(max(MIN_PANEL, min(PANEL_WINDOW, seg.lengths.max())))
-    ends = np.cumsum(seg.lengths)
-    pos_from_end = np.repeat(ends, seg.lengths) - 1 - np.arange(ends[-1])  # 0 = a symbol's newest bar
-    row_of = np.repeat(np.arange(n), seg.lengths)
-    keep = pos_from_end < w
-    cols = w - 1 - pos_from_end[keep]
-    panel = {}
-    for k in COLUMNS:
-        a = np.full((n, w), np.nan)
-        a[row_of[keep], cols] = seg.data[k][keep]
-        panel[k] = a
+    h, l, c = (_panel(seg, k, w) for k in ("high", "low", "close"))
+    o, v = _panel(seg, "open", 1), _panel(seg, "volume", custom.VOLUME_WINDOW + 1)  # only their last bars are read
     last_ts = seg.last_ts
-    o, h, l, c, v = (panel[k] for k in ("open", "high", "low", "close", "volume"))
     prev_close = c[:, -2]
     with np.errstate(invalid="ignore", divide="ignore"):
         change = np.nan_to_num(100 * (c[:, -1] / prev_close - 1), nan=0.0)
+    # Per symbol, once (rounded as before: Python's round for the price and change, numpy's for indicators).
+    price = [round(x, 4) for x in c[:, -1].tolist()]
+    chg = [round(x, 4) for x in change.tolist()]
+    vol = v[:, -1].tolist()
     out: list[Detection] = []
 
-    def emit(rows: np.ndarray, name: str, direction, conf: np.ndarray, **ind: np.ndarray) -> None:
-        idx = np.flatnonzero(rows)
-        if not len(idx):
-            return
-        # Rounded (non-finite -> 0, as _num) once per indicator for all hits, not per hit.
-        vals = {k: np.nan_to_num(np.round(np.asarray(a, dtype=float)[idx], 4), nan=0.0, posinf=0.0,
-                                 neginf=0.0).tolist() for k, a in ind.items()}
-        dirs = direction[idx].tolist() if isinstance(direction, np.ndarray) else [direction] * len(idx)
-        price, chg, vol, cf = c[idx, -1].tolist(), change[idx].tolist(), v[idx, -1].tolist(), conf[idx].tolist()
-        for j, r in enumerate(idx.tolist()):
-            out.append(Detection(symbols[r], name, tier, last_ts[r], cf[j], round(price[j], 4), round(chg[j], 4),
-                                 vol[j], int(dirs[j]), {k: a[j] for k, a in vals.items()}))
+    def add(idx: list[int], names: list[str], dirs: list[int], conf: list[float],
+            ind: list[tuple[str, list[float]]]) -> None:
+        """Detections of symbols ``idx`` (lists aligned with it; indicators already rounded)."""
+        for j, r in enumerate(idx):
+            out.append(Detection(symbols[r], names[j], tier, last_ts[r], conf[j], price[r], chg[r], vol[r], dirs[j],
+                                 {k: a[j] for k, a in ind}))
 
-    _candles(seg, pos_from_end, emit, n)
+    def emit(rows: np.ndarray, name: str, direction: int, conf: np.ndarray, **ind: np.ndarray) -> None:
+        idx = np.flatnonzero(rows)
+        if len(idx):
+            add(idx.tolist(), [name] * len(idx), [direction] * len(idx), conf[idx].tolist(),
+                [(k, _num4(np.asarray(a, dtype=float)[idx])) for k, a in ind.items()])
+
+    _candles(seg, add)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         vol_mean = v[:, -21:-1].mean(axis=1)
@@ -154,30 +152,51 @@ def detect_last_segments(seg: Segments, tier: str = "daily") -> list[Detection]:
     return out
 
 
-def _candles(seg: Segments, pos_from_end: np.ndarray, emit, n: int) -> None:
-    """TA-Lib once per function over the concatenated tails; keep each symbol's last bar."""
-    tail = pos_from_end < CANDLE_WINDOW
-    cat = {k: np.ascontiguousarray(seg.data[k][tail]) for k in COLUMNS}
-    lengths = np.minimum(seg.lengths, CANDLE_WINDOW)
-    ends = np.cumsum(lengths) - 1
-    valid_from = (lengths.repeat(lengths) - 1) - pos_from_end[tail]
-    rows_of = np.full(len(valid_from), -1)
-    rows_of[ends] = np.arange(n)
-    rv = candlesticks.relative_volume(cat["volume"])[ends]
-    rv = np.nan_to_num(np.where(valid_from[ends] >= candlesticks.VOLUME_WINDOW, rv, np.nan), nan=0.0)
-    for ch in candlesticks.detect_candles(cat["open"], cat["high"], cat["low"], cat["close"], cat["volume"],
-                                          valid_from=valid_from, only=rows_of >= 0):
-        at_end = rows_of[ch.index] >= 0
-        if not at_end.any():
-            continue
-        rows = np.zeros(n, bool)
-        r_idx = rows_of[ch.index[at_end]]
-        rows[r_idx] = True
-        conf = np.zeros(n)
-        conf[r_idx] = ch.confidence[at_end]
-        direction = np.zeros(n, int)
-        direction[r_idx] = np.sign(ch.value[at_end]).astype(int)
-        talib_value = np.zeros(n)
-        talib_value[r_idx] = ch.value[at_end]
-        emit(rows, ch.name, direction, conf, talib_value=talib_value, relative_volume=rv)
+def _num4(a: np.ndarray) -> list[float]:
+    """Rounded to 4 places, non-finite -> 0 (as ``_num``): ``nan_to_num(round(a, 4), nan=0, posinf=0, neginf=0)``."""
+    r = np.round(a, 4)
+    r[~np.isfinite(r)] = 0.0
+    return r.tolist()
 
+
+def _panel(seg: Segments, k: str, w: int) -> np.ndarray:
+    """Column ``k``'s last ``w`` bars of each symbol as one row, NaN-padded on the left (symbols x w).
+
+    Each row is one contiguous slice of the flat array (a row gather of a sliding-window view);
+    the few symbols with fewer than ``w`` bars are then padded one by one."""
+    flat = np.asarray(seg.data[k], dtype=float)
+    lengths, n = seg.lengths, len(seg.lengths)
+    ends = np.cumsum(lengths)
+    a = sliding_window_view(flat, w)[np.maximum(ends - w, 0)] if len(flat) >= w else np.empty((n, w))
+    for r in np.flatnonzero(lengths < w).tolist():
+        pad = w - int(lengths[r])
+        a[r, :pad] = np.nan
+        a[r, pad:] = flat[ends[r] - lengths[r]:ends[r]]
+    return a
+
+
+def _candles(seg: Segments, add) -> None:
+    """TA-Lib once per function over the concatenated tails (each symbol's last CANDLE_WINDOW bars);
+    only each symbol's last bar is read, and only where TA-Lib's lookback stays inside that symbol's
+    own bars. Relative volume, the prior 10-bar mean and confidence as ``flat_candle_hits`` computes
+    them (elementwise, so only at the last bars)."""
+    tail = np.minimum(seg.lengths, CANDLE_WINDOW)
+    cat_end = np.cumsum(tail)
+    # the flat index of every tail bar, symbol after symbol
+    at = np.repeat(np.cumsum(seg.lengths) - cat_end, tail) + np.arange(int(cat_end[-1]))
+    o, h, l, c, v = (np.asarray(seg.data[k], dtype=float)[at] for k in COLUMNS)
+    last = cat_end - 1  # each symbol's last bar in the tails
+    age = tail - 1  # bars of its own before it (``valid_from`` there)
+    signals = np.array([getattr(talib, f)(o, h, l, c)[last] for f in candlesticks.FUNCTIONS])
+    fn, rows = np.nonzero((signals != 0) & (age >= _LOOKBACK[:, None]))  # by function, then symbol
+    if not len(rows):
+        return
+    value = signals[fn, rows]
+    prior = np.where(last > 0, talib.SMA(v, candlesticks.VOLUME_WINDOW)[last - 1], np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rv = np.where((prior > 0) & (age >= candlesticks.VOLUME_WINDOW), v[last] / prior, np.nan)
+    mean10 = np.where((last > 0) & (age >= candlesticks.TREND_WINDOW),
+                      talib.SMA(c, candlesticks.TREND_WINDOW)[last - 1], np.nan)
+    conf = candlesticks.candle_confidence(value, rv[rows], c[last][rows], mean10[rows])
+    add(rows.tolist(), [_NAMES[k] for k in fn.tolist()], np.sign(value).astype(int).tolist(), conf.tolist(),
+        [("talib_value", _num4(value.astype(float))), ("relative_volume", _num4(np.nan_to_num(rv, nan=0.0)[rows]))])
