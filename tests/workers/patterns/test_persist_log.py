@@ -3,13 +3,17 @@ wrote when it was called once per row (issue #16 item 2): same columns, same lat
 
 from __future__ import annotations
 
+import os
+import random
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 from sqlalchemy import text
 
 from workers.patterns.detection import Detection
-from workers.patterns.publisher import PERSIST_SQL, persist_params
+from workers.patterns.publisher import PERSIST_SQL, build_event, dumps, persist_params
 
 # The statement's checkpoint as it was: log_integration_event() once per new detection.
 PER_ROW_LOG = """
@@ -77,3 +81,42 @@ def test_set_based_checkpoints_equal_the_function_rows(engine):
     by_flow = {r[0]: r for r in fast_rows}
     assert by_flow[earlier][-2:] == (False, True)  # latency counted from the earlier checkpoint
     assert sum(1 for r in fast_rows if r[-2]) == len(dets) - 1  # fresh flows: no latency
+
+
+def _reference_params(detections, ttl_hours: float, now: float) -> tuple[bytes, dict]:
+    """persist_params' rows and events as first written: a uuid4 and a build_event per distinct key."""
+    rows, events, seen = [], {}, set()
+    for d in detections:
+        key = (d.symbol, d.pattern, d.tier, d.bar_ts)
+        if key in seen:
+            continue
+        seen.add(key)
+        fid = str(uuid.uuid4())
+        event = events[fid] = build_event(d, fid, now, ttl_hours)
+        rows.append({"symbol": d.symbol, "pattern": d.pattern, "tier": d.tier, "bar_ts": d.bar_ts.isoformat(),
+                     "flow_id": fid, "confidence": event["data"]["confidence"],
+                     "current_price": float(d.current_price), "price_change": float(d.price_change),
+                     "volume": float(d.volume), "indicators": d.indicators, "payload": event})
+    return dumps(rows), events
+
+
+def test_persist_params_rows_and_events_are_byte_identical_to_one_uuid4_and_build_event_each(monkeypatch):
+    """The tick's fast path (one urandom call for the flow ids, ISO text and epoch once per bar) writes
+    the same JSON as per-detection uuid4() + build_event(), given the same random bytes; duplicates,
+    a bar in another UTC offset (an equal datetime, other ISO text) and numpy numbers included."""
+    tz = timezone(timedelta(hours=-5))
+    base = _detections("ZPBYTE")
+    dets = (base + base[:1] + [replace(d, symbol="ZPTZ", bar_ts=d.bar_ts.astimezone(tz)) for d in base]
+            + [replace(base[1], symbol="ZPNP", confidence=np.float64(0.615), current_price=np.float32(10.25),
+                       volume=np.int64(7))])
+    now = 1_900_000_000.25
+    for seed in (1, 2):
+        rng = random.Random(seed)
+        monkeypatch.setattr(os, "urandom", rng.randbytes)
+        events = {}
+        params = persist_params(dets, 36.0, now, events)
+        rng.seed(seed)
+        want_rows, want_events = _reference_params(dets, 36.0, now)
+        assert params["rows"].encode() == want_rows
+        assert list(events) == list(want_events) and dumps(list(events.values())) == dumps(list(want_events.values()))
+        assert len(events) == len(dets) - 1 and all(uuid.UUID(f).version == 4 for f in events)
