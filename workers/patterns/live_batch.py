@@ -9,7 +9,9 @@ per symbol; a new bar only needs the *last* bar's answer. Here
   that symbol's own bars, so results equal a per-symbol TA-Lib run;
 - custom detectors: the last bar is evaluated for all symbols together on a
   (symbols x bars) panel, with the same levels and confidence formulas as
-  ``custom.py`` (ATR/RSI via TA-Lib per row, since they are recursive).
+  ``custom.py`` (ATR/RSI via TA-Lib per row, since they are recursive: ~1.6 ms each a tick for
+  503 rows; a numpy loop over the bar columns, bit-equal to TA-Lib 0.8's RSI, measured no faster,
+  and its ATR smooths with an fma, which numpy cannot round alike).
 
 ``tests/workers/patterns/test_live_batch.py`` checks that this path finds exactly what
 ``detection.detect_frame`` finds on the same window, on real bars.
