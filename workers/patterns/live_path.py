@@ -70,7 +70,8 @@ SELECT v.k, v.version, v.warm,
        string_agg(float8send(w.open), ''::bytea ORDER BY w.ts), string_agg(float8send(w.high), ''::bytea ORDER BY w.ts),
        string_agg(float8send(w.low), ''::bytea ORDER BY w.ts), string_agg(float8send(w.close), ''::bytea ORDER BY w.ts),
        string_agg(float8send(w.volume), ''::bytea ORDER BY w.ts),
-       (SELECT count(*) FROM (SELECT 1 FROM pattern_outbox WHERE sent_at IS NULL ORDER BY id LIMIT 1) u)
+       (SELECT count(*) FROM (SELECT 1 FROM pattern_outbox WHERE sent_at IS NULL
+                              AND flow_id <> ALL(CAST(%(pending)s AS uuid[])) ORDER BY id LIMIT 1) u)
 FROM v LEFT JOIN LATERAL (
     SELECT ts, open, high, low, close, volume FROM market_bars b
     WHERE b.symbol = v.symbol AND b.timeframe = %(tf)s AND b.ts <= v.until
@@ -110,12 +111,13 @@ class LiveResult:
     unmarked: list[int] | None = None  # with defer_mark: outbox ids published, their sent mark still to commit
 
 
-_CONNS: dict[tuple[int, int, str], object] = {}
+_CONNS: dict[tuple[int, int, str, int], object] = {}
 
 
-def _connection(engine: Engine):
-    """This process's dedicated autocommit psycopg2 connection (no pool checkout, no pre-ping)."""
-    key = (os.getpid(), id(engine), engine.url.render_as_string(hide_password=True))
+def _connection(engine: Engine, slot: int = 0):
+    """This process's dedicated autocommit psycopg2 connection number ``slot`` (no pool checkout, no
+    pre-ping). A universe tick uses two (``live_tick``), everything else slot 0."""
+    key = (os.getpid(), id(engine), engine.url.render_as_string(hide_password=True), slot)
     conn = _CONNS.get(key)
     if conn is None or conn.closed:
         proxy = engine.raw_connection()
@@ -135,6 +137,20 @@ def _discard(key, conn) -> None:
         pass
 
 
+def _abandon(key, conn, exc: BaseException) -> None:
+    """After ``exc`` inside a unit: roll its transaction back, or drop a connection that cannot."""
+    import psycopg2
+
+    if isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)) or conn.closed:
+        _discard(key, conn)
+        return
+    try:
+        with conn.cursor() as cur:
+            cur.execute("ROLLBACK")
+    except Exception:  # noqa: BLE001 - cannot roll back: the connection is unusable
+        _discard(key, conn)
+
+
 def ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[str, dict], ttl_hours: float,
            cache: WindowCache, source: str = "patterns.live", letters: Sequence = (), mark_first: Sequence = (),
            defer_mark: bool = False) -> LiveResult:
@@ -147,13 +163,54 @@ def ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[s
     (``LiveResult.unmarked``), so a tick in units pays one mark round trip, not one per unit.
     """
     with gc_paused():
-        return _ingest(engine, redis_client, timeframe, tier, bars, ttl_hours, cache, source, letters,
-                       list(mark_first), defer_mark)
+        unit = begin(engine, timeframe, tier, bars, ttl_hours, cache, source, letters, list(mark_first),
+                     redis=redis_client is not None)
+        result = finish(unit, redis_client, defer_mark)
+        unit.keep()
+        return result
 
 
-def _ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[str, dict], ttl_hours: float,
-            cache: WindowCache, source: str, letters: Sequence, mark_first: list[int], defer_mark: bool
-            ) -> LiveResult:
+@dataclass
+class Unit:
+    """A unit after its first round trip and its detection, its transaction open on ``conn``:
+    what ``finish`` persists and publishes. The windows enter the cache (``keep``) only once the
+    unit committed."""
+
+    key: tuple
+    conn: object
+    cache: WindowCache
+    timeframe: str
+    symbols: list[str]
+    bars: int
+    windows: dict[str, Window]
+    hits: int
+    found: list
+    persist: dict | None  # PERSIST_SQL's parameters (None: nothing found)
+    events: dict  # flow_id -> event of every row the persist may write
+    unsent: int  # outbox rows unsent at the read (other than ``pending``'s): take the claim path
+    committed: bool = False
+
+    def keep(self) -> None:
+        for s, w in self.windows.items():  # only now: the bars these windows hold are committed
+            self.cache.put(s, self.timeframe, w)
+        self.cache.hits += self.hits
+        self.cache.misses += len(self.symbols) - self.hits
+
+    def fail(self, exc: BaseException) -> None:
+        """The unit failed with ``exc``, before its COMMIT (its windows are unknown to the cache) or after it."""
+        if not self.committed:
+            self.cache.drop(self.symbols, self.timeframe)
+        _abandon(self.key, self.conn, exc)
+
+
+def begin(engine: Engine, timeframe: str, tier: str, bars: dict[str, dict], ttl_hours: float, cache: WindowCache,
+          source: str, letters: Sequence = (), mark_first: Sequence = (), *, redis: bool = True, slot: int = 0,
+          pending: Sequence[str] = ()) -> Unit:
+    """Step 1 and 2 of a unit (see the module docstring): ``BEGIN``, the upserts and the read in one
+    round trip, then detection and the persist's parameters; the transaction stays open.
+
+    ``pending``: flow ids of an earlier unit whose persist may commit while this read runs (a tick's
+    units overlap, ``live_tick``): its rows are not "older unsent rows" for this unit's choice of path."""
     symbols = list(bars)
     until = [b["ts"].timestamp() for b in bars.values()]  # epochs: far cheaper to send than timestamptz
     cached = [cache.get(s, timeframe) for s in symbols]
@@ -161,9 +218,9 @@ def _ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[
               **{k[0]: [b[k] for b in bars.values()] for k in ("open", "high", "low", "close")},
               "v": [b["volume"] for b in bars.values()], "window": PANEL_WINDOW,
               "cver": [w.version if w else None for w in cached],
-              "clast": [w.last_epoch if w else None for w in cached], "src": source, "done": mark_first}
-    key, conn = _connection(engine)
-    committed = False
+              "clast": [w.last_epoch if w else None for w in cached], "src": source, "done": list(mark_first),
+              "pending": list(pending)}
+    key, conn = _connection(engine, slot)
     try:
         with conn.cursor() as cur:
             head = f"{MARK_TX}; " if mark_first else ""  # its own transaction: committed whatever follows
@@ -171,50 +228,47 @@ def _ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[
             table = cur.fetchall()
             if letters:
                 dead_letters.keep_many(cur, "patterns", letters)
-            seg, windows, hits = _segments(symbols, cached, table)
-            found = detect_last_segments(seg, tier)
-            new = []
-            events: dict = {}
-            unsent = int(table[0][-1]) if table else 0
-            own = found and redis_client is not None and not unsent
+        seg, windows, hits = _segments(symbols, cached, table)
+        found = detect_last_segments(seg, tier)
+        events: dict = {}
+        persist = persist_params(found, ttl_hours, events=events) if found else None
+    except BaseException as exc:
+        cache.drop(symbols, timeframe)
+        _abandon(key, conn, exc)
+        raise
+    unsent = int(table[0][-1]) if table and redis else 0
+    return Unit(key, conn, cache, timeframe, symbols, int(seg.lengths.sum()), windows, hits, found, persist, events,
+                unsent)
+
+
+def finish(unit: Unit, redis_client, defer_mark: bool = False) -> LiveResult:
+    """Steps 3 and 4: persist (with the COMMIT), publish, mark; or COMMIT and relay older unsent rows."""
+    found, events, new = unit.found, unit.events, []
+    own = bool(found) and redis_client is not None and not unit.unsent
+    try:
+        with unit.conn.cursor() as cur:
             if found:
-                p = persist_params(found, ttl_hours, events=events)
                 if own:  # COMMIT in the persist's round trip; the new rows read back after it (NEW_ROWS_SQL)
-                    cur.execute(f"{PERSIST_SQL}; COMMIT; {NEW_ROWS_SQL}", {**p, "fids": list(events)})
-                    committed = True  # from here on the unit is durable whatever the publish does
+                    cur.execute(f"{PERSIST_SQL}; COMMIT; {NEW_ROWS_SQL}", {**unit.persist, "fids": list(events)})
+                    unit.committed = True  # from here on the unit is durable whatever the publish does
                 else:
-                    cur.execute(PERSIST_SQL, p)
+                    cur.execute(PERSIST_SQL, unit.persist)
                 new = cur.fetchall()
                 events = stored_events(events, new)
-            result = LiveResult(int(seg.lengths.sum()), len(found), len(new), 0, cache_hits=hits)
+            result = LiveResult(unit.bars, len(found), len(new), 0, cache_hits=unit.hits)
             if own:  # only this unit's rows to publish: no claim round trip before the PUBLISHes
                 result.published, result.relay_error, result.unmarked = _publish_mark(
                     cur, redis_client, sorted((row[6], CHANNEL, events[row[1]]) for row in new), defer_mark)
-            elif redis_client is None or not (new or unsent):
+            elif redis_client is None or not (new or unit.unsent):
                 cur.execute("COMMIT")
-                committed = True
+                unit.committed = True
             else:  # older unsent rows (a killed run's, a Redis outage's): claim them with ours, by symbol
-                committed = True
-                result.published, result.relay_error = _commit_and_publish(cur, redis_client, symbols,
+                unit.committed = True
+                result.published, result.relay_error = _commit_and_publish(cur, redis_client, unit.symbols,
                                                                           len(new) + 1000, events)
     except BaseException as exc:
-        if not committed:
-            cache.drop(symbols, timeframe)
-        import psycopg2
-
-        if isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)) or conn.closed:
-            _discard(key, conn)
-        else:
-            try:
-                with conn.cursor() as cur:
-                    cur.execute("ROLLBACK")
-            except Exception:  # noqa: BLE001 - cannot roll back: the connection is unusable
-                _discard(key, conn)
+        unit.fail(exc)
         raise
-    for s, w in windows.items():  # only now: the bars these windows hold are committed
-        cache.put(s, timeframe, w)
-    cache.hits += hits
-    cache.misses += len(symbols) - hits
     return result
 
 

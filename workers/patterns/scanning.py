@@ -21,7 +21,7 @@ from shared_models.models import MarketBar
 from shared_models.models.patterns import PatternDetection, PatternScanState
 from shared_models.settings import PatternsSettings
 
-from . import live_path
+from . import live_path, live_tick
 from .detection import TIMEFRAME_OF_TIER, Detection, combine, detect_frame, stored_direction
 from .publisher import Persisted, persist_detections, relay_outbox
 from .window_cache import WindowCache, process_cache
@@ -147,8 +147,8 @@ def ingest_bars(engine: Engine, redis_client, timeframe, bars, ttl_hours: float 
     """The live path for many symbols at once (one new bar each), in units of ``unit_symbols``.
 
     Each unit (up to ``unit_symbols`` symbols' bars) is one transaction and publishes its events
-    right after its COMMIT, before the next unit starts: an event waits for its own unit, not for
-    the whole universe (issue #13: on a 503-symbol tick the last event of one transaction waited
+    right after its COMMIT, before the next unit persists (its read and detection overlap this
+    unit's persist: ``live_tick``): an event waits for its own unit, not for the whole universe (issue #13: on a 503-symbol tick the last event of one transaction waited
     ~0.7 s under the demo's load). Units are independent (different symbols), so a call that fails
     part-way has committed whole units only; redone (acks_late, retry), those units add nothing
     (bars unchanged, detections keyed) and the rest are done.
@@ -184,29 +184,15 @@ def ingest_bars(engine: Engine, redis_client, timeframe, bars, ttl_hours: float 
         return ScanResult("*", tier, 0, 0, 0, 0), rejected
     cache = process_cache() if cache is None else cache
     items, step = list(good.items()), max(1, int(unit_symbols))
+    units = [dict(items[i:i + step]) for i in range(0, len(items), step)]
     total = ScanResult("*", tier, 0, 0, 0, 0)
-    # A unit's sent mark rides on the next unit's first round trip (live_path.ingest's mark_first);
-    # the last one's, or the one before a failing unit, is committed on the way out.
-    unmarked: list[int] = []
-    try:
-        for i in range(0, len(items), step):
-            last = i + step >= len(items)
-            r = live_path.ingest(engine, redis_client, timeframe, tier, dict(items[i:i + step]), ttl_hours, cache,
-                                 source="patterns.on_bars", letters=letters if last else (), mark_first=unmarked,
-                                 defer_mark=True)
-            unmarked = r.unmarked or []
-            total.bars += r.bars
-            total.detected += r.detected
-            total.new += r.new
-            total.published += r.published
-            total.relay_error = total.relay_error or r.relay_error
-    except BaseException:
-        try:  # best effort: unmarked rows are the relay's, and the markers skip their PUBLISH
-            live_path.mark_sent(engine, unmarked)
-        except Exception:  # noqa: BLE001 - the unit's own error is the one to raise
-            pass
-        raise
-    live_path.mark_sent(engine, unmarked)
+    for r in live_tick.run(engine, redis_client, timeframe, tier, units, ttl_hours, cache, "patterns.on_bars",
+                           letters):
+        total.bars += r.bars
+        total.detected += r.detected
+        total.new += r.new
+        total.published += r.published
+        total.relay_error = total.relay_error or r.relay_error
     return total, rejected
 
 

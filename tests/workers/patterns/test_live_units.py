@@ -92,10 +92,10 @@ def test_units_write_what_one_transaction_writes_and_publish_unit_by_unit(fresh,
 
 def test_a_tick_failing_in_a_later_unit_is_redone_exactly_once(fresh, redis_client, monkeypatch):
     bars = _universe(fresh, "ZLUC")
-    real, calls = live_path.ingest, []
+    real, calls = live_path.begin, []
 
     def third_fails(*args, **kw):
-        calls.append(len(args[4]))
+        calls.append(len(args[3]))
         if len(calls) == 3:
             raise ConnectionError("worker lost its database in the third unit")
         return real(*args, **kw)
@@ -103,14 +103,14 @@ def test_a_tick_failing_in_a_later_unit_is_redone_exactly_once(fresh, redis_clie
     sub = redis_client.pubsub(ignore_subscribe_messages=True)
     sub.subscribe(CHANNEL)
     try:
-        monkeypatch.setattr(live_path, "ingest", third_fails)
+        monkeypatch.setattr(live_path, "begin", third_fails)
         with pytest.raises(ConnectionError):
             ingest_bars(fresh, redis_client, "1d", bars, cache=WindowCache(16), unit_symbols=2,
                         dead_letter_source="patterns.on_bars")
         partial = _counts(fresh, "ZLUC")
         assert partial["letters"] == 0  # the refused bar goes with the last unit, which never ran
         assert 0 < partial["detections"] == partial["outbox_sent"] == partial["published"]
-        monkeypatch.setattr(live_path, "ingest", real)
+        monkeypatch.setattr(live_path, "begin", real)
         again, bad = ingest_bars(fresh, redis_client, "1d", bars, cache=WindowCache(16), unit_symbols=2,
                                  dead_letter_source="patterns.on_bars")  # the redelivery
         events = collect(sub, None, timeout=2)
