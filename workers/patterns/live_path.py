@@ -21,7 +21,8 @@ checkpoints and watermark commit in one transaction, before anything is publishe
 published at most once per flow (the markers of ``publisher.publish_rows``) and stays unsent until
 published, so the relay finishes whatever a crash interrupted. What is saved is the pool's pre-ping and
 separate BEGINs: the process keeps one dedicated autocommit connection (explicit BEGIN/COMMIT),
-dropped and re-opened after any connection error.
+dropped and re-opened after any connection error; a universe tick, whose units overlap, a second
+(``live_tick``). Steps 1-2 are ``begin``, 3-4 ``finish``; ``ingest`` runs both.
 """
 
 from __future__ import annotations

@@ -4,8 +4,11 @@ part-way and is redone writes, dead-letters and publishes everything exactly onc
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 
+import psycopg2
 import pytest
 from sqlalchemy import text
 
@@ -90,27 +93,32 @@ def test_units_write_what_one_transaction_writes_and_publish_unit_by_unit(fresh,
     assert first_unit < last_unit
 
 
-def test_a_tick_failing_in_a_later_unit_is_redone_exactly_once(fresh, redis_client, monkeypatch):
+@pytest.mark.parametrize("where", ["begin", "finish"])
+def test_a_tick_failing_in_a_later_unit_is_redone_exactly_once(fresh, redis_client, monkeypatch, where):
+    """``begin``: the third unit's first round trip fails (the second unit is persisting beside it);
+    ``finish``: the second unit's connection is gone when it persists, while the third is open."""
     bars = _universe(fresh, "ZLUC")
-    real, calls = live_path.begin, []
+    real, calls = getattr(live_path, where), []
 
     def third_fails(*args, **kw):
-        calls.append(len(args[3]))
-        if len(calls) == 3:
+        calls.append(1)
+        if where == "begin" and len(calls) == 3:
             raise ConnectionError("worker lost its database in the third unit")
+        if where == "finish" and len(calls) == 2:
+            args[0].conn.close()  # the real finish now fails on a closed connection
         return real(*args, **kw)
 
     sub = redis_client.pubsub(ignore_subscribe_messages=True)
     sub.subscribe(CHANNEL)
     try:
-        monkeypatch.setattr(live_path, "begin", third_fails)
-        with pytest.raises(ConnectionError):
+        monkeypatch.setattr(live_path, where, third_fails)
+        with pytest.raises((ConnectionError, psycopg2.InterfaceError)):
             ingest_bars(fresh, redis_client, "1d", bars, cache=WindowCache(16), unit_symbols=2,
                         dead_letter_source="patterns.on_bars")
         partial = _counts(fresh, "ZLUC")
         assert partial["letters"] == 0  # the refused bar goes with the last unit, which never ran
         assert 0 < partial["detections"] == partial["outbox_sent"] == partial["published"]
-        monkeypatch.setattr(live_path, "begin", real)
+        monkeypatch.setattr(live_path, where, real)
         again, bad = ingest_bars(fresh, redis_client, "1d", bars, cache=WindowCache(16), unit_symbols=2,
                                  dead_letter_source="patterns.on_bars")  # the redelivery
         events = collect(sub, None, timeout=2)
@@ -123,3 +131,55 @@ def test_a_tick_failing_in_a_later_unit_is_redone_exactly_once(fresh, redis_clie
     assert again.new == done["detections"] - partial["detections"] > 0
     flows = Counter(e["flow_id"] for e in events if e["data"]["symbol"].startswith("ZLUC"))
     assert len(flows) == done["detections"] and set(flows.values()) == {1}  # each flow published once
+
+
+def test_a_unit_read_after_the_previous_units_commit_still_publishes_its_own_rows(fresh, redis_client, monkeypatch):
+    """Units overlap (``live_tick``): unit i + 1's read can see unit i committed and not yet marked
+    sent. Those rows are ``pending`` for it, not older unsent rows: it keeps the path without a claim.
+    Forced here: each read waits for the previous unit's COMMIT, each mark for the next unit's read."""
+    bars = _universe(fresh, "ZLUD")
+    del bars["ZLUDBAD"]
+    units = [sorted(bars)[i:i + 2] for i in range(0, N, 2)]
+    real_begin, real_mark, claims = live_path.begin, live_path._publish_mark, []
+    opened = [threading.Event() for _ in units]
+
+    def committed(symbols) -> bool:
+        with fresh.connect() as c:
+            return c.execute(text("SELECT count(*) FROM pattern_outbox WHERE payload->'data'->>'symbol' = ANY(:s)"),
+                             {"s": symbols}).scalar_one() > 0
+
+    def begin(engine, timeframe, tier, unit_bars, *args, **kw):
+        i = units.index(sorted(unit_bars))
+        deadline = time.monotonic() + 10
+        while i and not committed(units[i - 1]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        try:
+            return real_begin(engine, timeframe, tier, unit_bars, *args, **kw)
+        finally:
+            opened[i].set()
+
+    def publish_mark(cur, client, rows, defer=False):
+        i = next(k for k, u in enumerate(units) if rows and rows[0][2]["data"]["symbol"] in u)
+        if i + 1 < len(units):
+            opened[i + 1].wait(10)
+        return real_mark(cur, client, rows, defer)
+
+    def claim(*args, **kw):
+        claims.append(args[2])
+        return real_claim(*args, **kw)
+
+    real_claim = live_path._commit_and_publish
+    monkeypatch.setattr(live_path, "begin", begin)
+    monkeypatch.setattr(live_path, "_publish_mark", publish_mark)
+    monkeypatch.setattr(live_path, "_commit_and_publish", claim)
+    sub = redis_client.pubsub(ignore_subscribe_messages=True)
+    sub.subscribe(CHANNEL)
+    try:
+        out, _ = ingest_bars(fresh, redis_client, "1d", bars, cache=WindowCache(16), unit_symbols=2)
+        events = collect(sub, out.new, timeout=10)
+    finally:
+        sub.close()
+    assert all(e.is_set() for e in opened) and claims == []
+    assert out.new >= N and out.published == out.new == len({e["flow_id"] for e in events}) == len(events)
+    assert _counts(fresh, "ZLUD") == {"detections": out.new, "outbox_sent": out.new, "outbox": out.new,
+                                      "published": out.new, "letters": 0}
