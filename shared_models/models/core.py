@@ -1,4 +1,4 @@
-"""Tables shared by several pools: market bars (patterns + discovery) and dead letters."""
+"""Tables shared by several pools: market bars (patterns + discovery), dead letters, table versions."""
 
 from __future__ import annotations
 
@@ -58,3 +58,17 @@ class DeadLetter(Base):
         Index("ix_dead_letters_pool_created_at", "pool", "created_at"),
         Index("ix_dead_letters_subject_key", "subject_key", postgresql_where=text("subject_key IS NOT NULL")),
     )
+
+
+class TableVersion(Base):
+    """A table's version, kept by statement triggers on it (migration 0017; today: ``trades``).
+
+    Every statement that changes a row (or a TRUNCATE) sets a fresh value from a sequence, so an
+    in-process cache of something derived from the table is valid exactly while the version it
+    was built at holds: one primary-key lookup instead of counting the table.
+    """
+
+    __tablename__ = "table_versions"
+
+    table_name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy import bindparam, exists, select, text
 from sqlalchemy.orm import Session
 
+from shared_models.models.core import TableVersion
+from shared_models.models.discovery import Politician, Trade
+from shared_models.models.patterns import PatternBarVersion
 from shared_models.settings import DiscoverySettings
 
 from . import anomalies, cycles, event_study, habits, store  # network, experiment: in scan_network (networkx)
@@ -133,16 +136,26 @@ def load_closes(session: Session, windows: pd.DataFrame) -> dict[str, tuple[np.n
 _MARKET_CACHE: dict = {}
 
 
-_MARKET_STAMP = "SELECT count(*), max(ts) FROM market_bars WHERE symbol = :s AND timeframe = '1d'"
-_SHARES_STAMP = "SELECT count(*), max(id) FROM trades"
+# The caches' stamps: primary-key lookups of versions kept by statement triggers, each changed by
+# every change of its rows (not count(*) of trades: a sequential scan of the table per politician).
+# trades: table_versions (migration 0017). The benchmark's daily bars: pattern_bar_versions
+# (migration 0003): appends move max_ts, any other change bumps version, so (version, max_ts) is
+# exact where count(*), max(ts) missed a corrected close.
+_SHARES_STAMP = (select(TableVersion.version).where(TableVersion.table_name == Trade.__tablename__)
+                 .scalar_subquery(),)
+_BENCHMARK_BARS = (PatternBarVersion.symbol == BENCHMARK, PatternBarVersion.timeframe == "1d")
+_MARKET_STAMP = tuple(select(c).where(*_BENCHMARK_BARS).scalar_subquery()
+                      for c in (PatternBarVersion.version, PatternBarVersion.max_ts))
+# scan_stamps: the politician exists, and both stamps
+_SCAN_START = select(exists().where(Politician.id == bindparam("p")), *_SHARES_STAMP, *_MARKET_STAMP)
 
 
 def load_market(session: Session, stamp: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The benchmark's closes, cached per process while its row count and last day are unchanged
-    (``stamp``: that count and day, when the caller read them already)."""
+    """The benchmark's closes, cached per process while its bars' version is unchanged
+    (``stamp``: that version, when the caller read it already)."""
     if stamp is None:
-        stamp = tuple(session.execute(text(_MARKET_STAMP), {"s": BENCHMARK}).one())
-    if _MARKET_CACHE.get("stamp") != stamp:
+        stamp = tuple(session.execute(select(*_MARKET_STAMP)).one())
+    if stamp[0] is None or _MARKET_CACHE.get("stamp") != stamp:  # no version row (deleted by hand): no cache
         closes = load_closes(session, pd.DataFrame({"symbol": [BENCHMARK],
                                                     "start": [pd.Timestamp("1900-01-01", tz="UTC")],
                                                     "end": [pd.Timestamp("2200-01-01", tz="UTC")]}))
@@ -159,10 +172,10 @@ _SHARES_CACHE: dict = {}
 
 def congress_ticker_shares(session: Session, stamp: tuple | None = None) -> dict[str, float]:
     """Each ticker's share of all disclosed trades; cached per process while trades are unchanged
-    (``stamp``: their count and max id, when the caller read them already)."""
+    (``stamp``: their version, when the caller read it already)."""
     if stamp is None:
-        stamp = tuple(session.execute(text(_SHARES_STAMP)).one())
-    if _SHARES_CACHE.get("stamp") != stamp:
+        stamp = tuple(session.execute(select(*_SHARES_STAMP)).one())
+    if stamp[0] is None or _SHARES_CACHE.get("stamp") != stamp:
         rows = session.execute(text("SELECT ticker, count(*) FROM trades WHERE ticker IS NOT NULL "
                                     "GROUP BY ticker")).all()
         total = sum(c for _, c in rows) or 1
@@ -188,15 +201,18 @@ def _windows(dates: pd.DataFrame, col: str, before: int, after: int) -> pd.DataF
     return pd.DataFrame({"symbol": pd.Series(symbols, dtype=object), "start": utc(lo, -before), "end": utc(hi, after)})
 
 
-def scan_politician(session: Session, politician_id: str, settings: DiscoverySettings) -> ScanSummary:
-    """Every per-person analysis for one politician (id: a UUID string), upserted in the caller's transaction."""
-    # one round trip: the politician exists, and the stamps of the two per-process caches
-    known, *stamps = session.execute(text(
-        f"SELECT EXISTS (SELECT 1 FROM politicians WHERE id = :p), s.*, m.* "
-        f"FROM ({_SHARES_STAMP}) s, ({_MARKET_STAMP}) m"), {"p": politician_id, "s": BENCHMARK}).one()
+def scan_stamps(session: Session, politician_id: str) -> tuple[tuple, tuple]:
+    """The stamps of the shares and market caches, read with the check that the politician exists
+    (one round trip)."""
+    known, *stamps = session.execute(_SCAN_START, {"p": politician_id}).one()
     if not known:
         raise UnknownPolitician(f"politician_id: no politician with id {politician_id}")
-    shares_stamp, market_stamp = tuple(stamps[:2]), tuple(stamps[2:])
+    return tuple(stamps[:len(_SHARES_STAMP)]), tuple(stamps[len(_SHARES_STAMP):])
+
+
+def scan_politician(session: Session, politician_id: str, settings: DiscoverySettings) -> ScanSummary:
+    """Every per-person analysis for one politician (id: a UUID string), upserted in the caller's transaction."""
+    shares_stamp, market_stamp = scan_stamps(session, politician_id)
     trades = load_trades(session, politician_id)
     patterns, found = [], []
     summary = {"events_studied": 0}
