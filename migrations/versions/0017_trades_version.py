@@ -2,8 +2,8 @@
 
 ``workers.discovery.scan`` caches each ticker's share of all trades per process and used to
 check it with ``count(*), max(id) FROM trades`` on every politician scan: a sequential scan
-of the whole table (~5 ms, 0.5-1 s of server CPU per full scan), and not even exact (an
-UPDATE of a ticker kept both). Now statement triggers on ``trades`` (INSERT, UPDATE, DELETE,
+of the whole table, and not even exact (an UPDATE of a ticker kept both). The scan's first
+statement took 3.1 ms a politician on 22,754 trades (0.7 s a full scan of 224), now 0.3 ms. Now statement triggers on ``trades`` (INSERT, UPDATE, DELETE,
 TRUNCATE; cascaded deletes from ``politicians`` included) give its row of ``table_versions``
 a new version whenever a statement changed a row, and the scan reads that row.
 
