@@ -30,18 +30,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Sequence
-from datetime import datetime, timezone
 
-import numpy as np
 from sqlalchemy import Engine
 
 from shared_models import dead_letters
 from workers.gc_pause import gc_paused
 
-from .live_batch import COLUMNS, PANEL_WINDOW, Segments, detect_last_segments
+from .live_batch import PANEL_WINDOW, detect_last_segments
 from .publisher import CHANNEL, PERSIST_SQL, UNMARK_SQL, persist_params, publish_rows, stored_events
 from .live_sql import UPSERT_SQL, WATERMARK_SQL
-from .window_cache import Window, WindowCache
+from .window_cache import Window, WindowCache, windows_from_rows
 
 SOURCE_SQL = "SELECT set_config('quantpipe.bar_source', %(src)s, true)"  # names corrections (migration 0009)
 
@@ -98,7 +96,6 @@ SELECT o.detection_id, o.flow_id::text, o.payload->'data'->>'symbol', o.payload-
        CAST(o.payload->'data'->>'user_count' AS integer), o.id
 FROM pattern_outbox o WHERE o.flow_id = ANY(CAST(%(fids)s AS uuid[]))
 """
-
 
 
 @dataclass
@@ -229,7 +226,7 @@ def begin(engine: Engine, timeframe: str, tier: str, bars: dict[str, dict], ttl_
             table = cur.fetchall()
             if letters:
                 dead_letters.keep_many(cur, "patterns", letters)
-        seg, windows, hits = _segments(symbols, cached, table)
+        seg, windows, hits = windows_from_rows(symbols, cached, table)
         found = detect_last_segments(seg, tier)
         events: dict = {}
         persist = persist_params(found, ttl_hours, events=events) if found else None
@@ -397,41 +394,6 @@ def keep_dead_letters(engine: Engine, letters: Sequence) -> None:
     except BaseException:
         _discard(key, conn)  # whatever failed, a fresh connection is the safe next state
         raise
-
-
-def _segments(symbols: list[str], cached: list[Window | None], table: list[tuple]
-              ) -> tuple[Segments, dict[str, Window], int]:
-    """Each symbol's window (cache + new rows, or the rows read), as Segments for detection.
-
-    The rows' float8 bytes are decoded once per column for all symbols (one join + frombuffer), and
-    each symbol costs one slice and, when warm, one concatenate."""
-    windows: dict[str, Window] = {}
-    hits = 0
-    cols = list(zip(*(row[3:4 + len(COLUMNS)] for row in table))) or [()] * (1 + len(COLUMNS))
-    counts = np.array([len(b) // 8 if b is not None else 0 for b in cols[0]], dtype=np.int64)
-    flat = np.vstack([np.frombuffer(b"".join(b for b in col if b is not None), dtype=">f8") for col in cols]
-                     ).astype(np.float64)
-    ends = np.cumsum(counts).tolist()
-    for i, (k, version, warm, *_rest) in enumerate(table):
-        s, w = symbols[k - 1], cached[k - 1]
-        if version is None:
-            continue  # no version row: nothing stored (cannot happen after the upsert)
-        new = flat[:, ends[i] - int(counts[i]):ends[i]]
-        if warm and w is not None:
-            if new.shape[1] and new[0, 0] <= w.last_epoch:  # bars come oldest first
-                new = new[:, new[0] > w.last_epoch]
-            windows[s] = w.extended(int(version), new)
-            hits += 1
-        elif new.shape[1]:
-            windows[s] = Window(int(version), new.copy())  # not a view: the cache must not pin ``flat``
-    names = list(windows)
-    if not names:
-        return Segments([], np.array([], dtype=int), [], {c: np.array([]) for c in COLUMNS}), windows, hits
-    ws = list(windows.values())
-    cat = np.concatenate([w.arr for w in ws], axis=1)
-    return (Segments(names, np.array([w.arr.shape[1] for w in ws]),
-                     [datetime.fromtimestamp(w.last_epoch, timezone.utc) for w in ws],
-                     {c: cat[i + 1] for i, c in enumerate(COLUMNS)}), windows, hits)
 
 
 __all__ = ["CHANNEL", "LiveResult", "ingest"]

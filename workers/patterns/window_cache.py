@@ -19,10 +19,11 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import numpy as np
 
-from .live_batch import COLUMNS, PANEL_WINDOW
+from .live_batch import COLUMNS, PANEL_WINDOW, Segments
 
 
 @dataclass(frozen=True)
@@ -102,3 +103,38 @@ def process_cache() -> WindowCache:
 
         cache = _CACHES[os.getpid()] = WindowCache(get_settings().patterns.window_cache_symbols)
     return cache
+
+
+def windows_from_rows(symbols: list[str], cached: list[Window | None], table: list[tuple]
+              ) -> tuple[Segments, dict[str, Window], int]:
+    """Each symbol's window (cached + the new rows, or ``live_path.READ_SQL``'s rows) as Segments for detection.
+
+    The rows' float8 bytes are decoded once per column for all symbols (one join + frombuffer), and
+    each symbol costs one slice and, when warm, one concatenate."""
+    windows: dict[str, Window] = {}
+    hits = 0
+    cols = list(zip(*(row[3:4 + len(COLUMNS)] for row in table))) or [()] * (1 + len(COLUMNS))
+    counts = np.array([len(b) // 8 if b is not None else 0 for b in cols[0]], dtype=np.int64)
+    flat = np.vstack([np.frombuffer(b"".join(b for b in col if b is not None), dtype=">f8") for col in cols]
+                     ).astype(np.float64)
+    ends = np.cumsum(counts).tolist()
+    for i, (k, version, warm, *_rest) in enumerate(table):
+        s, w = symbols[k - 1], cached[k - 1]
+        if version is None:
+            continue  # no version row: nothing stored (cannot happen after the upsert)
+        new = flat[:, ends[i] - int(counts[i]):ends[i]]
+        if warm and w is not None:
+            if new.shape[1] and new[0, 0] <= w.last_epoch:  # bars come oldest first
+                new = new[:, new[0] > w.last_epoch]
+            windows[s] = w.extended(int(version), new)
+            hits += 1
+        elif new.shape[1]:
+            windows[s] = Window(int(version), new.copy())  # not a view: the cache must not pin ``flat``
+    names = list(windows)
+    if not names:
+        return Segments([], np.array([], dtype=int), [], {c: np.array([]) for c in COLUMNS}), windows, hits
+    ws = list(windows.values())
+    cat = np.concatenate([w.arr for w in ws], axis=1)
+    return (Segments(names, np.array([w.arr.shape[1] for w in ws]),
+                     [datetime.fromtimestamp(w.last_epoch, timezone.utc) for w in ws],
+                     {c: cat[i + 1] for i, c in enumerate(COLUMNS)}), windows, hits)
