@@ -150,20 +150,16 @@ def _abandon(key, conn, exc: BaseException) -> None:
 
 
 def ingest(engine: Engine, redis_client, timeframe: str, tier: str, bars: dict[str, dict], ttl_hours: float,
-           cache: WindowCache, source: str = "patterns.live", letters: Sequence = (), mark_first: Sequence = (),
-           defer_mark: bool = False) -> LiveResult:
+           cache: WindowCache, source: str = "patterns.live", letters: Sequence = ()) -> LiveResult:
     """Store validated ``bars`` ({symbol: bar}), detect on each symbol's newest bar, persist, publish.
 
     ``source`` names the writer in ``market_bar_corrections`` when a bar rewrites a stored one;
     ``letters`` (dead letters of the same call's refused bars) commit in the same transaction.
-    ``mark_first``: outbox ids an earlier unit published, marked sent in their own transaction at the
-    head of this unit's first round trip; ``defer_mark``: leave this unit's own mark to the caller
-    (``LiveResult.unmarked``), so a tick in units pays one mark round trip, not one per unit.
+    A universe tick in several units runs ``begin`` and ``finish`` itself (``live_tick``).
     """
     with gc_paused():
-        unit = begin(engine, timeframe, tier, bars, ttl_hours, cache, source, letters, list(mark_first),
-                     redis=redis_client is not None)
-        result = finish(unit, redis_client, defer_mark)
+        unit = begin(engine, timeframe, tier, bars, ttl_hours, cache, source, letters)
+        result = finish(unit, redis_client)
         unit.keep()
         return result
 
@@ -202,13 +198,15 @@ class Unit:
 
 
 def begin(engine: Engine, timeframe: str, tier: str, bars: dict[str, dict], ttl_hours: float, cache: WindowCache,
-          source: str, letters: Sequence = (), mark_first: Sequence = (), *, redis: bool = True, slot: int = 0,
+          source: str, letters: Sequence = (), mark_first: Sequence = (), *, slot: int = 0,
           pending: Sequence[str] = ()) -> Unit:
     """Step 1 and 2 of a unit (see the module docstring): ``BEGIN``, the upserts and the read in one
     round trip, then detection and the persist's parameters; the transaction stays open.
 
     ``pending``: flow ids of an earlier unit whose persist may commit while this read runs (a tick's
-    units overlap, ``live_tick``): its rows are not "older unsent rows" for this unit's choice of path."""
+    units overlap, ``live_tick``): its rows are not "older unsent rows" for this unit's choice of path.
+    ``mark_first``: outbox ids an earlier unit published, marked sent in their own transaction at the
+    head of this unit's first round trip (a tick pays no mark round trip of its own per unit)."""
     symbols = list(bars)
     until = [b["ts"].timestamp() for b in bars.values()]  # epochs: far cheaper to send than timestamptz
     cached = [cache.get(s, timeframe) for s in symbols]
@@ -234,13 +232,14 @@ def begin(engine: Engine, timeframe: str, tier: str, bars: dict[str, dict], ttl_
         cache.drop(symbols, timeframe)
         _abandon(key, conn, exc)
         raise
-    unsent = int(table[0][-1]) if table and redis else 0
+    unsent = int(table[0][-1]) if table else 0
     return Unit(key, conn, cache, timeframe, symbols, int(seg.lengths.sum()), windows, hits, found, persist, events,
                 unsent)
 
 
 def finish(unit: Unit, redis_client, defer_mark: bool = False) -> LiveResult:
-    """Steps 3 and 4: persist (with the COMMIT), publish, mark; or COMMIT and relay older unsent rows."""
+    """Steps 3 and 4: persist (with the COMMIT), publish, mark; or COMMIT and relay older unsent rows.
+    ``defer_mark``: leave the sent mark to the caller (``LiveResult.unmarked``)."""
     found, events, new = unit.found, unit.events, []
     own = bool(found) and redis_client is not None and not unit.unsent
     try:

@@ -41,12 +41,14 @@ def run(engine: Engine, redis_client, timeframe: str, tier: str, units: list[dic
         r = live_path.ingest(engine, redis_client, timeframe, tier, units[0], ttl_hours, cache, source, letters)
         return [r]
     results: list[LiveResult] = []
-    unmarked: list[list[int]] = []  # per finished unit: ids published, sent mark not yet committed
+
+    def marks(done: list[LiveResult]) -> list[int]:  # ids those units published, sent mark not committed
+        return [x for r in done for x in (r.unmarked or [])]
 
     def open_unit(i: int, pending: Sequence[str]) -> live_path.Unit:
-        marks = unmarked[i - 2] if i >= 2 else []  # unit i - 2's mark; unit i - 1 may still be publishing
+        # unit i - 2's mark rides on this read; unit i - 1 may still be publishing
         return live_path.begin(engine, timeframe, tier, units[i], ttl_hours, cache, source,
-                               letters if i == len(units) - 1 else (), marks, redis=redis_client is not None,
+                               letters if i == len(units) - 1 else (), marks(results[i - 2:i - 1]) if i >= 2 else [],
                                slot=i % 2, pending=pending)
 
     with gc_paused(), ThreadPoolExecutor(1, thread_name_prefix="live-tick") as pool:
@@ -59,16 +61,14 @@ def run(engine: Engine, redis_client, timeframe: str, tier: str, units: list[dic
                     if i + 1 < len(units):
                         nxt = open_unit(i + 1, list(unit.events))
                 finally:
-                    r = job.result()  # on an error above, unit i still ends (committed or rolled back)
+                    results.append(job.result())  # on an error above, unit i still ends (committed or rolled back)
                     unit.keep()
-                    results.append(r)
-                    unmarked.append(r.unmarked or [])
         except BaseException as exc:
             if nxt is not None:  # opened, then unit i failed: roll the next one back
                 nxt.fail(exc)
-            _mark_quietly(engine, [x for ids in unmarked[-2:] for x in ids])  # the marks no read carried
+            _mark_quietly(engine, marks(results[-2:]))  # the marks no read carried
             raise
-    live_path.mark_sent(engine, [x for ids in unmarked[-2:] for x in ids])
+    live_path.mark_sent(engine, marks(results[-2:]))
     return results
 
 
