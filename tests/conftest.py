@@ -71,18 +71,10 @@ def database_url() -> str:
 @pytest.fixture()
 def scratch_db(database_url):
     """(url, engine) of a fresh, empty database on the test server, dropped afterwards."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
+    from tests.scratch import scratch_database
 
-    from tests.scratch import create_database, drop_database
-
-    url = create_database(database_url, "qp_scratch")
-    engine = create_engine(url)
-    try:
-        yield url, engine
-    finally:
-        engine.dispose()
-        drop_database(url, make_url(database_url).database)
+    with scratch_database(database_url) as db:
+        yield db
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ module reads settings, so worker subprocesses attach to the same servers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -44,6 +45,22 @@ def drop_database(database_url: str, maintenance_db: str = "postgres") -> None:
     finally:
         engine.dispose()
 
+
+@contextlib.contextmanager
+def scratch_database(server_url: str, prefix: str = "qp_scratch", migrated: bool = False):
+    """(url, engine) of a fresh database on the server of ``server_url`` (at migration head with
+    ``migrated``), dropped afterwards: the body of every scratch-database fixture."""
+    url = create_database(server_url, prefix)
+    if migrated:
+        from shared_models import migrate
+
+        migrate.upgrade(url)
+    engine = create_engine(url)
+    try:
+        yield url, engine
+    finally:
+        engine.dispose()
+        drop_database(url, make_url(normalize_url(server_url)).database)
 
 @dataclass
 class ScratchEnv:

@@ -25,10 +25,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from loaders.congress import CongressFileError, load_congress
-from shared_models import migrate
 from tests.support import run_cli
 
 KNOWN = {"senate": ["transaction_date", "owner", "ticker", "asset_description", "asset_type", "type", "amount",
@@ -242,15 +241,10 @@ def write_files(f: Files, directory: Path) -> None:
 
 @pytest.fixture(scope="module")
 def fuzz_db(database_url):
-    from tests.scratch import create_database, drop_database
-    from sqlalchemy.engine import make_url
+    from tests.scratch import scratch_database
 
-    url = create_database(database_url, "qp_fuzz")
-    migrate.upgrade(url)
-    engine = create_engine(url)
-    yield url, engine
-    engine.dispose()
-    drop_database(url, make_url(database_url).database)
+    with scratch_database(database_url, "qp_fuzz", migrated=True) as db:
+        yield db
 
 
 def _check_one(engine, f: Files, directory: Path) -> None:

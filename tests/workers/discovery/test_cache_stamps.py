@@ -10,12 +10,11 @@ import uuid
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
 
 from shared_models import migrate
-from tests.scratch import create_database, drop_database
+from tests.scratch import scratch_database
 from workers.discovery import scan
 
 PEOPLE = {"a": uuid.UUID(int=1), "b": uuid.UUID(int=2)}
@@ -43,14 +42,8 @@ BAR_CHANGES = {
 
 @pytest.fixture(scope="module")
 def db(database_url):
-    url = create_database(database_url, "qp_stamps")
-    migrate.upgrade(url)
-    engine = create_engine(url)
-    try:
-        yield url, engine
-    finally:
-        engine.dispose()
-        drop_database(url, make_url(database_url).database)
+    with scratch_database(database_url, "qp_stamps", migrated=True) as scratch:
+        yield scratch
 
 
 def _reset(engine) -> None:
