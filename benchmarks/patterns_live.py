@@ -21,7 +21,12 @@ Measured in the same process, on the same bars and servers:
 - named baseline, the I/O floor: per symbol one bar upsert + one PUBLISH, nothing else;
 - the universe tick's I/O floor (issue #16 item 2): the same bars in one upsert statement and
   one COMMIT, then as many PUBLISHes (MULTI/EXEC chunks of 200, as the relay sends them) as
-  the warm tick published, of the tick's mean event size; best of 3.
+  the warm tick published, of the tick's mean event size; best of 3;
+- the universe write floor (printed, no goal): the same, plus the warm tick's rows (its
+  detections, outbox rows and checkpoints, taken from the per-symbol pass) written in the same
+  transaction by a statement with no logic (``ROWS_BARE``); best of 3. The issue's floor does not
+  write them, so no tick can come within 1.5x of it; this one says what the tick's own work costs
+  above the writes it cannot avoid.
 
 It asserts the universe path's detections and PATTERN_PUBLISHED checkpoints equal the
 per-symbol path's (the slow path) on both days. Last lines:
@@ -135,8 +140,45 @@ ON CONFLICT DO NOTHING
 """
 
 
-def universe_floor(engine, r, bars: dict[str, dict], n_events: int, size: int) -> float:
-    """Bars in (one upsert, one COMMIT) and n_events PUBLISHes out: the tick's I/O, nothing else."""
+# The rows a tick writes, with no logic: each detection, its outbox row and its checkpoint, in the
+# same tables (their indexes, constraints and triggers), from the same kind of JSON parameter; fresh
+# flow ids; no audience, no earlier-checkpoint lookup, no conflict handling.
+ROWS_BARE = """
+WITH r AS (
+    SELECT x.*, gen_random_uuid() AS flow_id FROM jsonb_to_recordset(CAST(%(rows)s AS jsonb)) AS x(
+        symbol varchar, pattern varchar, tier varchar, bar_ts timestamptz, confidence float8, current_price float8,
+        price_change float8, volume float8, indicators jsonb, payload jsonb)
+), d AS (
+    INSERT INTO pattern_detections (symbol, pattern, tier, bar_ts, flow_id, confidence, current_price,
+                                    price_change, volume, indicators, detected_at, expires_at)
+    SELECT symbol, pattern, tier, bar_ts, flow_id, confidence, current_price, price_change, volume, indicators,
+           now(), now() + interval '1 day' FROM r
+    RETURNING id, flow_id, symbol, pattern
+), o AS (
+    INSERT INTO pattern_outbox (detection_id, flow_id, channel, payload)
+    SELECT d.id, d.flow_id, 'quantpipe.bench.floor', r.payload FROM d JOIN r ON r.flow_id = d.flow_id
+), l AS (
+    INSERT INTO integration_events (flow_id, timestamp, event_type, source_system, checkpoint, channel, symbol,
+                                    pattern_name, confidence, user_count, details)
+    SELECT d.flow_id, now(), 'pattern_detected', 'TickStockPL', 'PATTERN_PUBLISHED', 'quantpipe.bench.floor',
+           d.symbol, d.pattern, 0.5, 0, '{}'::jsonb FROM d
+)
+SELECT flow_id FROM d
+"""
+
+# The warm tick's detections with their outbox payloads, as ROWS_BARE's parameter (from the per-symbol pass).
+TICK_ROWS = """
+SELECT jsonb_agg(jsonb_build_object('symbol', d.symbol, 'pattern', d.pattern, 'tier', d.tier, 'bar_ts', d.bar_ts,
+    'confidence', d.confidence, 'current_price', d.current_price, 'price_change', d.price_change, 'volume', d.volume,
+    'indicators', d.indicators, 'payload', o.payload))::text
+FROM pattern_detections d JOIN pattern_outbox o ON o.detection_id = d.id
+WHERE d.symbol = ANY(:s) AND d.bar_ts > :d
+"""
+
+
+def universe_floor(engine, r, bars: dict[str, dict], n_events: int, size: int, rows: str | None = None) -> float:
+    """Bars in (one upsert, one COMMIT) and n_events PUBLISHes out: the tick's I/O, nothing else.
+    With ``rows`` (TICK_ROWS' JSON), the tick's rows are also written (ROWS_BARE) before the COMMIT."""
     payload = b"x" * size
     raw = engine.raw_connection()
     try:
@@ -146,6 +188,9 @@ def universe_floor(engine, r, bars: dict[str, dict], n_events: int, size: int) -
                                        ("v", "volume"))}}
         t = time.perf_counter()
         cur.execute(UNIVERSE_UPSERT, params)
+        if rows is not None:
+            cur.execute(ROWS_BARE, {"rows": rows})
+            fids = [f for (f,) in cur.fetchall()]
         raw.commit()
         for i in range(0, n_events, 200):
             pipe = r.pipeline(transaction=True)
@@ -155,6 +200,9 @@ def universe_floor(engine, r, bars: dict[str, dict], n_events: int, size: int) -
         wall = time.perf_counter() - t
         cur.execute("DELETE FROM market_bars WHERE symbol = ANY(%(s)s) AND ts > %(d)s",
                     {"s": list(bars), "d": PREV_DAY})
+        if rows is not None:  # the outbox rows go with their detections (ON DELETE CASCADE)
+            cur.execute("DELETE FROM integration_events WHERE flow_id = ANY(CAST(%(f)s AS uuid[]))", {"f": fids})
+            cur.execute("DELETE FROM pattern_detections WHERE flow_id = ANY(CAST(%(f)s AS uuid[]))", {"f": fids})
         raw.commit()
         return wall
     finally:
@@ -244,8 +292,11 @@ def run(limit, unit=None) -> None:
         size = int(conn.execute(text("SELECT avg(length(payload::text)) FROM pattern_outbox o "
                                      "JOIN pattern_detections d ON d.id = o.detection_id WHERE d.bar_ts > :d"),
                                 {"d": PREV_DAY}).scalar() or 0)
+        tick_rows = conn.execute(text(TICK_ROWS), {"s": list(new), "d": NEW_DAY}).scalar() or "[]"
     _prepare(engine, limit, PREV_DAY)
     ufloor = min(universe_floor(engine, r, {s: bars[1] for s, bars in new.items()}, events[1], size)
+                 for _ in range(3))
+    wfloor = min(universe_floor(engine, r, {s: bars[1] for s, bars in new.items()}, events[1], size, tick_rows)
                  for _ in range(3))
     batch_wall = []
     for day in (0, 1):
@@ -276,6 +327,8 @@ def run(limit, unit=None) -> None:
         print(f"universe live path, {label} (ingest_bars) : wall {batch_wall[day] * 1000:8.1f} ms for {n} symbols, "
               f"{events[day]} events, units of {unit or LIVE_UNIT_SYMBOLS}   (goal <= 100 ms)")
     print(f"universe I/O floor (1 upsert + COMMIT + {events[1]} PUBLISH of {size} B): {ufloor * 1000:8.1f} ms")
+    print(f"universe write floor (the same + the warm tick's {events[1]} detections, outbox rows and checkpoints "
+          f"written bare): {wfloor * 1000:8.1f} ms; warm tick / it: {batch_wall[1] / wfloor:.2f}x")
     print(f"universe warm wall / per-symbol floor total: {batch_wall[1] / sum(floor):.2f}x")
     print(f"universe and per-symbol paths wrote the same {len(fast)} detections and checkpoints")
     if lat:
