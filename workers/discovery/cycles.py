@@ -59,7 +59,11 @@ def lomb_scargle_binary(offsets: np.ndarray, span: int, omega: np.ndarray) -> np
     all_c, all_s = (rot * s1).real, (rot * s1).imag
     cc = span / 2 + 0.5 * (rot ** 2 * s2).real
     ss = span - cc
-    e = np.exp(1j * (np.outer(omega, offsets))).sum(axis=1) * rot
+    # exp(i omega t) built in place: the (0, omega t) complex array 1j * outer(omega, t) is (t >= 0), without
+    # its real temporaries; then the same exp and row sums
+    e = np.zeros((len(omega), len(offsets)), complex)
+    np.multiply(omega[:, None], offsets, out=e.imag)
+    e = np.exp(e, out=e).sum(axis=1) * rot
     yc, ys = e.real - mean * all_c, e.imag - mean * all_s
     return 0.5 * (yc ** 2 / cc + ys ** 2 / ss)
 
@@ -75,13 +79,26 @@ def periodogram(days: np.ndarray, min_period: float, max_period: float) -> tuple
     return 1.0 / freqs, z, n_independent
 
 
+def _stretch_argmax(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The index of the first maximum of each non-empty stretch x[edges[k]:edges[k + 1]] (np.argmax's,
+    NaN counted as the maximum), in one pass instead of one argmax per stretch."""
+    a, b = edges[:-1], edges[1:]
+    a = a[b > a]
+    if np.isnan(x).any():
+        return np.array([i + int(np.argmax(x[i:j])) for i, j in zip(edges[:-1], edges[1:]) if j > i])
+    top = np.maximum.reduceat(x, a)
+    stretch = np.repeat(np.arange(len(a)), np.diff(np.r_[a, len(x)]))
+    hits = np.flatnonzero(x == top[stretch])
+    return hits[np.searchsorted(stretch[hits], np.arange(len(a)))]
+
+
 def thinned(periods: np.ndarray, z: np.ndarray, points: int = PERIODOGRAM_POINTS) -> dict[str, list[float]]:
     """The periodogram for a picture: at most ``points`` points, each the highest of its stretch (peaks kept)."""
     order = np.argsort(periods)
     p, zz = periods[order], z[order]
     if len(p) > points:
         edges = np.linspace(0, len(p), points + 1).astype(int)
-        pick = np.array([a + int(np.argmax(zz[a:b])) for a, b in zip(edges[:-1], edges[1:]) if b > a])
+        pick = _stretch_argmax(zz, edges)
         p, zz = p[pick], zz[pick]
     return {"period_days": np.round(p, 3).tolist(), "power_z": np.round(zz, 4).tolist()}
 
@@ -89,7 +106,11 @@ def thinned(periods: np.ndarray, z: np.ndarray, points: int = PERIODOGRAM_POINTS
 def fourier_cycle(dates: pd.Series | np.ndarray, trade_ids: list[int] | None = None, *, min_period: float = 7.0,
                   max_fraction: float = 1 / 3, fap_threshold: float = 0.01) -> Finding | None:
     """The dominant trading cycle, if its false-alarm probability is below ``fap_threshold``."""
-    days = np.unique(pd.to_datetime(pd.Series(dates)).dropna().values.astype("datetime64[D]").astype(np.int64))
+    days = np.asarray(dates)
+    if days.dtype.kind != "M":  # dates as datetime64 (a trade frame's column) need no parsing
+        days = pd.to_datetime(pd.Series(dates)).values
+    days = days[~np.isnat(days)]
+    days = np.unique(days.astype("datetime64[D]").astype(np.int64))
     if len(days) < MIN_TRADE_DAYS:
         return None
     span = days.max() - days.min() + 1

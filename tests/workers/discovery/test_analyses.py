@@ -61,6 +61,25 @@ def test_cycle_evidence_holds_its_periodogram_and_false_alarm_level():
     assert e["power_z"] > e["false_alarm_level_z"]
 
 
+def test_stretch_argmax_is_argmax_per_stretch_with_ties_and_nan():
+    rng = np.random.default_rng(3)
+    for x in (rng.integers(0, 4, 1000).astype(float), rng.normal(size=997), np.r_[rng.normal(size=500), np.nan, 1.0]):
+        for points in (240, 7, 1):
+            edges = np.linspace(0, len(x), points + 1).astype(int)
+            loop = [a + int(np.argmax(x[a:b])) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+            assert cycles._stretch_argmax(x, edges).tolist() == loop
+    edges = np.array([0, 3, 3, 8, 10])  # an empty stretch is skipped
+    assert cycles._stretch_argmax(np.arange(10.0)[::-1], edges).tolist() == [0, 3, 8]
+
+
+def test_cycle_dates_in_any_form_give_one_finding():
+    days = pd.date_range("2019-01-01", periods=25, freq="30D")
+    forms = [days, pd.Series(days), days.strftime("%Y-%m-%d").tolist(), pd.Series(days.tz_localize("UTC")),
+             pd.Series(list(days) + [pd.NaT]), days.values.astype("datetime64[D]")]
+    found = [cycles.fourier_cycle(x) for x in forms]
+    assert found[0] is not None and all(f == found[0] for f in found)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_random_trade_days_have_no_cycle(seed):
     rng = np.random.default_rng(seed)
