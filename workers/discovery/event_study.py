@@ -248,8 +248,8 @@ def abnormal_returns(trades: pd.DataFrame, closes: dict, market, *,
     ids, hashes = trades["id"].to_numpy()[rows], trades["row_hash"].to_numpy()[rows]
     signs = np.array([DIRECTION[t] for t in types], dtype=np.int64)
     order = np.argsort(tickers, kind="stable")  # events by ticker, in row order within one
-    cuts = np.flatnonzero(tickers[order][1:] != tickers[order][:-1]) + 1
-    groups = [g for g in (np.split(order, cuts) if len(order) else [])
+    cuts = np.r_[0, np.flatnonzero(tickers[order][1:] != tickers[order][:-1]) + 1, len(order)] if len(order) else []
+    groups = [g for g in (order[a:b] for a, b in zip(cuts[:-1], cuts[1:]))
               if tickers[g[0]] in closes and len(as_arrays(closes[tickers[g[0]]])[0]) >= MIN_ESTIMATION_DAYS]
     days, r, m, bounds = aligned_many([closes[tickers[g[0]]] for g in groups], market)
     events = np.concatenate(groups) if groups else np.empty(0, np.intp)
