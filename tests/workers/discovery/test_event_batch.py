@@ -131,3 +131,15 @@ def test_abnormal_returns_are_the_per_event_loop_on_real_prices(real, alpha):
     ref = _per_event_abnormal_returns(trades, closes, market, alpha)
     assert got[1]["events_studied"] > 250 and len(got[0]) > 3
     assert repr(got) == repr(ref)  # every float, its type, and the order
+
+
+@pytest.mark.parametrize("dtype", [object, "string"], ids=["object", "string"])
+def test_studied_rows_are_the_pandas_mask(dtype):
+    values = {"type": ["purchase", "sale_full", "sale_partial", "exchange", None, "purchase", "purchase", "sale_full"],
+              "ticker": ["A", None, "B", "C", "D", "E", np.nan, "F"],
+              "asset_type": ["Stock", None, "Option", None, "Stock", np.nan, "Stock", "Stock Option"]}
+    trades = pd.DataFrame({k: pd.Series(v, dtype=dtype) for k, v in values.items()})
+    mask = (trades["type"].isin(list(DIRECTION)) & trades["ticker"].notna()
+            & (trades["asset_type"].isna() | (trades["asset_type"] == "Stock")))
+    assert es.studied_rows(trades).tolist() == np.flatnonzero(mask.to_numpy(dtype=bool)).tolist() == [0, 5]
+    assert es.studied_rows(trades.drop(columns="asset_type")).tolist() == [0, 2, 5, 7]
