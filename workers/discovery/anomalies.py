@@ -86,8 +86,14 @@ def unusual_sizes(trades: pd.DataFrame, *, min_trades: int = 10, z_threshold: fl
         return []
     z = (x - median) / scale
     out: list[Finding] = []
-    for i in np.flatnonzero((z >= z_threshold) & (x - median >= min_orders)):
-        row = trades.iloc[rows[i]]
+    flagged = np.flatnonzero((z >= z_threshold) & (x - median >= min_orders))
+    # the flagged rows' fields from plain columns (not a mixed-dtype row Series per finding)
+    cols = {c: trades[c].to_numpy() for c in ("row_hash", "type", "ticker", "amount_raw", "amount_min", "amount_max",
+                                              "id")} if len(flagged) else {}
+    dates = trades["transaction_date"]
+    for i in flagged:
+        row = {c: v[rows[i]] for c, v in cols.items()}
+        row["transaction_date"] = dates.iloc[rows[i]]
         rarer = float((x >= x[i]).mean())
         out.append(Finding(
             kind="unusual_size", subject=str(row["row_hash"]), score=unit((x[i] - median) / 3.0),

@@ -21,11 +21,12 @@ WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
 
 def ticker_concentration(trades: pd.DataFrame, market_share: Mapping[str, float], *, min_trades: int = 10,
                          min_share: float = 0.2, alpha: float = 0.01) -> Finding | None:
-    tickers = trades["ticker"].dropna()
-    n = len(tickers)
+    column = trades["ticker"].to_numpy()
+    known = ~pd.isna(column)
+    n = int(known.sum())
     if n < min_trades:
         return None
-    counts = tickers.value_counts()
+    counts = pd.Series(column[known]).value_counts()  # dropna()'s values, in order: the same counts and ties
     top, k = str(counts.index[0]), int(counts.iloc[0])
     share = k / n
     baseline = float(market_share.get(top, 0.0)) or 1.0 / max(1, len(market_share))
@@ -34,7 +35,7 @@ def ticker_concentration(trades: pd.DataFrame, market_share: Mapping[str, float]
         return None
     shares = counts / n
     hhi = float((shares ** 2).sum())
-    ids = trades.loc[trades["ticker"] == top, "id"].tolist()
+    ids = trades["id"].to_numpy()[known][column[known] == top].tolist()
     return Finding(
         kind="ticker_concentration", subject=top, score=unit(share), confidence=unit(1 - p),
         description=(f"{share:.0%} of {n} stock trades are in {top}, against {baseline:.2%} of all "
