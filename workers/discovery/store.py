@@ -85,17 +85,17 @@ _CRITICAL_SQL = text("""
 
 
 def alert_critical(session: Session, politician_id: str, threshold: float) -> int:
-    """``anomaly.critical`` for each uninvestigated anomaly at or above ``threshold``, in the scan's transaction.
-    Keyed by the anomaly's id, so an anomaly is announced once however often it is re-scanned; returns how
-    many were new."""
-    from shared_models.notifications import raise_alert
+    """``anomaly.critical`` for each uninvestigated anomaly at or above ``threshold``, in the scan's transaction
+    (one statement for all of them). Keyed by the anomaly's id, so an anomaly is announced once however often
+    it is re-scanned; returns how many were new."""
+    from shared_models.notifications import raise_alerts
 
     rows = session.execute(_CRITICAL_SQL, {"p": str(politician_id), "t": threshold}).all()
-    return sum(not raise_alert(session, "anomaly.critical", f"anomaly:{r.id}", f"{r.full_name}: {r.anomaly_type}",
-                               {"anomaly_id": r.id, "politician_id": str(politician_id), "politician_name": r.full_name,
-                                "anomaly_type": r.anomaly_type, "subject": r.subject, "severity": r.severity,
-                                "confidence": r.confidence, "description": r.description,
-                                "threshold": threshold}).duplicate for r in rows)
+    return sum(not r.duplicate for r in raise_alerts(session, [
+        ("anomaly.critical", f"anomaly:{r.id}", f"{r.full_name}: {r.anomaly_type}",
+         {"anomaly_id": r.id, "politician_id": str(politician_id), "politician_name": r.full_name,
+          "anomaly_type": r.anomaly_type, "subject": r.subject, "severity": r.severity, "confidence": r.confidence,
+          "description": r.description, "threshold": threshold}) for r in rows]))
 
 
 def save_network(session: Session, findings: Iterable[Finding]) -> int:
