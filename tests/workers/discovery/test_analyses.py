@@ -226,6 +226,31 @@ def test_pair_counts_by_hand():
     assert counts[0, 1] == 1 and counts[0, 2] == 1 and counts[1, 2] == 0
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pair_counts_equal_a_brute_force_count_in_any_input_order(seed):
+    """Many events share a (group, day) key: the counts must not depend on their order (the sort is not stable)."""
+    rng = np.random.default_rng(seed)
+    n, members, window = 400, 9, 3
+    group, member, day = rng.integers(0, 4, n), rng.integers(0, members, n), rng.integers(0, 30, n)
+    expected = np.zeros((members, members), dtype=np.int64)
+    for i in range(n):
+        for j in range(i + 1, n):
+            if group[i] == group[j] and abs(day[i] - day[j]) <= window and member[i] != member[j]:
+                expected[min(member[i], member[j]), max(member[i], member[j])] += 1
+    for order in (np.arange(n), rng.permutation(n), np.arange(n)[::-1]):
+        counts = network.pair_counts(group[order], member[order], day[order], window, members)
+        assert (counts.reshape(members, members) == expected).all()
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_draw_order_is_the_stable_argsort(ties):
+    rng = np.random.default_rng(7)
+    draws = rng.random(5000)
+    if ties:  # equal draws: the default sort may order them otherwise, so the stable one is used
+        draws[::7] = draws[3]
+    assert (network.draw_order(draws) == np.argsort(draws, kind="stable")).all()
+
+
 def test_copy_traders_are_linked_and_independent_traders_are_not():
     rng = np.random.default_rng(5)
     rows = []
