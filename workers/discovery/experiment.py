@@ -61,28 +61,39 @@ def returns_panel(closes: dict, calendar: np.ndarray, tickers) -> dict[str, np.n
 
 
 def portfolio_returns(purchases: pd.DataFrame, closes: dict, calendar, hold_days: int,
-                      panel: dict[str, np.ndarray] | None = None) -> tuple[pd.Series, pd.Series, int]:
-    """(daily portfolio return, open positions per day, positions taken) on ``calendar`` (dates)."""
+                      panel: dict[str, np.ndarray] | None = None, chunk: int = 64) -> tuple[pd.Series, pd.Series, int]:
+    """(daily portfolio return, open positions per day, positions taken) on ``calendar`` (dates).
+
+    Tickers in sorted order, ``chunk`` at a time as rows of 2-D arrays (~1 MB each): each ticker's open
+    positions are a cumulative sum of +1 at entry and -1 at exit, and its daily returns are added to the
+    running sum in ticker order, so the floats are those of adding one ticker after another."""
     cal_index = pd.DatetimeIndex(calendar)
     cal = _days(cal_index)
     n = len(cal)
     panel = panel if panel is not None else returns_panel(closes, cal, purchases["ticker"])
-    ret_sum = np.zeros(n)
-    open_count = np.zeros(n)
-    taken = 0
-    for ticker, g in purchases.groupby("ticker", sort=True):
-        r = panel.get(ticker)
-        if r is None:
-            continue
-        entry = np.searchsorted(cal, _days(g["disclosure_date"]), side="right")
-        entry = entry[entry < n - 1]
-        diff = np.zeros(n + 1)
-        np.add.at(diff, entry + 1, 1)
-        np.add.at(diff, np.minimum(entry + 1 + hold_days, n), -1)
-        active = np.where(np.isnan(r), 0.0, np.cumsum(diff[:n]))
-        ret_sum += active * np.nan_to_num(r)
-        open_count += active
-        taken += len(entry)
+    tickers = purchases["ticker"].to_numpy()
+    valid = ~pd.isna(tickers)
+    codes, names = pd.factorize(tickers[valid], sort=True)
+    entry = np.searchsorted(cal, _days(purchases["disclosure_date"])[valid], side="right")
+    present = np.array([k for k, t in enumerate(names) if panel.get(t) is not None], dtype=np.int64)
+    ret_sum, open_count, taken = np.zeros(n), np.zeros(n), 0
+    row_of = np.full(len(names), -1)
+    for at in range(0, len(present), chunk):
+        ks = present[at:at + chunk]
+        row_of[:] = -1
+        row_of[ks] = np.arange(len(ks))
+        rows = row_of[codes]
+        take = (rows >= 0) & (entry < n - 1)
+        r, e = rows[take], entry[take]
+        diff = np.zeros((len(ks), n + 1))
+        np.add.at(diff, (r, e + 1), 1)
+        np.add.at(diff, (r, np.minimum(e + 1 + hold_days, n)), -1)
+        returns = np.stack([panel[names[k]] for k in ks])
+        active = np.where(np.isnan(returns), 0.0, np.cumsum(diff[:, :n], axis=1))
+        # a reduction down the rows adds them one after the other, the running sum first
+        ret_sum = np.add.reduce(np.vstack([ret_sum[None, :], active * np.nan_to_num(returns)]), axis=0)
+        open_count = np.add.reduce(np.vstack([open_count[None, :], active]), axis=0)
+        taken += int(take.sum())
     port = np.where(open_count > 0, ret_sum / np.maximum(open_count, 1), np.nan)
     return pd.Series(port, cal_index), pd.Series(open_count, cal_index), taken
 

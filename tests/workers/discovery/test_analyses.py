@@ -290,6 +290,47 @@ def test_findings_name_members_by_their_ids_and_count_them():
 
 # --- experiment -----------------------------------------------------------------------------------
 
+def _portfolio_one_ticker_at_a_time(purchases, calendar, hold_days, panel):
+    """The definition: per ticker (sorted), +1 at entry and -1 at exit, its returns added in turn."""
+    cal = experiment._days(pd.DatetimeIndex(calendar))
+    n = len(cal)
+    ret_sum, open_count, taken = np.zeros(n), np.zeros(n), 0
+    for ticker, g in purchases.groupby("ticker", sort=True):
+        r = panel.get(ticker)
+        if r is None:
+            continue
+        entry = np.searchsorted(cal, experiment._days(g["disclosure_date"]), side="right")
+        entry = entry[entry < n - 1]
+        diff = np.zeros(n + 1)
+        np.add.at(diff, entry + 1, 1)
+        np.add.at(diff, np.minimum(entry + 1 + hold_days, n), -1)
+        active = np.where(np.isnan(r), 0.0, np.cumsum(diff[:n]))
+        ret_sum += active * np.nan_to_num(r)
+        open_count += active
+        taken += len(entry)
+    return np.where(open_count > 0, ret_sum / np.maximum(open_count, 1), np.nan), open_count, taken
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64])
+def test_portfolio_returns_equal_adding_one_ticker_at_a_time(chunk):
+    rng = np.random.default_rng(11)
+    idx = pd.bdate_range("2015-01-01", periods=700)
+    names = [f"T{i:03d}" for i in range(150)]
+    panel = {}
+    for t in names[:-5]:  # the last five have no prices
+        r = rng.normal(0, 0.02, len(idx))
+        r[rng.random(len(idx)) < 0.1] = np.nan  # days without a bar
+        r[rng.random(len(idx)) < 0.02] = -0.0
+        panel[t] = r
+    dates = list(idx[rng.integers(0, len(idx), 2000)]) + [idx[-1], idx[-2], idx[0]]  # entries at both ends
+    purchases = pd.DataFrame({"ticker": rng.choice(names + [None], len(dates)), "disclosure_date": dates})
+    port, open_count, taken = experiment.portfolio_returns(purchases, {}, idx, 40, panel, chunk=chunk)
+    want_port, want_open, want_taken = _portfolio_one_ticker_at_a_time(purchases, idx, 40, panel)
+    assert np.array_equal(port.to_numpy(), want_port, equal_nan=True)
+    assert (np.signbit(port.to_numpy()) == np.signbit(want_port)).all()
+    assert np.array_equal(open_count.to_numpy(), want_open) and taken == want_taken
+
+
 def test_copy_portfolio_return_by_hand_and_alpha_sign():
     idx = pd.bdate_range("2018-01-01", periods=600)
     rng = np.random.default_rng(2)
