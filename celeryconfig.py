@@ -4,8 +4,7 @@ Reliability choices (DESIGN §2):
 - JSON only, for tasks, results and events: no pickle crosses the wire.
 - acks_late + reject_on_worker_lost: a task whose worker dies is redelivered, so
   every task must be idempotent (they are: natural keys, upserts, ON CONFLICT).
-- prefetch 1: long tasks are not hoarded by one busy process (a discovery worker reserves
-  more for its chord of short tasks: ``workers.app.pool_prefetch``).
+- prefetch 1: long tasks are not hoarded by one busy process.
 - Redis visibility_timeout > hard time limit, for broker and result backend alike,
   so Redis never redelivers a task that is still running.
 """
