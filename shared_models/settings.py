@@ -193,8 +193,6 @@ class DiscoverySettings:
                                  check=_positive[0], check_msg=_positive[1])
     reconcile_grace_seconds: int = env("DISCOVERY_RECONCILE_GRACE_SECONDS", 0, check=lambda v: v >= 0, check_msg=">= 0",
                                        help="Re-send a stalled scan's lost tasks after; 0: time limit+visibility+60")
-    prefetch_multiplier: int = env("DISCOVERY_PREFETCH_MULTIPLIER", 4, check=_positive[0], check_msg=_positive[1],
-                                   help="Messages a discovery worker reserves per process (1 elsewhere)")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import importlib
 from typing import Iterable
 
 from celery import Celery
-from celery.signals import after_setup_logger, celeryd_init, worker_init, worker_process_init
+from celery.signals import after_setup_logger, celeryd_init, worker_process_init
 
 from .base import PipelineTask
 from .routing import POOL_PACKAGES, POOLS
@@ -38,49 +38,18 @@ def consumed_pools(queues: Iterable[str] | None, exclude: Iterable[str] | None =
     return [p for p in wanted if p not in set(exclude or ())]
 
 
-def pool_prefetch(pool: str) -> int | None:
-    """The prefetch multiplier of a worker of ``pool`` alone, where it is not celeryconfig's 1.
-
-    discovery: a scan is one chord of ~225 tasks of 10-350 ms; with 1, a process's next message
-    was fetched only after its previous task was acked (0.5-0.65 s idle per process in a 4.8 s scan,
-    BENCHMARKS.md). With ``-O fair`` (Celery's default) the reserved messages wait in the main
-    process, not behind a busy child, and acks_late still leaves each unacked until its task ends."""
-    if pool == "discovery":
-        from shared_models.settings import get_settings
-
-        return get_settings().discovery.prefetch_multiplier
-    return None
-
-
-_CONSUMED: list[str] = []  # this worker's pools (celeryd_init), for worker_init
-
-
 @celeryd_init.connect
 def _load_consumed_pools(options: dict | None = None, **_: object) -> None:
     """Runs in the worker's main process after ``-Q`` is parsed and before pool children fork."""
     options = options or {}
     pools = consumed_pools(options.get("queues"), options.get("exclude_queues"))
     load_pools(pools)
-    _CONSUMED[:] = pools
     if len(pools) == 1:  # least privilege: a worker of one pool connects as that pool's role
         import logging
 
         from shared_models.db import use_pool
 
         logging.getLogger(__name__).info("pool %s: database %s", pools[0], use_pool(pools[0]))
-
-
-@worker_init.connect
-def _pool_prefetch(sender=None, **_: object) -> None:
-    """A one-pool worker takes its pool's prefetch multiplier (``pool_prefetch``) unless
-    ``--prefetch-multiplier`` set another than celeryconfig's (the CLI always passes a value, so an
-    explicit 1 cannot be told from the default: set DISCOVERY_PREFETCH_MULTIPLIER=1 instead).
-    Sent after the worker read its options and before its consumer is built."""
-    if len(_CONSUMED) != 1 or sender is None or sender.prefetch_multiplier != app.conf.worker_prefetch_multiplier:
-        return
-    prefetch = pool_prefetch(_CONSUMED[0])
-    if prefetch is not None:
-        sender.prefetch_multiplier = prefetch
 
 
 @after_setup_logger.connect

@@ -100,16 +100,3 @@ def test_a_pool_worker_starts_without_its_analysis_libraries(pool):
     modules = _probe([pool])["modules"]
     assert not [m for m in modules if m.split(".")[0] in HEAVY], (pool, [m for m in modules
                                                                          if m.split(".")[0] in HEAVY])
-
-
-def test_a_discovery_worker_reserves_ahead_and_the_other_pools_do_not(workers):
-    """discovery's chord of short tasks: DISCOVERY_PREFETCH_MULTIPLIER messages per process
-    (workers.app.pool_prefetch); every other pool keeps celeryconfig's 1."""
-    from shared_models.settings import get_settings
-
-    expected = {pool: 1 for pool in POOLS} | {"discovery": get_settings().discovery.prefetch_multiplier}
-    assert expected["discovery"] > 1
-    for pool, multiplier in expected.items():
-        host = workers[pool].hostname
-        stats = app.control.inspect(destination=[host], timeout=5).stats()[host]
-        assert stats["prefetch_count"] == stats["pool"]["max-concurrency"] * multiplier, pool
