@@ -23,6 +23,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
+from shared_models.home_secrets import home_secret
 from workers.routing import POOLS
 
 from .console import console, fail, pass_settings
@@ -64,13 +65,8 @@ def flower_auth(settings) -> str:
         if ":" not in settings.flower_basic_auth:
             fail("FLOWER_BASIC_AUTH must be user:password")
         return settings.flower_basic_auth
-    path = settings.home / "flower_auth"
-    if not path.exists():
-        settings.home.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"admin:{secrets.token_urlsafe(18)}")
-    return path.read_text().strip()
+    return home_secret(settings.home / "flower_auth", lambda: f"admin:{secrets.token_urlsafe(18)}".encode(),
+                       "FLOWER_BASIC_AUTH").decode()
 
 
 def flower_argv(settings) -> list[str]:

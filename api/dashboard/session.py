@@ -24,7 +24,6 @@ import functools
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from pathlib import Path
 
 from fastapi import Request
 
+from shared_models.home_secrets import home_secret
 from shared_models.settings import get_settings
 
 from ..auth import Principal
@@ -71,20 +71,8 @@ def secret() -> bytes:
     configured = get_settings().api.dashboard_secret
     if configured:
         return configured.encode()
-    path = Path(get_settings().home).resolve() / "dashboard_secret"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        for _ in range(50):  # another process is writing it right now
-            value = path.read_text().strip()
-            if value:
-                return value.encode()
-            time.sleep(0.02)
-        raise RuntimeError(f"{path} is empty: delete it or set QUANTPIPE_DASHBOARD_SECRET") from None
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_urlsafe(48))
-    return path.read_text().strip().encode()
+    return home_secret(Path(get_settings().home).resolve() / "dashboard_secret",
+                       lambda: secrets.token_urlsafe(48).encode(), "QUANTPIPE_DASHBOARD_SECRET")
 
 
 def _sign(payload: bytes) -> str:

@@ -15,32 +15,18 @@ import functools
 import hashlib
 import hmac
 import ipaddress
-import os
 import secrets
 from pathlib import Path
+
+from shared_models.home_secrets import home_secret
 
 KEY_FILE = "ip_hmac.key"
 
 
 @functools.lru_cache(maxsize=8)
 def _key_from_home(home: str) -> bytes:
-    path = Path(home) / KEY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:  # O_EXCL: exactly one process creates the key, everyone else reads it
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-    for _ in range(50):
-        text = path.read_text().strip()
-        if text:
-            return bytes.fromhex(text)
-        import time
-
-        time.sleep(0.01)  # the creator has not written it yet
-    raise RuntimeError(f"{path} is empty")
+    text = home_secret(Path(home) / KEY_FILE, lambda: secrets.token_hex(32).encode(), "QUANTPIPE_IP_HMAC_KEY")
+    return bytes.fromhex(text.decode())
 
 
 def hmac_key(settings) -> bytes:

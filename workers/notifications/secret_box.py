@@ -11,12 +11,12 @@ the notify role (migration 0012), so the API process stores secrets it cannot re
 from __future__ import annotations
 
 import functools
-import os
 import secrets
-import time
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+
+from shared_models.home_secrets import HomeSecretError, home_secret
 
 KEY_FILE = "notify_secret.key"
 PREFIX = "whsec_"
@@ -28,21 +28,10 @@ class SecretError(RuntimeError):
 
 @functools.lru_cache(maxsize=8)
 def _key_from_home(home: str) -> bytes:
-    path = Path(home) / KEY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:  # O_EXCL: exactly one process creates the key, the others read it
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(Fernet.generate_key())
-    for _ in range(100):
-        raw = path.read_bytes().strip()
-        if raw:
-            return raw
-        time.sleep(0.01)  # the creator has not written it yet
-    raise SecretError(f"{path} is empty")
+    try:
+        return home_secret(Path(home) / KEY_FILE, Fernet.generate_key, "QUANTPIPE_NOTIFY_SECRET_KEY")
+    except HomeSecretError as exc:
+        raise SecretError(str(exc)) from None
 
 
 def fernet(settings=None) -> Fernet:
