@@ -6,7 +6,8 @@ session secret or Flower's password. Exactly one value must win, and no process 
 that another is still writing. The value is written to a private temporary file in the same folder
 and then hard-linked into place: ``link`` fails if the name exists, so the first link wins, and a
 reader never sees a partial or empty file. The losers delete their temporary file and read the
-winner's value.
+winner's value. (The home must be on a filesystem with hard links: every local Linux one and
+Docker's volumes are.)
 """
 
 from __future__ import annotations
