@@ -57,7 +57,8 @@ def test_an_empty_file_names_itself_and_the_setting(tmp_path):
 
 
 def test_each_home_secret_uses_it(tmp_path, monkeypatch):
-    """The four secrets generated under the home: the files they write are private and non-empty."""
+    """Three of the four secrets generated under the home write private, non-empty files through it (the
+    dashboard's reads its home from the settings: every tests/dashboard login signs with it)."""
     from cli.runner import flower_auth
     from workers.ingestion import privacy
     from workers.notifications import secret_box
