@@ -51,25 +51,37 @@ def _increasing(x: np.ndarray) -> bool:
     return bool(len(x) < 2 or (x[1:] > x[:-1]).all())
 
 
+def _common_days(sd: np.ndarray, md: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(days, si, mi) of the days in both strictly increasing calendars, by binary search: the same as
+    intersect1d's concatenate + mergesort of the whole market calendar."""
+    at = np.searchsorted(md, sd)
+    common = at < len(md)
+    common[common] = md[at[common]] == sd[common]
+    si = np.flatnonzero(common)
+    return sd[si], si, at[si]
+
+
+def _returns(days: np.ndarray, s: np.ndarray, m: np.ndarray, seg: np.ndarray | None = None) -> tuple:
+    """Day i's return close_i / close_{i-1} - 1 of aligned closes, finite ones only; with ``seg`` (the
+    stock of each day) none across two stocks. (days, r, m, seg of the days kept or None)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r, rm = s[1:] / s[:-1] - 1, m[1:] / m[:-1] - 1
+    ok = np.isfinite(r) & np.isfinite(rm)
+    if seg is not None:
+        ok &= seg[1:] == seg[:-1]
+        seg = seg[1:][ok]
+    return days[1:][ok], r[ok], rm[ok], seg
+
+
 def aligned_returns(stock, market) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(days, stock returns, market returns) on the days both trade; day i's return is close_i / close_{i-1} - 1."""
     sd, sc = as_arrays(stock)
     md, mc = as_arrays(market)
     if _increasing(sd) and _increasing(md):
-        # both strictly increasing: the common days by binary search, the same (days, si, mi) as
-        # intersect1d's concatenate + mergesort of the whole market calendar
-        at = np.searchsorted(md, sd)
-        common = at < len(md)
-        common[common] = md[at[common]] == sd[common]
-        si = np.flatnonzero(common)
-        days, mi = sd[si], at[si]
+        days, si, mi = _common_days(sd, md)
     else:
         days, si, mi = np.intersect1d(sd, md, assume_unique=True, return_indices=True)
-    s, m = sc[si], mc[mi]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r, rm = s[1:] / s[:-1] - 1, m[1:] / m[:-1] - 1
-    ok = np.isfinite(r) & np.isfinite(rm)
-    return days[1:][ok], r[ok], rm[ok]
+    return _returns(days, sc[si], mc[mi])[:3]
 
 
 def returns_frame(stock_close: pd.Series, market_close: pd.Series) -> pd.DataFrame:
@@ -118,18 +130,15 @@ def aligned_many(stocks: list, market) -> tuple[np.ndarray, np.ndarray, np.ndarr
         parts = [aligned_returns(x, market) for x in pairs]  # intersect1d's path, stock by stock
         bounds = np.r_[0, np.cumsum([len(d) for d, _, _ in parts])]
         return (*(np.concatenate([x[i] for x in parts]) if parts else np.empty(0) for i in range(3)), bounds)
-    at = np.searchsorted(md, sd)
-    common = at < len(md)
-    common[common] = md[at[common]] == sd[common]
-    si = np.flatnonzero(common)
-    days, mi, seg = sd[si], at[si], seg[si]
+    days, si, mi = _common_days(sd, md)
     s = np.concatenate([c for _, c in pairs])[si] if pairs else np.empty(0)
-    m = mc[mi]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r, rm = s[1:] / s[:-1] - 1, m[1:] / m[:-1] - 1
-    ok = np.isfinite(r) & np.isfinite(rm) & (seg[1:] == seg[:-1])  # no return across two stocks
-    seg = seg[1:][ok]
-    return days[1:][ok], r[ok], rm[ok], np.searchsorted(seg, np.arange(len(pairs) + 1))
+    days, r, m, seg = _returns(days, s, mc[mi], seg[si])
+    return days, r, m, np.searchsorted(seg, np.arange(len(pairs) + 1))
+
+
+def _width(estimation) -> int:
+    """Days in an estimation window (``estimation`` is inclusive at both ends)."""
+    return estimation[1] - estimation[0] + 1
 
 
 def _fits(r: np.ndarray, m: np.ndarray, day0: np.ndarray, start: np.ndarray, end: np.ndarray, horizons,
@@ -140,7 +149,7 @@ def _fits(r: np.ndarray, m: np.ndarray, day0: np.ndarray, start: np.ndarray, end
     sums a 1-D slice (the same pairwise summation; tests compare the floats with ``==``).
     Returns (positions of the fitted events, day0, alpha, beta, sigma, car, t), car and t of shape
     (fitted events, horizons); the events ``_fit`` rejects are left out."""
-    width = estimation[1] - estimation[0] + 1
+    width = _width(estimation)
     ok = (day0 + estimation[0] >= start) & (day0 + max(horizons) < end) & (width - 1 >= min_estimation)
     d0 = day0[ok]
     em = m[(d0 + estimation[0])[:, None] + np.arange(width)]
@@ -169,7 +178,7 @@ def _fit_of(fits: tuple, j: int, start: int, horizons, estimation) -> tuple:
     ``start``), with the same types: Python floats, t numpy floats (or 0.0 when sigma is 0)."""
     _, d0, alpha, beta, sigma, car, t = fits
     s = float(sigma[j])
-    return (int(d0[j]) - start, float(alpha[j]), float(beta[j]), s, estimation[1] - estimation[0] + 1,
+    return (int(d0[j]) - start, float(alpha[j]), float(beta[j]), s, _width(estimation),
             {h: float(car[j, k]) for k, h in enumerate(horizons)},
             {h: (t[j, k] if s > 0 else 0.0) for k, h in enumerate(horizons)})
 
@@ -271,8 +280,8 @@ def abnormal_returns(trades: pd.DataFrame, closes: dict, market, *,
     studied, events, start, end = len(fits[0]), events[fits[0]], start[fits[0]], end[fits[0]]
     signed = signs[events] * fits[5][:, HORIZONS.index(PRIMARY)]
     t_p = fits[6][:, HORIZONS.index(PRIMARY)]
-    kept = np.flatnonzero(~((np.abs(t_p) <= _t_critical(alpha, ESTIMATION[1] - ESTIMATION[0] - 1)) | (signed <= 0))
-                          if studied else [])  # the threshold of n_estimation - 2 degrees of freedom
+    kept = np.flatnonzero(~((np.abs(t_p) <= _t_critical(alpha, _width(ESTIMATION) - 2)) | (signed <= 0))
+                          if studied else [])  # n_estimation - 2 degrees of freedom, as _finding's p
     for j in kept:
         a, b = start[j], end[j]
         res = _result(days[a:b], r[a:b], m[a:b], _fit_of(fits, j, a, HORIZONS, ESTIMATION), HORIZONS)

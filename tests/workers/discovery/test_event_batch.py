@@ -78,6 +78,17 @@ def test_batched_fits_are_the_per_event_fits(real, flat_market):
     assert any(in_range) == flat_market
 
 
+def test_the_binary_search_join_is_intersect1d(real):
+    market, stocks, _ = real
+    md = market[0] if isinstance(market, tuple) else es.as_arrays(market)[0]
+    for t, stock in stocks.items():
+        d = es.as_arrays(stock)[0]
+        # days missing from the stock, weekend days and days past the market's end missing from the market
+        sd = np.unique(np.r_[d[::2], d[::5] + 1, md[-1] + 10])
+        want = np.intersect1d(sd, md, assume_unique=True, return_indices=True)
+        assert all(np.array_equal(x, y) for x, y in zip(es._common_days(sd, md), want)), t
+
+
 def test_aligned_many_takes_intersect1d_path_for_unordered_closes(real):
     market, stocks, _ = real
     d, c = stocks["AAPL"]
