@@ -356,7 +356,7 @@ class Settings:
                                 "or a slow delivery is sent twice")
         for name, url, schemes in (("DATABASE_URL", s.database_url, ("postgresql",)),
                                    ("REDIS_URL", s.redis_url, ("redis", "rediss", "unix"))):
-            if url and not url.split("://", 1)[0].split("+", 1)[0] in schemes:
+            if url and url.split("://", 1)[0].split("+", 1)[0] not in schemes:
                 raise SettingsError(f"{name}: scheme must be one of {schemes}, got {url.split(':', 1)[0]!r}")
         missing = [n for n, url in (("DATABASE_URL", s.database_url), ("REDIS_URL", s.redis_url)) if not url]
         if missing and not s.embedded_allowed:

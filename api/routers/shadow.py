@@ -16,7 +16,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
 from shared_models.settings import get_settings
 
-from ..auth import ADMIN, READ, TRACK, Principal, require
+from ..auth import READ, TRACK, Principal, require
 from ..db import read_session, unit_of_work
 from ..errors import ApiError, field_of, responses
 from ..http import cacheable

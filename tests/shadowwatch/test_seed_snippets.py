@@ -18,12 +18,10 @@ import asyncio
 import inspect
 import json
 import logging
-import os
 import random
 import re
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace

@@ -21,7 +21,7 @@ from shared_models.models.patterns import PatternBarVersion
 from shared_models.settings import DiscoverySettings
 
 from . import anomalies, cycles, event_study, habits, store  # network, experiment: in scan_network (networkx)
-from .findings import DIRECTION, TRADE_FRAME_COLUMNS, trade_frame
+from .findings import DIRECTION, TRADE_FRAME_COLUMNS
 
 BENCHMARK = "GSPC"
 PRICE_LOOKBACK_DAYS = 380  # > 250 trading days of estimation window

@@ -18,7 +18,7 @@ from ...http import Page
 from ...routers import discovery as api
 from ...routers import market
 from ...schemas.discovery import PoliticianDetail
-from .. import charts, evidence
+from .. import evidence
 from ..render import page
 from ..session import Viewer, viewer
 

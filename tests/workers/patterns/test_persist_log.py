@@ -10,7 +10,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
-from sqlalchemy import text
 
 from workers.patterns.detection import Detection
 from workers.patterns.publisher import PERSIST_SQL, build_event, dumps, persist_params
