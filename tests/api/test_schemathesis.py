@@ -7,8 +7,6 @@ this pytest); the checks are schemathesis' own.
 
 from __future__ import annotations
 
-import sys
-
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -18,9 +16,6 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
                                                status_code_conformance)
 
 from tests.workers.shadow.conftest import registry_db  # noqa: F401 (fixture: shadow tables wiped after)
-
-if sys.version_info < (3, 11):  # a builtin from 3.11; on 3.10 pytest depends on the backport
-    from exceptiongroup import BaseExceptionGroup
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES = 20  # per operation and mode: ~30 operations x 2 modes, well under a minute
