@@ -56,25 +56,44 @@ def test_an_empty_file_names_itself_and_the_setting(tmp_path):
         home_secret(path, lambda: b"new", "QUANTPIPE_TEST_SECRET")
 
 
-def test_each_home_secret_uses_it(tmp_path, monkeypatch):
-    """Three of the four secrets generated under the home write private, non-empty files through it (the
-    dashboard's reads its home from the settings: every tests/dashboard login signs with it)."""
-    from cli.runner import flower_auth
+def test_each_home_secret_goes_through_it(tmp_path, monkeypatch):
+    """The four secrets generated under the home are created by ``home_secret`` (a spy around the real
+    one, so a module that wrote its file by itself again would fail here): private, non-empty files."""
+    from api.dashboard import session
+    from cli import runner
+    from shared_models import home_secrets
+    from shared_models.settings import get_settings
     from workers.ingestion import privacy
     from workers.notifications import secret_box
 
-    privacy._key_from_home.cache_clear()
-    secret_box._key_from_home.cache_clear()
-    assert len(privacy._key_from_home(str(tmp_path))) == 32
-    assert secret_box._key_from_home(str(tmp_path)) == (tmp_path / secret_box.KEY_FILE).read_bytes()
+    made: list[str] = []
+
+    def spy(path, make, variable):
+        made.append(os.path.basename(path))
+        return home_secrets.home_secret(path, make, variable)
+
+    for module in (privacy, secret_box, runner, session):
+        monkeypatch.setattr(module, "home_secret", spy)
+    monkeypatch.setenv("QUANTPIPE_HOME", str(tmp_path))  # the dashboard's reads its home from the settings
+    monkeypatch.delenv("QUANTPIPE_DASHBOARD_SECRET", raising=False)
+    caches = (privacy._key_from_home, secret_box._key_from_home, session.secret, get_settings)
+    for cache in caches:
+        cache.cache_clear()
 
     class S:
         flower_basic_auth = None
         home = tmp_path
 
-    user, password = flower_auth(S()).split(":")
-    assert user == "admin" and len(password) >= 20 and flower_auth(S()) == f"{user}:{password}"
-    for name in (privacy.KEY_FILE, secret_box.KEY_FILE, "flower_auth"):
+    try:
+        assert len(privacy._key_from_home(str(tmp_path))) == 32
+        assert secret_box._key_from_home(str(tmp_path)) == (tmp_path / secret_box.KEY_FILE).read_bytes()
+        assert session.secret() == (tmp_path / "dashboard_secret").read_bytes()
+        user, password = runner.flower_auth(S()).split(":")
+        assert user == "admin" and len(password) >= 20 and runner.flower_auth(S()) == f"{user}:{password}"
+    finally:
+        for cache in caches:  # the next test's settings are built from its own environment again
+            cache.cache_clear()
+    files = [privacy.KEY_FILE, secret_box.KEY_FILE, "dashboard_secret", "flower_auth"]
+    assert made == files + ["flower_auth"]
+    for name in files:
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
-    privacy._key_from_home.cache_clear()
-    secret_box._key_from_home.cache_clear()
