@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-
 from tests.api.conftest import as_key
 from tests.workers.ingestion.helpers import new_user, wait_for_events
 
