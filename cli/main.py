@@ -40,13 +40,14 @@ for module_name, attr in COMMANDS:
 
 
 def main() -> None:
+    from shared_models.home_secrets import HomeSecretError
     from shared_models.settings import SettingsError
 
     from .console import fail
 
     try:
         cli(prog_name="quantpipe")
-    except SettingsError as exc:  # settings first read outside a command's own check
+    except (SettingsError, HomeSecretError) as exc:  # settings, or a home secret file a user emptied
         fail(str(exc), 2)
 
 

@@ -31,3 +31,17 @@ def test_worker_command_consumes_only_its_queue():
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode is not None
+
+
+def test_an_emptied_home_secret_is_a_one_line_error(tmp_path):
+    """A user who empties the generated flower_auth file gets the fix, not a traceback, and nothing starts."""
+    (tmp_path / "flower_auth").write_bytes(b"\n")
+    env = {k: v for k, v in os.environ.items() if k != "FLOWER_BASIC_AUTH"}
+    env.update(QUANTPIPE_HOME=str(tmp_path), COLUMNS="500")  # rich would wrap the path at 80 columns
+    out = subprocess.run([sys.executable, "-m", "cli.main", "flower"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2, out
+    said = out.stderr.strip()
+    assert "Traceback" not in said and said.startswith("error: "), said
+    assert "flower_auth is empty" in said and "FLOWER_BASIC_AUTH" in said, said
+    assert (tmp_path / "flower_auth").read_bytes() == b"\n"  # kept: the user decides
