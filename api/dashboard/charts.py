@@ -113,10 +113,13 @@ def _short(v: float) -> str:
     return f"{v:g}" if abs(v) >= 1 or v == 0 else f"{v:.2g}"
 
 
-def timeline(series: Sequence[dict], *, y_name: str, kind: str = "line") -> dict:
-    """Time on x (ISO strings); each item {name, x, y}."""
+def timeline(series: Sequence[dict], *, y_name: str, kind: str = "line", x_range: Sequence[str] | None = None
+             ) -> dict:
+    """Time on x (ISO strings); each item {name, x, y}. ``x_range`` (start, end) pins the axis to a
+    window: left to itself, ECharts pads a few points with hours on both sides, into the future."""
+    x_axis = {"type": "time"} | ({"min": x_range[0], "max": x_range[1]} if x_range else {})
     return _base(legend=_legend([s["name"] for s in series]),
-                 xAxis={"type": "time"}, yAxis={"type": "value", "name": y_name, "minInterval": 1},
+                 xAxis=x_axis, yAxis={"type": "value", "name": y_name, "minInterval": 1},
                  series=[{"name": s["name"], "type": kind, "showSymbol": len(s["x"]) < 30, "barMaxWidth": 24,
                           "data": [[x, y] for x, y in zip(s["x"], s["y"])]} for s in series])
 

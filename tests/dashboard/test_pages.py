@@ -4,6 +4,7 @@ the console stays clean, and an admin's promotion from the page changes the regi
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 import pytest
@@ -133,6 +134,12 @@ def test_activity_page_matches_the_tables(admin, engine):
                          f"WHERE action IN ('require_mfa', 'block') AND {window}")
     assert ups > 0 and number(b.text("step-ups")) == ups
     drawn(b, "events-per-minute", "trust-hist", "top-entities")
+    # the drawn time axis is the window, give or take half a bar's width on each side (ECharts widens
+    # a bar chart's time axis by that); left to itself it ran from 24 h back to 22 h into the future
+    lo, hi = b.driver.execute_script("return window.qpCharts['events-per-minute'].getModel()"
+                                     ".getComponent('xAxis').axis.scale.getExtent()")
+    now, day = time.time() * 1000, 1440 * 60_000
+    assert lo <= now - day + 60_000 and hi >= now - 60_000 and hi - lo <= 1.1 * day, (lo, hi, now)
     users = b.driver.find_element(By.CSS_SELECTOR, '[data-testid="top-users"]').text
     assert re.search(r"u-[0-9a-f]{10}", users) and not re.search(r"^\s*\d+\s", users, re.M)
     b.screenshot("activity")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import datetime, timedelta, timezone
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -28,9 +29,10 @@ def pseudonym(user_id) -> str:
 def activity_page(request: Request, v: Viewer = Depends(viewer), minutes: int = Query(60, ge=1, le=7 * 24 * 60)):
     usage = api.usage(top=10).data
     act = api.activity(minutes=minutes, recent=20).data
+    now = datetime.now(timezone.utc)
     per_min = charts.timeline([{"name": "events", "x": [r["minute"] for r in act.events_per_minute],
                                 "y": [r["events"] for r in act.events_per_minute]}], y_name="events / minute",
-                             kind="bar")
+                             kind="bar", x_range=[(now - timedelta(minutes=minutes)).isoformat(), now.isoformat()])
     trust = charts.histogram(act.trust_histogram["edges"], act.trust_histogram["counts"], x_name="trust score",
                              )
     trust["series"][0]["data"] = [{"value": n, "itemStyle": {"color": "#cf222e" if i < 5 else "#1a7f37"}}
