@@ -369,5 +369,6 @@ def beat(settings, loglevel) -> None:
 @pass_settings
 def flower(settings) -> None:
     """Run Flower behind basic auth on FLOWER_PORT."""
-    console.print(f"Flower: http://127.0.0.1:{settings.flower_port}")
+    user = flower_auth(settings).split(":", 1)[0]  # an unusable secret fails before the banner
+    console.print(f"Flower: http://127.0.0.1:{settings.flower_port}  (user {user})")
     _exec(settings, flower_argv(settings))

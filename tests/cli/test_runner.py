@@ -44,4 +44,5 @@ def test_an_emptied_home_secret_is_a_one_line_error(tmp_path):
     said = out.stderr.strip()
     assert "Traceback" not in said and said.startswith("error: "), said
     assert "flower_auth is empty" in said and "FLOWER_BASIC_AUTH" in said, said
+    assert "Flower:" not in out.stdout, out.stdout  # no address of a Flower that will not start
     assert (tmp_path / "flower_auth").read_bytes() == b"\n"  # kept: the user decides
