@@ -140,6 +140,11 @@ def test_activity_page_matches_the_tables(admin, engine):
                                      ".getComponent('xAxis').axis.scale.getExtent()")
     now, day = time.time() * 1000, 1440 * 60_000
     assert lo <= now - day + 60_000 and hi >= now - 60_000 and hi - lo <= 1.1 * day, (lo, hi, now)
+    # step-up times compact (one line on a phone), the full time on hover
+    cell = b.driver.find_element(By.CSS_SELECTOR, '[data-testid="step-up-list"] tbody td')
+    assert re.fullmatch(r"\d\d-\d\d \d\d:\d\d", cell.text), cell.text
+    md, hm = cell.text.split()  # the full time drops "00:00 UTC" at midnight
+    assert re.fullmatch(rf"\d{{4}}-{md}( {hm} UTC)?", cell.get_attribute("title")), cell.get_attribute("title")
     users = b.driver.find_element(By.CSS_SELECTOR, '[data-testid="top-users"]').text
     assert re.search(r"u-[0-9a-f]{10}", users) and not re.search(r"^\s*\d+\s", users, re.M)
     b.screenshot("activity")
