@@ -40,14 +40,13 @@ for module_name, attr in COMMANDS:
 
 
 def main() -> None:
-    from shared_models.home_secrets import HomeSecretError
     from shared_models.settings import SettingsError
 
     from .console import fail
 
     try:
         cli(prog_name="quantpipe")
-    except (SettingsError, HomeSecretError) as exc:  # settings, or a home secret file a user emptied
+    except SettingsError as exc:  # settings first read outside a command's own check, or an emptied home secret
         fail(str(exc), 2)
 
 

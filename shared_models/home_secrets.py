@@ -17,9 +17,14 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from .settings import SettingsError
 
-class HomeSecretError(RuntimeError):
-    """A secret file exists but holds nothing usable (say, left by a crash of an older version)."""
+
+class HomeSecretError(SettingsError):
+    """A secret file exists but holds nothing usable (say, left by a crash of an older version).
+
+    A settings error (the fix is to delete the file or set the variable it names), so whatever
+    reports settings errors as one line, the CLI's entry point first, reports this one too."""
 
 
 def home_secret(path: Path, make: Callable[[], bytes], variable: str) -> bytes:
