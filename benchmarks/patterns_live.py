@@ -6,8 +6,10 @@ Without DATABASE_URL/REDIS_URL it starts a private embedded PostgreSQL + Redis i
 temporary QUANTPIPE_HOME (stopped at the end). Each symbol's 260 bars up to
 2021-04-19 are stored; the real 2021-04-20 bar of every symbol is then the "new" bar, and
 the real 2021-04-21 bar the next one.
-A simulated consumer thread subscribes to ``tickstock.events.patterns`` and logs
-EVENT_RECEIVED through ``log_integration_event`` so ``pattern_flow_analysis`` has flows.
+A simulated consumer process subscribes to ``tickstock.events.patterns`` and logs
+EVENT_RECEIVED through ``log_integration_event`` so ``pattern_flow_analysis`` has flows; it
+commits once per event, so the universe passes' flow latency is mostly its own backlog (the
+demo's consumer, which batches its receipts, is what measures the per-flow target).
 
 Measured in the same process, on the same bars and servers:
 
@@ -16,8 +18,8 @@ Measured in the same process, on the same bars and servers:
   2021-04-20 (this process's window cache has never seen the symbol: the whole window is
   read) and "warm" on 2021-04-21 (steady state: only the new bar is read back);
 - universe path (``scanning.ingest_bars``: one transaction per unit of ``--unit`` symbols,
-  ``live_batch.detect_last``, each unit publishing after its COMMIT): wall for all symbols, cold (the reset rewrote history, so every
-  cached window is invalid) and warm;
+  ``live_batch.detect_last``, each unit publishing after its COMMIT): wall for all symbols,
+  cold (the reset rewrote history, so every cached window is invalid) and warm;
 - named baseline, the I/O floor: per symbol one bar upsert + one PUBLISH, nothing else;
 - the universe tick's I/O floor (issue #16 item 2): the same bars in one upsert statement and
   one COMMIT, then as many PUBLISHes (MULTI/EXEC chunks of 200, as the relay sends them) as
@@ -299,6 +301,8 @@ def run(limit, unit=None) -> None:
     wfloor = min(universe_floor(engine, r, {s: bars[1] for s, bars in new.items()}, events[1], size, tick_rows)
                  for _ in range(3))
     batch_wall = []
+    with engine.connect() as conn:
+        uni_started = conn.execute(text("SELECT clock_timestamp()")).scalar()
     for day in (0, 1):
         _wait_received(engine, started, sum(events) + sum(events[:day]))
         t = time.perf_counter()
@@ -313,9 +317,11 @@ def run(limit, unit=None) -> None:
     stop.set()
     consumer.join(10)
     with engine.connect() as conn:
-        lat = [float(x) for x in conn.execute(text(
-            "SELECT total_latency_ms FROM pattern_flow_analysis WHERE start_time >= :t AND checkpoints_logged >= 2"),
-            {"t": started}).scalars()]
+        flows = conn.execute(text(
+            "SELECT start_time >= :u, total_latency_ms FROM pattern_flow_analysis "
+            "WHERE start_time >= :t AND checkpoints_logged >= 2"), {"t": started, "u": uni_started}).all()
+    lat = {"per-symbol": [float(ms) for uni, ms in flows if not uni],
+           "universe": [float(ms) for uni, ms in flows if uni]}
     n = len(new)
     print(f"symbols {n}, events per pass {events} (day 1, day 2), consumer received {received} (four passes)")
     print(f"baseline I/O floor (upsert + PUBLISH)     : p50 {_pct(floor, 50):6.2f} ms  p99 {_pct(floor, 99):6.2f} ms"
@@ -331,9 +337,13 @@ def run(limit, unit=None) -> None:
           f"written bare): {wfloor * 1000:8.1f} ms; warm tick / it: {batch_wall[1] / wfloor:.2f}x")
     print(f"universe warm wall / per-symbol floor total: {batch_wall[1] / sum(floor):.2f}x")
     print(f"universe and per-symbol paths wrote the same {len(fast)} detections and checkpoints")
-    if lat:
-        print(f"pattern_flow_analysis PATTERN_PUBLISHED -> EVENT_RECEIVED over {len(lat)} flows: "
-              f"p50 {np.percentile(lat, 50):.1f} ms  p99 {np.percentile(lat, 99):.1f} ms  max {max(lat):.1f} ms")
+    # This consumer logs each receipt with its own commit (~0.7 ms): it keeps up with one symbol at a
+    # time but lags a tick's burst of ~1,200 events, so the universe passes' flows measure its backlog.
+    for passes, ms in lat.items():
+        if ms:
+            print(f"flows PATTERN_PUBLISHED -> EVENT_RECEIVED, {passes} passes ({len(ms)}): p50 "
+                  f"{np.percentile(ms, 50):.1f} ms  p99 {np.percentile(ms, 99):.1f} ms  max {max(ms):.1f} ms"
+                  + ("  (the consumer's backlog: one commit per event)" if passes == "universe" else ""))
     print(f"load: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"ratio live_per_symbol_p99_vs_floor = {_pct(per[1], 99) / _pct(floor, 99):.2f} (goal <= 2)")
     print(f"ratio universe_tick_vs_floor = {batch_wall[1] / ufloor:.2f} (goal <= 1.5)")
