@@ -95,7 +95,7 @@ def create_app(extra_routers: Iterable[APIRouter] = ()) -> FastAPI:
         ver = "0"
     app = FastAPI(title="quantpipe API", version=ver, docs_url=None, redoc_url=None, openapi_tags=TAGS,
                   lifespan=_lifespan,
-                  description="The HTTP API of quantpipe's four pools. Authenticate with an API key "
+                  description="The HTTP API of quantpipe's pools. Authenticate with an API key "
                               "(`quantpipe api-key create --scope read --name NAME`) sent as "
                               "`Authorization: Bearer <key>` or `X-API-Key: <key>`.")
     errors.install(app)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 PALETTE = ["#1f6feb", "#d4a72c", "#8250df", "#1a7f37", "#cf222e", "#0a7ea4", "#bf3989", "#6e7781"]
-GRID = {"left": 56, "right": 24, "top": 56, "bottom": 40, "containLabel": False}
+# containLabel: the grid makes room for its axis labels (with a fixed 56 px left margin a y axis of
+# "30,000 %" was cut at the chart's edge)
+GRID = {"left": 16, "right": 24, "top": 56, "bottom": 40, "containLabel": True}
 
 
 def _base(**kw) -> dict:
@@ -74,7 +76,7 @@ def bars(categories: Sequence[str], groups: dict[str, Sequence[float]], *, y_nam
                             "barMaxWidth": 28} for g, v in groups.items()])
     if horizontal:
         option.update(xAxis={"type": "value"}, yAxis={**cat_axis, "inverse": True})
-        option["grid"] = {**GRID, "left": 8, "containLabel": True}
+        option["grid"] = {**GRID, "left": 8}
     else:
         option.update(xAxis=cat_axis, yAxis=val_axis)
     return option

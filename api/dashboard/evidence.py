@@ -3,6 +3,7 @@ window against the S&P 500, trades on the ticker's price chart, the co-trading n
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from . import charts
@@ -14,6 +15,12 @@ def _d(row: Any) -> dict:
     return row if isinstance(row, dict) else row.model_dump()
 
 
+def _round_period(days: float, to) -> float:
+    """``days`` rounded (down or up, by ``to``) to one significant digit: 696.667 -> 700, 2.4 -> 2."""
+    step = 10.0 ** math.floor(math.log10(days))
+    return float(to(days / step) * step)
+
+
 def periodogram(finding: dict) -> dict | None:
     ev = finding.get("evidence") or {}
     pg = ev.get("periodogram")
@@ -23,7 +30,9 @@ def periodogram(finding: dict) -> dict | None:
                           x_name="period (days)", y_name="power z",
                           mark_y=[(f"false-alarm level (p = {finding['parameters'].get('fap_threshold', 0.01)})",
                                    round(ev["false_alarm_level_z"], 3))])
-    option["xAxis"].update(type="log", min=float(min(pg["period_days"])), max=float(max(pg["period_days"])))
+    # the axis ends on round periods: its end labels are drawn, and '696.667' ran off the chart
+    option["xAxis"].update(type="log", min=_round_period(min(pg["period_days"]), math.floor),
+                           max=_round_period(max(pg["period_days"]), math.ceil))
     option["series"][0]["markPoint"] = {"symbolSize": 38, "data": [
         {"coord": [ev["period_days"], ev["power_z"]], "value": f"{ev['period_days']:.0f} d"}]}
     return option

@@ -32,6 +32,19 @@ def drawn(browser, *ids: str) -> None:
         assert chart_id in charts, f"chart {chart_id} not drawn ({sorted(charts)})"
         assert sum(charts[chart_id]["points"]) > 0, f"chart {chart_id} has no data points"
         assert charts[chart_id]["shapes"] > 5, f"chart {chart_id} drew no SVG shapes"
+        labels_inside(browser, chart_id)
+
+
+def labels_inside(browser, chart_id: str) -> None:
+    """Every text the chart drew lies inside its box (ECharts does not keep axis labels in the grid
+    by itself: a y axis of '30,000 %' was cut to '0,000 %' at the left edge)."""
+    out = browser.driver.execute_script(
+        "var el = document.getElementById(arguments[0]), box = el.getBoundingClientRect();"
+        "return Array.from(el.querySelectorAll('svg text')).filter(function (t) {"
+        " var r = t.getBoundingClientRect(); return r.width > 0 &&"
+        " (r.left < box.left - 0.5 || r.right > box.right + 0.5); }).map(function (t) { return t.textContent; });",
+        chart_id)
+    assert not out, f"chart {chart_id}: labels cut at its edge: {out}"
 
 
 def clean_console(browser) -> None:
@@ -171,6 +184,14 @@ def test_shadow_page_and_a_promotion_from_it(admin, engine, shadow_models):
     b.screenshot("shadow")
     b.screenshot("shadow", 390)
     clean_console(b)
+    # a long-running champion's cumulative return runs to tens of thousands of per cent (the demo's
+    # did): the same chart with its values x100 must still keep its axis labels in view
+    b.driver.execute_script(
+        "var c = window.qpCharts['shadow-cumulative'], o = c.getOption();"
+        "c.setOption({series: o.series.map(function (s) { return {data: s.data.map(function (p) {"
+        " return [p[0], p[1] * 100]; })}; })}); c.resize();")
+    time.sleep(0.3)
+    labels_inside(b, "shadow-cumulative")
 
     b.driver.find_element(By.CSS_SELECTOR, '[data-testid="promote-momentum_20d"]').click()
     box = b.driver.find_element(By.CSS_SELECTOR, '[data-testid="confirm"]')
