@@ -1,4 +1,4 @@
-"""Every pool (the four and notify) at a glance: workers, queue depth, tasks/s, dead letters and the last error.
+"""Every pool (the four and notify) at a glance: workers, queue depth, tasks/s, dead letters, last error.
 
 What the dashboard's Overview shows and ``GET /api/v1/pools`` returns. Workers and
 queue depth are the ``/health`` facts; tasks/s is the change of the workers' own task

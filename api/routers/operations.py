@@ -42,7 +42,7 @@ def metrics() -> Response:
 @router.get("/api/v1/pools", response_model=Envelope[Pools], dependencies=[READ],
             responses=responses(401, 403, 503))
 def pools() -> JSONResponse:
-    """Every pool (the four and notify): workers, queue depth, tasks/s, dead letters, last error; producer heartbeat age."""
+    """Every pool (the four and notify): workers, queue depth, tasks/s, dead letters, last error; heartbeat age."""
     from ..pools import overview
 
     body = Envelope[Pools](data=Pools(**overview()))

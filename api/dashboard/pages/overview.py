@@ -1,4 +1,4 @@
-"""Overview: every pool (the four and notify) (workers, queue depth, tasks/s, last error, dead letters) and the heartbeat, live."""
+"""Overview: every pool (workers, queue depth, tasks/s, last error, dead letters) and the heartbeat, live."""
 
 from __future__ import annotations
 
