@@ -337,8 +337,8 @@ def run(limit, unit=None) -> None:
           f"written bare): {wfloor * 1000:8.1f} ms; warm tick / it: {batch_wall[1] / wfloor:.2f}x")
     print(f"universe warm wall / per-symbol floor total: {batch_wall[1] / sum(floor):.2f}x")
     print(f"universe and per-symbol paths wrote the same {len(fast)} detections and checkpoints")
-    # This consumer logs each receipt with its own commit (~0.7 ms): it keeps up with one symbol at a
-    # time but lags a tick's burst of ~1,200 events, so the universe passes' flows measure its backlog.
+    # This consumer logs each receipt with its own commit: it keeps up with one symbol at a time but
+    # lags a tick's burst of ~1,200 events, so the universe passes' flows measure its backlog.
     for passes, ms in lat.items():
         if ms:
             print(f"flows PATTERN_PUBLISHED -> EVENT_RECEIVED, {passes} passes ({len(ms)}): p50 "
