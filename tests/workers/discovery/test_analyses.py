@@ -32,6 +32,20 @@ def test_closed_form_periodogram_equals_scipy():
                                lombscargle(t, y - y.mean(), omega), rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("span", [400, 401, 402, 403, 404, 405, 406])
+def test_business_day_periodogram_equals_scipy_at_the_business_days(span):
+    rng = np.random.default_rng(span)
+    weekday0 = span % 7
+    skip = cycles.weekend_starts(weekday0)
+    t = np.array([d for d in range(span) if (weekday0 + d) % 7 < 5], float)
+    assert not set(t.astype(int) % 7) & set(skip)
+    offsets = np.sort(rng.choice(t, 35, replace=False))
+    y = np.isin(t, offsets).astype(float)
+    omega = 2 * np.pi * np.linspace(1 / 130, 1 / 7, 257)
+    np.testing.assert_allclose(cycles.lomb_scargle_binary(offsets, span, omega, skip),
+                               lombscargle(t, y - y.mean(), omega), rtol=1e-9, atol=1e-12)
+
+
 def test_find_peaks_equals_scipy_on_plateaus_and_edges():
     from scipy.signal import find_peaks
 
@@ -83,8 +97,33 @@ def test_cycle_dates_in_any_form_give_one_finding():
 @pytest.mark.parametrize("seed", range(5))
 def test_random_trade_days_have_no_cycle(seed):
     rng = np.random.default_rng(seed)
-    days = pd.Timestamp("2019-01-01") + pd.to_timedelta(np.sort(rng.choice(720, 25, replace=False)), "D")
+    days = pd.Series(rng.choice(pd.bdate_range("2019-01-01", periods=520), 25, replace=False))
     assert cycles.fourier_cycle(days) is None
+
+
+def test_weekends_alone_make_no_weekly_cycle():
+    """Trades fall on business days only. Over calendar days, 86 of these 200 random sets came out
+    as a 7-day cycle (checked); over business days 3 come out as a cycle, about the 1 % a threshold
+    of 0.01 allows."""
+    rng = np.random.default_rng(1)
+    business = pd.bdate_range("2014-01-01", "2018-12-31")
+    found = [cycles.fourier_cycle(pd.Series(rng.choice(business, int(rng.integers(10, 120)), replace=False)))
+             for _ in range(200)]
+    assert sum(f is not None for f in found) <= 6
+    assert not any(f is not None and f.evidence["period_days"] < 7.5 for f in found)
+
+
+def test_a_weekday_habit_is_still_a_weekly_cycle():
+    tuesdays = pd.Series(pd.date_range("2019-01-01", periods=60, freq="W-TUE"))
+    f = cycles.fourier_cycle(tuesdays)
+    assert f is not None and f.evidence["period_days"] == pytest.approx(7, abs=0.05) and f.score > 0.95
+
+
+def test_weekend_trades_count_on_the_next_business_day():
+    days = pd.bdate_range("2019-01-07", periods=400)[::9]
+    moved = [d + pd.Timedelta(days=-2) if d.weekday() == 0 else d for d in days]  # Mondays to Saturdays
+    assert any(d.weekday() == 5 for d in moved)
+    assert cycles.fourier_cycle(pd.Series(moved)) == cycles.fourier_cycle(pd.Series(days))
 
 
 def test_false_alarm_probability_grows_with_frequencies_searched():
