@@ -119,7 +119,9 @@ def timeline(series: Sequence[dict], *, y_name: str, kind: str = "line", x_range
              ) -> dict:
     """Time on x (ISO strings); each item {name, x, y}. ``x_range`` (start, end) pins the axis to a
     window: left to itself, ECharts pads a few points with hours on both sides, into the future."""
-    x_axis = {"type": "time"} | ({"min": x_range[0], "max": x_range[1]} if x_range else {})
+    # a day's tick says which day ('Dec 4'): ECharts' own '{d}' showed a bare '4' between the hours
+    x_axis = ({"type": "time", "axisLabel": {"formatter": {"day": "{MMM} {d}"}, "hideOverlap": True}}
+              | ({"min": x_range[0], "max": x_range[1]} if x_range else {}))
     return _base(legend=_legend([s["name"] for s in series]),
                  xAxis=x_axis, yAxis={"type": "value", "name": y_name, "minInterval": 1},
                  series=[{"name": s["name"], "type": kind, "showSymbol": len(s["x"]) < 30, "barMaxWidth": 24,

@@ -33,7 +33,9 @@ def periodogram(finding: dict) -> dict | None:
     # the axis ends on round periods: its end labels are drawn, and '696.667' ran off the chart
     option["xAxis"].update(type="log", min=_round_period(min(pg["period_days"]), math.floor),
                            max=_round_period(max(pg["period_days"]), math.ceil))
-    option["series"][0]["markPoint"] = {"symbolSize": 38, "data": [
+    # the period beside a dot, not inside a pin: '373 d' was wider than the pin it sat in
+    option["series"][0]["markPoint"] = {"symbol": "circle", "symbolSize": 10,
+                                        "label": {"position": "top", "fontWeight": "bold"}, "data": [
         {"coord": [ev["period_days"], ev["power_z"]], "value": f"{ev['period_days']:.0f} d"}]}
     return option
 

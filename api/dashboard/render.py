@@ -39,10 +39,14 @@ def num(v: Any, digits: int = 0) -> str:
 
 
 def pct(v: Any, digits: int = 1, signed: bool = False) -> str:
-    """0.1234 → '12.3 %'."""
+    """0.1234 → '12.3 %'. A fraction short of one never reads as 100 %: a 99.97 % drawdown is not a
+    total loss, so it shows as '99.9 %' (and 0.99999 confidence as '99.9 %')."""
     if _missing(v):
         return DASH
-    return f"{float(v) * 100:{'+' if signed else ''},.{digits}f} %"
+    x = float(v) * 100
+    if abs(x) < 100 and round(abs(x), digits) >= 100:
+        x = math.copysign(100 - 10 ** -digits, x)
+    return f"{x:{'+' if signed else ''},.{digits}f} %"
 
 
 def ms(v: Any, digits: int = 0) -> str:
