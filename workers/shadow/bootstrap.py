@@ -36,7 +36,7 @@ class BootstrapResult:
     diff: float            # observed mean(a) − mean(b)
     ci_low: float
     ci_high: float
-    p_superior: float      # share of resamples with mean(a) > mean(b)
+    p_superior: float      # share of resamples with mean(a) > mean(b), ties counted half
     resamples: int
 
     def as_dict(self) -> dict:
@@ -92,9 +92,12 @@ def naive_mean_diff(a: np.ndarray, b: np.ndarray, resamples: int, rng: np.random
 
 
 def _result(diff: float, d: np.ndarray, level: float) -> BootstrapResult:
+    """Ties count half: a challenger that matches the champion on every shared opportunity (one that only
+    picks which to take) resamples to a difference of exactly 0, which is no evidence either way (0.5),
+    where the share of d > 0 alone read 0.000, as if it were surely worse."""
     lo, hi = np.quantile(d, [(1 - level) / 2, (1 + level) / 2])
-    return BootstrapResult(diff=diff, ci_low=float(lo), ci_high=float(hi), p_superior=float((d > 0).mean()),
-                           resamples=int(d.size))
+    p = float((d > 0).mean() + 0.5 * (d == 0).mean())
+    return BootstrapResult(diff=diff, ci_low=float(lo), ci_high=float(hi), p_superior=p, resamples=int(d.size))
 
 
 def paired_mean(d: np.ndarray, resamples: int, rng: np.random.Generator, level: float = 0.95) -> BootstrapResult:

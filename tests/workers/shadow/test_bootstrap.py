@@ -27,3 +27,11 @@ def test_resample_means_have_the_bootstrap_variance():
     m = bootstrap.resample_means(x, 20_000, rng)
     assert m.mean() == pytest.approx(x.mean(), abs=3 * x.std() / np.sqrt(3000) / np.sqrt(20_000) * 3)
     assert m.std() == pytest.approx(x.std() / np.sqrt(3000), rel=0.03)
+
+
+def test_identical_returns_on_every_shared_opportunity_are_no_evidence_either_way():
+    same = bootstrap.paired_mean(np.zeros(800), 2_000, np.random.default_rng(0))
+    assert (same.diff, same.ci_low, same.ci_high, same.p_superior) == (0.0, 0.0, 0.0, 0.5)
+    rng = np.random.default_rng(1)
+    better = bootstrap.paired_mean(np.where(rng.random(800) < 0.1, 0.01, 0.0), 2_000, rng)
+    assert better.p_superior > 0.99  # ties among the pairs are not ties of their resampled means
