@@ -46,6 +46,28 @@ def test_business_day_periodogram_equals_scipy_at_the_business_days(span):
                                lombscargle(t, y - y.mean(), omega), rtol=1e-9, atol=1e-12)
 
 
+def test_trade_sums_by_fft_equal_the_direct_sums():
+    rng = np.random.default_rng(11)
+    for span, k in ((400, 35), (3300, 900), (50, 49)):
+        offsets = np.sort(rng.choice(span, k, replace=False)).astype(float)
+        n = cycles.OVERSAMPLING * span
+        freqs = np.arange(1 / (span / 3), 1 / 7, 1 / n)
+        np.testing.assert_allclose(cycles.trade_sums_on_grid(offsets, freqs[0], n, len(freqs)),
+                                   cycles.trade_sums(offsets, 2 * np.pi * freqs), rtol=1e-10, atol=1e-9)
+
+
+def test_periodogram_of_business_days_equals_scipy():
+    rng = np.random.default_rng(5)
+    business = pd.bdate_range("2016-03-02", "2019-11-29")
+    days = np.sort(rng.choice(business.values.astype("datetime64[D]").astype(np.int64), 120, replace=False))
+    periods, z, _ = cycles.periodogram(days, 7.0, 300.0)
+    t = (business.values.astype("datetime64[D]").astype(np.int64) - days.min()).astype(float)
+    t = t[(t >= 0) & (t <= days.max() - days.min())]
+    y = np.isin(t, days - days.min()).astype(float)
+    expected = lombscargle(t, y - y.mean(), 2 * np.pi / periods) / (y.mean() * (1 - y.mean()))
+    np.testing.assert_allclose(z, expected, rtol=1e-8, atol=1e-9)
+
+
 def test_find_peaks_equals_scipy_on_plateaus_and_edges():
     from scipy.signal import find_peaks
 
