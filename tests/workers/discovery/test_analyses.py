@@ -1,8 +1,12 @@
 """Each analysis on hand-built cases whose answer is known."""
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.signal import lombscargle
 
 from workers.discovery import anomalies, cycles, event_study, experiment, habits, network
@@ -407,3 +411,23 @@ def test_copy_portfolio_return_by_hand_and_alpha_sign():
     res = experiment.copy_purchases(purchases, {"W": winner}, market, label="test", hold_days=100, min_positions=1)
     assert res.metrics["annualised_alpha"] == pytest.approx(0.001 * 252, rel=0.15)
     assert res.deployment_ready and "Ziobrowski" in res.description
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dates(min_value=date(2012, 1, 1), max_value=date(2022, 12, 31)), max_size=120))
+def test_any_trade_dates_give_a_sound_cycle_or_none(dates):
+    """Weekend dates, duplicates, short spans: a finding or None, never an error; the FFT's periodogram
+    equals the direct sums'."""
+    f = cycles.fourier_cycle(pd.Series(pd.to_datetime(dates), dtype="datetime64[ns]"))
+    if f is not None:
+        e = f.evidence
+        assert 7 <= e["period_days"] <= e["span_days"] / 3 and 0 <= f.score <= 1 and 0.99 <= f.confidence <= 1
+    days = np.unique(np.busday_offset(np.array(dates, "datetime64[D]"), 0, roll="forward").astype(np.int64))
+    if len(days) >= 2 and days.max() - days.min() > 40:
+        periods, z, _ = cycles.periodogram(days, 7.0, (days.max() - days.min() + 1) / 3)
+        offsets = (days - days.min()).astype(float)
+        span = int(offsets.max()) + 1
+        skip = cycles.weekend_starts(int(days.min() + 3) % 7)
+        mean = len(days) / cycles.sampled_days(span, skip)
+        direct = cycles.lomb_scargle_binary(offsets, span, 2 * np.pi / periods, skip) / (mean * (1 - mean))
+        np.testing.assert_allclose(z, direct, rtol=1e-8, atol=1e-8)
