@@ -35,6 +35,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 TICKERS = TEST_TICKERS
 PRICES = ROOT / "data" / "prices"
 HOLD = 5
+EXITS = (3, HOLD, 8)  # momentum_20d's, the champion's and reversal_20d's holding days
+assert max(EXITS) < 2 * HOLD
 
 
 def pytest_collection_modifyitems(config, items):
@@ -136,7 +138,7 @@ def _holds(ticker: str, hold: int = HOLD) -> pd.DataFrame:
     df = pd.read_csv(PRICES / "daily" / f"{ticker}.csv.gz", parse_dates=["timestamp"]).sort_values("timestamp")
     close = df["adjusted_close"].to_numpy()
     ts = df["timestamp"].dt.tz_localize("UTC").to_numpy()
-    idx = np.arange(20, len(close) - 2 * HOLD, HOLD)
+    idx = np.arange(20, len(close) - 2 * HOLD, HOLD)  # the same openings for every exit (all < 2 x HOLD)
     return pd.DataFrame({"ticker": ticker, "opened_at": ts[idx], "closed_at": ts[idx + hold],
                          "ret": close[idx + hold] / close[idx] - 1, "prior": close[idx] / close[idx - 20] - 1})
 
@@ -155,8 +157,8 @@ def _shadow(api_url: str, admin_key: str) -> dict:
 
     # the challengers exit at other times than the champion, so on a shared opportunity their returns
     # differ (with the champion's exit every paired difference was 0: the bootstrap showed '+0.0000 %')
-    momentum, reversal = holds(3), holds(8)
-    models = {"buy_hold_5d": holds(HOLD), "momentum_20d": momentum[momentum["prior"] > 0].head(1400),
+    momentum, champion, reversal = (holds(h) for h in EXITS)
+    models = {"buy_hold_5d": champion, "momentum_20d": momentum[momentum["prior"] > 0].head(1400),
               "reversal_20d": reversal[reversal["prior"] < 0].head(1400)}
     with httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=60) as c:
         for name, kind in (("buy_hold_5d", "rules"), ("momentum_20d", "rules"), ("reversal_20d", "rules")):

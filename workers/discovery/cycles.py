@@ -140,13 +140,13 @@ def periodogram(days: np.ndarray, min_period: float, max_period: float) -> tuple
     offsets = (days - days.min()).astype(float)
     span = int(offsets.max()) + 1
     skip = weekend_starts(int(days.min() + 3) % 7)  # 1970-01-01 was a Thursday
-    mean = len(offsets) / sampled_days(span, skip)
+    t = np.arange(span, dtype=float)
+    t = t[~np.isin(t % 7, skip)]  # the sample times: the span's business days
+    mean = len(offsets) / len(t)
     n = OVERSAMPLING * span
     freqs = np.arange(1.0 / max_period, 1.0 / min_period, 1.0 / n)
     sums = trade_sums_on_grid(offsets, freqs[0], n, len(freqs))
     z = lomb_scargle_binary(offsets, span, 2 * np.pi * freqs, skip, sums) / (mean * (1 - mean))
-    t = np.arange(span, dtype=float)
-    t = t[~np.isin(t % 7, skip)]  # the sample times: the span's business days
     w = float((freqs[-1] - freqs[0]) * np.sqrt(4 * np.pi * t.var()))
     return 1.0 / freqs, z, w
 

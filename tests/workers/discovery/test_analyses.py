@@ -60,16 +60,21 @@ def test_trade_sums_by_fft_equal_the_direct_sums():
                                    cycles.trade_sums(offsets, 2 * np.pi * freqs), rtol=1e-10, atol=1e-9)
 
 
+def _scipy_business_periodogram(days: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    """The reference: scipy's Lomb–Scargle of the 0/1 series at every business day of the span of
+    ``days`` (day numbers), Scargle-normalised."""
+    business = pd.bdate_range(pd.Timestamp(days.min(), unit="D"), pd.Timestamp(days.max(), unit="D"))
+    t = (business.values.astype("datetime64[D]").astype(np.int64) - days.min()).astype(float)
+    y = np.isin(t, days - days.min()).astype(float)
+    return lombscargle(t, y - y.mean(), 2 * np.pi / periods) / (y.mean() * (1 - y.mean()))
+
+
 def test_periodogram_of_business_days_equals_scipy():
     rng = np.random.default_rng(5)
     business = pd.bdate_range("2016-03-02", "2019-11-29")
     days = np.sort(rng.choice(business.values.astype("datetime64[D]").astype(np.int64), 120, replace=False))
     periods, z, _ = cycles.periodogram(days, 7.0, 300.0)
-    t = (business.values.astype("datetime64[D]").astype(np.int64) - days.min()).astype(float)
-    t = t[(t >= 0) & (t <= days.max() - days.min())]
-    y = np.isin(t, days - days.min()).astype(float)
-    expected = lombscargle(t, y - y.mean(), 2 * np.pi / periods) / (y.mean() * (1 - y.mean()))
-    np.testing.assert_allclose(z, expected, rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(z, _scipy_business_periodogram(days, periods), rtol=1e-8, atol=1e-9)
 
 
 def test_find_peaks_equals_scipy_on_plateaus_and_edges():
@@ -133,8 +138,7 @@ def test_weekends_alone_make_no_weekly_cycle():
     business = pd.bdate_range("2014-01-01", "2018-12-31")
     found = [cycles.fourier_cycle(pd.Series(rng.choice(business, int(rng.integers(10, 120)), replace=False)))
              for _ in range(200)]
-    assert sum(f is not None for f in found) <= 6
-    assert not any(f is not None and f.evidence["period_days"] < 7.5 for f in found)
+    assert found == [None] * 200
 
 
 def test_a_weekday_habit_is_still_a_weekly_cycle():
@@ -427,8 +431,8 @@ def test_copy_portfolio_return_by_hand_and_alpha_sign():
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.dates(min_value=date(2012, 1, 1), max_value=date(2022, 12, 31)), max_size=120))
 def test_any_trade_dates_give_a_sound_cycle_or_none(dates):
-    """Weekend dates, duplicates, short spans: a finding or None, never an error; the FFT's periodogram
-    equals the direct sums'."""
+    """Weekend dates, duplicates, short spans: a finding or None, never an error; the periodogram (its
+    sums by FFT) equals scipy's at the business days."""
     f = cycles.fourier_cycle(pd.Series(pd.to_datetime(dates), dtype="datetime64[ns]"))
     if f is not None:
         e = f.evidence
@@ -436,9 +440,5 @@ def test_any_trade_dates_give_a_sound_cycle_or_none(dates):
     days = np.unique(np.busday_offset(np.array(dates, "datetime64[D]"), 0, roll="forward").astype(np.int64))
     if len(days) >= 2 and days.max() - days.min() > 40:
         periods, z, _ = cycles.periodogram(days, 7.0, (days.max() - days.min() + 1) / 3)
-        offsets = (days - days.min()).astype(float)
-        span = int(offsets.max()) + 1
-        skip = cycles.weekend_starts(int(days.min() + 3) % 7)
-        mean = len(days) / cycles.sampled_days(span, skip)
-        direct = cycles.lomb_scargle_binary(offsets, span, 2 * np.pi / periods, skip) / (mean * (1 - mean))
-        np.testing.assert_allclose(z, direct, rtol=1e-8, atol=1e-8)
+        some = slice(None, None, max(1, len(periods) // 40))  # ~40 periods: scipy's cost is periods x days
+        np.testing.assert_allclose(z[some], _scipy_business_periodogram(days, periods[some]), rtol=1e-8, atol=1e-8)
