@@ -103,6 +103,23 @@ def test_filing_html_tickers_are_cleaned_and_non_stocks_have_none():
         assert clean.ticker(raw) is None, raw
 
 
+def test_house_options_are_typed_as_the_senate_types_them(report, session):
+    """A put bought is no purchase of the stock: House rows (no asset type in the file) naming an option
+    are stored as "Stock Option", a bond's call feature is not one."""
+    typed = dict(session.execute(text("SELECT asset_type, count(*) FROM trades WHERE source = 'house' "
+                                      "GROUP BY 1")).all())
+    assert set(typed) == {None, "Stock Option"} and typed["Stock Option"] >= 100
+    puts = session.execute(text("SELECT count(*) FROM trades WHERE source = 'house' AND asset_description ~* "
+                                "'\\yput\\y.*@' AND asset_type IS DISTINCT FROM 'Stock Option'")).scalar()
+    assert puts == 0
+    for d in ("Microsoft Corporation - CALL @ $150 expiry 6/16/23", "Beyond Meat, Inc. / Call Option",
+              "NVIDIA Corporation - April 19, 2021 $425 PUT Option"):
+        assert clean.house_asset_type(d) == "Stock Option", d
+    for d in ("NETFLIX INC SER B NOTE 4.875% 04/15/2028 CALL MAKE WHOLE", "Global X NASDAQ-100 Covered Call ETF",
+              "California St GO Call 12/1/2027", "Apple Inc.", None, ""):
+        assert clean.house_asset_type(d) is None, d
+
+
 def test_tickers_that_no_longer_trade_are_kept(report, session):
     # Trades in delisted names stay (they have no bars; the event study simply skips them).
     n = session.execute(text("""SELECT count(*) FROM trades t WHERE t.ticker IS NOT NULL AND NOT EXISTS

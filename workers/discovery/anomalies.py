@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .findings import Finding, unit
+from .findings import Finding, asset, held_by, unit
 
 LATE_SCALE_DAYS = 120.0  # severity 1 - e^(-excess/120): 60 d late -> 0.12, 6 months late -> 0.72
 
@@ -89,7 +89,7 @@ def unusual_sizes(trades: pd.DataFrame, *, min_trades: int = 10, z_threshold: fl
     flagged = np.flatnonzero((z >= z_threshold) & (x - median >= min_orders))
     # the flagged rows' fields from plain columns (not a mixed-dtype row Series per finding)
     cols = {c: trades[c].to_numpy() for c in ("row_hash", "type", "ticker", "amount_raw", "amount_min", "amount_max",
-                                              "id")} if len(flagged) else {}
+                                              "id", "owner", "asset_type", "asset_description")} if len(flagged) else {}
     dates = trades["transaction_date"]
     for i in flagged:
         row = {c: v[rows[i]] for c, v in cols.items()}
@@ -98,12 +98,12 @@ def unusual_sizes(trades: pd.DataFrame, *, min_trades: int = 10, z_threshold: fl
         out.append(Finding(
             kind="unusual_size", subject=str(row["row_hash"]), score=unit((x[i] - median) / 3.0),
             confidence=unit(1 - rarer),
-            description=(f"{row['type'].replace('_', ' ')} of {row['ticker'] or 'a non-stock asset'} for "
+            description=(f"{row['type'].replace('_', ' ')} of {asset(row['ticker'], row['asset_type'], row['asset_description'])}{held_by(row['owner'])} for "
                          f"{row['amount_raw'] or format(row['amount_min'], ',.0f')} on "
                          f"{row['transaction_date']:%Y-%m-%d} is {10 ** (x[i] - median):.0f}x this member's "
                          f"median trade size ({z[i]:.1f} robust SDs; {rarer:.1%} of their trades are this large)."),
             parameters={"min_trades": min_trades, "z_threshold": z_threshold, "min_orders": min_orders},
-            evidence={"trade_id": int(row["id"]), "amount_min": float(row["amount_min"]),
+            evidence={"trade_id": int(row["id"]), "owner": row["owner"], "amount_min": float(row["amount_min"]),
                       "amount_max": None if pd.isna(row["amount_max"]) else float(row["amount_max"]),
                       "median_amount": 10 ** median, "robust_z": float(z[i]), "n_trades": n},
         ))

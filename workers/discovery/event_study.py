@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from . import pvalues
-from .findings import DIRECTION, Finding, unit
+from .findings import DIRECTION, Finding, held_by, unit
 
 HORIZONS = (5, 20, 60)
 ESTIMATION = (-250, -30)
@@ -221,19 +221,21 @@ def _t_critical(alpha: float, dof: int) -> float:
     return pvalues.t_isf(alpha / 2, dof)
 
 
-def _finding(res: EventResult, ticker: str, sign: int, tx, trade_id: int, row_hash: str, alpha: float) -> Finding:
+def _finding(res: EventResult, ticker: str, sign: int, tx, trade_id: int, row_hash: str, alpha: float,
+             owner=None, amount=None) -> Finding:
     p = float(2 * pvalues.t_sf(abs(res.t_stat[PRIMARY]), res.n_estimation - 2))
     verb = "bought" if sign > 0 else "sold"
     when = pd.Timestamp(tx)
+    size = f" for {amount}" if isinstance(amount, str) else ""  # two brackets of one day's buys: two findings
     return Finding(
         kind="abnormal_return", subject=row_hash, score=unit(abs(res.car[PRIMARY]) / 0.20),
         confidence=unit(1 - p),
-        description=(f"{ticker} {verb} on {when:%Y-%m-%d} was followed by a "
+        description=(f"{ticker} {verb}{held_by(owner)}{size} on {when:%Y-%m-%d} was followed by a "
                      f"{res.car[PRIMARY]:+.1%} abnormal return over {PRIMARY} trading days against the "
                      f"S&P 500 (t={res.t_stat[PRIMARY]:.2f}; 5 d {res.car[5]:+.1%}, 60 d {res.car[60]:+.1%})."),
         parameters={"estimation_window": list(ESTIMATION), "horizons": list(HORIZONS), "alpha": alpha,
                     "model": "market model OLS vs GSPC"},
-        evidence={"trade_id": trade_id, "ticker": ticker, "event_day": res.event_day,
+        evidence={"trade_id": trade_id, "ticker": ticker, "owner": owner, "event_day": res.event_day,
                   "car": {str(h): v for h, v in res.car.items()},
                   "t_stat": {str(h): v for h, v in res.t_stat.items()}, "p_value": p,
                   "alpha": res.alpha, "beta": res.beta, "sigma": res.sigma, "window": res.window},
@@ -264,6 +266,7 @@ def abnormal_returns(trades: pd.DataFrame, closes: dict, market, *,
     event_days = tx.astype("datetime64[D]").astype(np.int64)
     tickers, types = all_tickers[rows], all_types[rows]
     ids, hashes = trades["id"].to_numpy()[rows], trades["row_hash"].to_numpy()[rows]
+    owners, amounts = trades["owner"].to_numpy()[rows], trades["amount_raw"].to_numpy()[rows]
     signs = np.array([DIRECTION[t] for t in types], dtype=np.int64)
     order = np.argsort(tickers, kind="stable")  # events by ticker, in row order within one
     cuts = np.r_[0, np.flatnonzero(tickers[order][1:] != tickers[order][:-1]) + 1, len(order)] if len(order) else []
@@ -286,7 +289,8 @@ def abnormal_returns(trades: pd.DataFrame, closes: dict, market, *,
         a, b = start[j], end[j]
         res = _result(days[a:b], r[a:b], m[a:b], _fit_of(fits, j, a, HORIZONS, ESTIMATION), HORIZONS)
         i = events[j]
-        out.append(_finding(res, tickers[i], int(signs[i]), tx[i], int(ids[i]), str(hashes[i]), alpha))
+        out.append(_finding(res, tickers[i], int(signs[i]), tx[i], int(ids[i]), str(hashes[i]), alpha, owners[i],
+                            amounts[i]))
     out.sort(key=lambda f: f.subject)
     summary = {"events_studied": studied,
                "mean_signed_car_20": float(np.mean(signed)) if studied else None}

@@ -37,6 +37,28 @@ class Finding:
                 raise ValueError(f"{self.kind}: {name} {v!r} outside 0..1")
 
 
+_HELD_BY = {"spouse": " by the spouse", "joint": " jointly", "dependent": " by a dependent"}
+
+
+def held_by(owner: Any) -> str:
+    """`` by the spouse``, `` jointly``, `` by a dependent``, or nothing (self or unknown): a member's
+    and a spouse's trade of the same stock, day and size are two findings, and should read as two."""
+    return _HELD_BY.get(owner, "") if isinstance(owner, str) else ""
+
+
+def asset(ticker: Any, asset_type: Any, description: Any = None, width: int = 80) -> str:
+    """What a trade was of: ``MSFT``; ``MSFT options (Microsoft Corporation - CALL @ $150 expiry
+    6/16/23)``; with no ticker the filing's words (a bond, a fund) or "a non-stock asset"."""
+    said = description if isinstance(description, str) and description else None
+    if said is not None and len(said) > width:
+        said = said[:width - 1] + "…"
+    if not isinstance(ticker, str) or not ticker:
+        return said or "a non-stock asset"
+    if asset_type == "Stock Option":
+        return f"{ticker} options ({said})" if said else f"{ticker} options"
+    return ticker
+
+
 def unit(x: float) -> float:
     """Clip to 0..1 and round, for scores."""
     return round(float(min(1.0, max(0.0, x))), 6)
@@ -65,7 +87,7 @@ def clean_json(value: Any) -> Any:
     return value
 
 
-TRADE_FRAME_COLUMNS = ["id", "row_hash", "ticker", "asset_type", "transaction_date", "disclosure_date",
+TRADE_FRAME_COLUMNS = ["id", "row_hash", "ticker", "asset_type", "asset_description", "transaction_date", "disclosure_date",
                        "disclosure_lag_days", "type", "owner", "amount_min", "amount_max", "amount_raw", "ptr_link"]
 
 

@@ -16,7 +16,7 @@ from workers.discovery.findings import trade_frame
 def _trades(dates, **cols):
     n = len(dates)
     base = {"id": list(range(1, n + 1)), "row_hash": [f"h{i}" for i in range(n)], "ticker": ["AAPL"] * n,
-            "asset_type": [None] * n, "transaction_date": list(dates), "disclosure_date": list(dates),
+            "asset_type": [None] * n, "asset_description": [None] * n, "transaction_date": list(dates), "disclosure_date": list(dates),
             "disclosure_lag_days": [10] * n, "type": ["purchase"] * n, "owner": ["self"] * n,
             "amount_min": [1001.0] * n, "amount_max": [15000.0] * n, "amount_raw": ["$1,001 - $15,000"] * n,
             "ptr_link": [f"link{i}" for i in range(n)]}
@@ -243,6 +243,27 @@ def test_unusual_size_flags_the_one_big_trade():
     assert len(anomalies.unusual_sizes(t2, min_orders=0.0)) == 1
 
 
+def test_a_members_and_a_spouses_same_trade_read_as_two():
+    d = list(pd.date_range("2019-01-01", periods=60, freq="5D")) + [pd.Timestamp("2020-06-01")] * 3
+    t = _trades(d, amount_min=[1001.0] * 60 + [1_000_001.0] * 3, amount_max=[None] * 63,
+                amount_raw=["$1,001 - $15,000"] * 60 + ["$1,000,001 +"] * 3,
+                owner=["self"] * 60 + ["self", "spouse", None])
+    found = anomalies.unusual_sizes(t)
+    assert [f.evidence["owner"] for f in found] == ["self", "spouse", None]
+    assert [f.description.split(" for ")[0] for f in found] == [
+        "purchase of AAPL", "purchase of AAPL by the spouse", "purchase of AAPL"]
+    t2 = _trades(d, amount_min=[1001.0] * 60 + [1_000_001.0] * 3, amount_max=[None] * 63,
+                 asset_type=[None] * 61 + ["Stock Option", None], ticker=["AAPL"] * 62 + [None],
+                 asset_description=["Apple Inc"] * 61 + ["Apple Inc - CALL @ $150 expiry 6/16/23", None])
+    assert [f.description.split(" for ")[0] for f in anomalies.unusual_sizes(t2)] == [
+        "purchase of AAPL", "purchase of AAPL options (Apple Inc - CALL @ $150 expiry 6/16/23)",
+        "purchase of a non-stock asset"]
+    t3 = _trades(d, amount_min=[1001.0] * 60 + [1_000_001.0] * 3, amount_max=[None] * 63,
+                 ticker=["AAPL"] * 61 + [None] * 2, asset_description=[None] * 62 + ["Kentucky GO Bond 5% " * 6])
+    said = [f.description.split(" for ")[0] for f in anomalies.unusual_sizes(t3)]
+    assert said[2] == "purchase of " + ("Kentucky GO Bond 5% " * 6)[:79] + "…"
+
+
 # --- event study ----------------------------------------------------------------------------------
 
 def test_car_matches_a_hand_computation():
@@ -295,6 +316,18 @@ def test_informed_purchase_is_an_anomaly_and_a_plain_one_is_not():
     found, summary = event_study.abnormal_returns(t, closes, market)
     assert summary["events_studied"] == 2
     assert [f.evidence["ticker"] for f in found] == ["JMP"]
+    assert found[0].description.startswith("JMP bought for $1,001 - $15,000 on 2019-02-25 was followed by a +")
+    # the same day's purchases by the member's spouse, jointly, of another size: each reads as its own
+    t2 = _trades([idx[300]] * 4, ticker=["JMP"] * 4, owner=["self", "spouse", "joint", "self"],
+                 amount_raw=["$1,001 - $15,000"] * 3 + ["$15,001 - $50,000"])
+    found2, _ = event_study.abnormal_returns(t2, closes, market)
+    assert [f.description.split(" on ")[0] for f in found2] == [
+        "JMP bought for $1,001 - $15,000", "JMP bought by the spouse for $1,001 - $15,000",
+        "JMP bought jointly for $1,001 - $15,000", "JMP bought for $15,001 - $50,000"]
+    assert [f.evidence["owner"] for f in found2] == ["self", "spouse", "joint", "self"]
+    # an option on it is not a trade of the stock (a put bought is no purchase of the shares)
+    t3 = _trades([idx[300]] * 2, ticker=["JMP"] * 2, asset_type=["Stock Option", "Stock"])
+    assert event_study.abnormal_returns(t3, closes, market)[1]["events_studied"] == 1
 
 
 # --- network --------------------------------------------------------------------------------------

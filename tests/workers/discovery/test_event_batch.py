@@ -107,6 +107,7 @@ def _per_event_abnormal_returns(trades, closes, market, alpha):
     event_days = tx.astype("datetime64[D]").astype(np.int64)
     tickers, types = trades["ticker"].to_numpy()[rows], trades["type"].to_numpy()[rows]
     ids, hashes = trades["id"].to_numpy()[rows], trades["row_hash"].to_numpy()[rows]
+    owners, amounts = trades["owner"].to_numpy()[rows], trades["amount_raw"].to_numpy()[rows]
     out, cars, aligned = [], [], {}
     for i in np.argsort(tickers, kind="stable"):
         t = tickers[i]
@@ -121,7 +122,7 @@ def _per_event_abnormal_returns(trades, closes, market, alpha):
         if abs(fit[6][es.PRIMARY]) <= es._t_critical(alpha, fit[4] - 2) or sign * fit[5][es.PRIMARY] <= 0:
             continue
         res = es._result(*aligned[t], fit, es.HORIZONS)
-        out.append(es._finding(res, t, sign, tx[i], int(ids[i]), str(hashes[i]), alpha))
+        out.append(es._finding(res, t, sign, tx[i], int(ids[i]), str(hashes[i]), alpha, owners[i], amounts[i]))
     out.sort(key=lambda f: f.subject)
     return out, {"events_studied": len(cars), "mean_signed_car_20": float(np.mean(cars)) if cars else None}
 
@@ -137,6 +138,8 @@ def test_abnormal_returns_are_the_per_event_loop_on_real_prices(real, alpha):
         "id": np.arange(1, n + 1), "row_hash": [f"h{i:04d}" for i in rng.permutation(n)],
         "ticker": rng.choice([*TEST_TICKERS, "SHORT", "NOPRICE"], n),
         "type": rng.choice(["purchase", "sale_full", "sale_partial", "exchange"], n),
+        "owner": rng.choice(["self", "spouse", "joint", "dependent", None], n),
+        "amount_raw": rng.choice(["$1,001 - $15,000", "$15,001 - $50,000", None], n),
         "transaction_date": np.sort(rng.choice(span, n)).astype("datetime64[D]").astype("datetime64[ns]")})
     got = es.abnormal_returns(trades, closes, market, alpha=alpha)
     ref = _per_event_abnormal_returns(trades, closes, market, alpha)
