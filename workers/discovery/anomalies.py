@@ -63,6 +63,9 @@ def late_disclosures(trades: pd.DataFrame, *, deadline_days: int = 45) -> list[F
     return out
 
 
+_TRADE = {"sale_full": "full sale", "sale_partial": "partial sale"}  # as a sentence says them
+
+
 def unusual_sizes(trades: pd.DataFrame, *, min_trades: int = 10, z_threshold: float = 3.0,
                   min_orders: float = 1.5) -> list[Finding]:
     """Trades whose size (log10 of the bracket's lower bound) is far above the person's usual size.
@@ -95,10 +98,12 @@ def unusual_sizes(trades: pd.DataFrame, *, min_trades: int = 10, z_threshold: fl
         row = {c: v[rows[i]] for c, v in cols.items()}
         row["transaction_date"] = dates.iloc[rows[i]]
         rarer = float((x >= x[i]).mean())
+        what = (f"{_TRADE.get(row['type'], str(row['type']).replace('_', ' '))} of "
+                f"{asset(row['ticker'], row['asset_type'], row['asset_description'])}{held_by(row['owner'])}")
         out.append(Finding(
             kind="unusual_size", subject=str(row["row_hash"]), score=unit((x[i] - median) / 3.0),
             confidence=unit(1 - rarer),
-            description=(f"{row['type'].replace('_', ' ')} of {asset(row['ticker'], row['asset_type'], row['asset_description'])}{held_by(row['owner'])} for "
+            description=(f"{what} for "
                          f"{row['amount_raw'] or format(row['amount_min'], ',.0f')} on "
                          f"{row['transaction_date']:%Y-%m-%d} is {10 ** (x[i] - median):.0f}x this member's "
                          f"median trade size ({z[i]:.1f} robust SDs; {rarer:.1%} of their trades are this large)."),

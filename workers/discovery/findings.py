@@ -87,8 +87,8 @@ def clean_json(value: Any) -> Any:
     return value
 
 
-TRADE_FRAME_COLUMNS = ["id", "row_hash", "ticker", "asset_type", "asset_description", "transaction_date", "disclosure_date",
-                       "disclosure_lag_days", "type", "owner", "amount_min", "amount_max", "amount_raw", "ptr_link"]
+TRADE_FRAME_COLUMNS = ["id", "row_hash", "ticker", "asset_type", "asset_description", "transaction_date",
+                       "disclosure_date", "disclosure_lag_days", "type", "owner", "amount_min", "amount_max", "amount_raw", "ptr_link"]
 
 
 def trade_frame(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:

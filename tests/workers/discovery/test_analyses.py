@@ -16,7 +16,8 @@ from workers.discovery.findings import trade_frame
 def _trades(dates, **cols):
     n = len(dates)
     base = {"id": list(range(1, n + 1)), "row_hash": [f"h{i}" for i in range(n)], "ticker": ["AAPL"] * n,
-            "asset_type": [None] * n, "asset_description": [None] * n, "transaction_date": list(dates), "disclosure_date": list(dates),
+            "asset_type": [None] * n, "asset_description": [None] * n,
+            "transaction_date": list(dates), "disclosure_date": list(dates),
             "disclosure_lag_days": [10] * n, "type": ["purchase"] * n, "owner": ["self"] * n,
             "amount_min": [1001.0] * n, "amount_max": [15000.0] * n, "amount_raw": ["$1,001 - $15,000"] * n,
             "ptr_link": [f"link{i}" for i in range(n)]}
@@ -260,8 +261,9 @@ def test_a_members_and_a_spouses_same_trade_read_as_two():
         "purchase of a non-stock asset"]
     t3 = _trades(d, amount_min=[1001.0] * 60 + [1_000_001.0] * 3, amount_max=[None] * 63,
                  ticker=["AAPL"] * 61 + [None] * 2, asset_description=[None] * 62 + ["Kentucky GO Bond 5% " * 6])
+    t3["type"] = ["purchase"] * 61 + ["sale_full", "sale_partial"]
     said = [f.description.split(" for ")[0] for f in anomalies.unusual_sizes(t3)]
-    assert said[2] == "purchase of " + ("Kentucky GO Bond 5% " * 6)[:79] + "…"
+    assert said[1:] == ["full sale of a non-stock asset", "partial sale of " + ("Kentucky GO Bond 5% " * 6)[:79] + "…"]
 
 
 # --- event study ----------------------------------------------------------------------------------
