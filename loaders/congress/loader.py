@@ -194,8 +194,8 @@ def _senate_trade(raw: dict, filing: dict) -> dict:
 def _house_trade(raw: dict) -> dict:
     tx = clean.parse_date(raw.get("transaction_date", ""), "%Y-%m-%d", "transaction_date")
     disclosed = clean.parse_date(raw.get("disclosure_date", ""), "%m/%d/%Y", "disclosure_date")
-    kind = clean.house_asset_type(clean.strip_html(raw.get("asset_description")))
-    return {**_common(raw, tx, disclosed, kind), "comment": None}
+    trade = _common(raw, tx, disclosed, None)  # no asset type in the file: an option is known by its words
+    return {**trade, "asset_type": clean.house_asset_type(trade["asset_description"]), "comment": None}
 
 
 def _senate_name(source: str, raw: dict, filing: dict) -> str:

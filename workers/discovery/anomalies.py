@@ -63,7 +63,7 @@ def late_disclosures(trades: pd.DataFrame, *, deadline_days: int = 45) -> list[F
     return out
 
 
-_TRADE = {"sale_full": "full sale", "sale_partial": "partial sale"}  # as a sentence says them
+_TRADE = {"sale_full": "full sale", "sale_partial": "partial sale"}  # as a sentence says them (purchase, exchange)
 
 
 def unusual_sizes(trades: pd.DataFrame, *, min_trades: int = 10, z_threshold: float = 3.0,
@@ -98,7 +98,7 @@ def unusual_sizes(trades: pd.DataFrame, *, min_trades: int = 10, z_threshold: fl
         row = {c: v[rows[i]] for c, v in cols.items()}
         row["transaction_date"] = dates.iloc[rows[i]]
         rarer = float((x >= x[i]).mean())
-        what = (f"{_TRADE.get(row['type'], str(row['type']).replace('_', ' '))} of "
+        what = (f"{_TRADE.get(row['type'], row['type'])} of "
                 f"{asset(row['ticker'], row['asset_type'], row['asset_description'])}{held_by(row['owner'])}")
         out.append(Finding(
             kind="unusual_size", subject=str(row["row_hash"]), score=unit((x[i] - median) / 3.0),

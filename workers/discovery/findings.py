@@ -43,7 +43,7 @@ _HELD_BY = {"spouse": " by the spouse", "joint": " jointly", "dependent": " by a
 def held_by(owner: Any) -> str:
     """`` by the spouse``, `` jointly``, `` by a dependent``, or nothing (self or unknown): a member's
     and a spouse's trade of the same stock, day and size are two findings, and should read as two."""
-    return _HELD_BY.get(owner, "") if isinstance(owner, str) else ""
+    return _HELD_BY.get(owner, "")
 
 
 def asset(ticker: Any, asset_type: Any, description: Any = None, width: int = 80) -> str:
@@ -88,7 +88,8 @@ def clean_json(value: Any) -> Any:
 
 
 TRADE_FRAME_COLUMNS = ["id", "row_hash", "ticker", "asset_type", "asset_description", "transaction_date",
-                       "disclosure_date", "disclosure_lag_days", "type", "owner", "amount_min", "amount_max", "amount_raw", "ptr_link"]
+                       "disclosure_date", "disclosure_lag_days", "type", "owner", "amount_min", "amount_max",
+                       "amount_raw", "ptr_link"]
 
 
 def trade_frame(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
